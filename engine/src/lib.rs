@@ -1,0 +1,21 @@
+//! # mdbd-engine
+//!
+//! The storage-agnostic core of mdbd, the daemon that keeps several identical SQL
+//! databases in lock-step behind one endpoint and joins servers online (see
+//! `shared/design/method.md` for the method and its invariants). This crate depends on no
+//! database driver: the `mdbd-backends` crate implements its traits.
+//!
+//! Parts:
+//! - [`log`]: the durable delta log: record model, frame codec, sled store, group commit,
+//!   readers, cursors, retention, recovery.
+//! - [`fuzzing`]: the entry points the fuzz targets and their stable corpus test share.
+//!
+//! Still to come (see `docs/architecture.md`): the streaming snapshot codec, the `Backend`
+//! traits, the sequencer and cluster membership, and the join coordinator.
+
+#![deny(unsafe_code)]
+
+pub mod fuzzing;
+pub mod log;
+
+pub use log::{DeltaLog, Durability, LogError, LogOptions, Lsn, LsnRange, Record};
