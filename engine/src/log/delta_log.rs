@@ -1,11 +1,13 @@
 //! The log handle: open (with recovery), append, read, cursors, truncation, close.
 
 use super::cursor;
+use super::end_marker::EndMarker;
+use super::error::Corruption;
 use super::lsn::{Lsn, LsnRange};
 use super::options::{Durability, LogOptions, RecoveryMode};
 use super::reader::{LogIter, LogTail};
 use super::record::Record;
-use super::recovery::{self, RecoveryReport};
+use super::recovery::{self, CorruptionReport, RecoveryReport};
 use super::retention::{self, TruncateReport, FIRST_LSN_KEY};
 use super::shared::{Shared, State};
 use super::storage::{LogStorage, SledStorage};
@@ -55,13 +57,22 @@ impl DeltaLog {
     /// (see the [module docs](super) for what recovery does).
     pub fn open(dir: &Path, options: LogOptions) -> Result<Self, LogError> {
         let storage = SledStorage::open(dir)?;
-        Self::open_with_storage(Arc::new(storage), options)
+        Self::open_inner(Arc::new(storage), options, Some(EndMarker::new(dir)))
     }
 
-    /// Opens the log on any storage.
+    /// Opens the log on any storage. (Without a directory there is no end marker: the
+    /// storage itself must never drop durable data silently.)
     pub fn open_with_storage(
         storage: Arc<dyn LogStorage>,
         options: LogOptions,
+    ) -> Result<Self, LogError> {
+        Self::open_inner(storage, options, None)
+    }
+
+    fn open_inner(
+        storage: Arc<dyn LogStorage>,
+        options: LogOptions,
+        marker: Option<EndMarker>,
     ) -> Result<Self, LogError> {
         options.validate()?;
         let watermark = match storage.get_meta(FIRST_LSN_KEY)? {
@@ -81,6 +92,20 @@ impl DeltaLog {
             storage.remove_frames(&report.stale)?;
             storage.sync()?;
         }
+        if let Some(marked) = marker.as_ref().and_then(EndMarker::read) {
+            if report.corruption.is_none() && report.end < marked {
+                let reason = Corruption::Lost {
+                    end: report.end,
+                    marked,
+                }
+                .to_string();
+                report.corruption = Some(CorruptionReport {
+                    lsn: report.end,
+                    part: 0,
+                    reason,
+                });
+            }
+        }
         let mut refusal = None;
         if let Some(c) = &report.corruption {
             match options.recovery {
@@ -95,6 +120,11 @@ impl DeltaLog {
                     tracing::warn!(lsn = %c.lsn, frames = report.tail.len(), "deleting the corrupt tail of the delta log as requested");
                     storage.remove_frames(&report.tail)?;
                     storage.sync()?;
+                    if let Some(marker) = &marker {
+                        marker.write(report.end).map_err(|e| {
+                            LogError::InvalidOption(format!("cannot write the end marker: {e}"))
+                        })?;
+                    }
                 }
             }
         }
@@ -113,6 +143,7 @@ impl DeltaLog {
             state: Mutex::new(state),
             truncate_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
+            marker,
         });
         let (sender, requests) = mpsc::channel();
         let writer_shared = shared.clone();
@@ -121,7 +152,10 @@ impl DeltaLog {
             .spawn(move || writer::run(writer_shared, requests))
             .map_err(|e| LogError::InvalidOption(format!("cannot start the writer thread: {e}")))?;
         let flusher = match options.durability {
-            Durability::Interval(every) => Some(spawn_flusher(shared.clone(), every)?),
+            Durability::Interval(every) => Some(spawn_background(shared.clone(), every, true)?),
+            Durability::Fsync if shared.marker.is_some() => {
+                Some(spawn_background(shared.clone(), MARKER_EVERY, false)?)
+            }
             _ => None,
         };
         report.stale.clear();
@@ -268,21 +302,37 @@ impl DeltaLog {
     }
 }
 
-fn spawn_flusher(
+/// How often the end marker is refreshed under `Fsync`.
+const MARKER_EVERY: Duration = Duration::from_secs(1);
+
+/// The background thread: syncs every `every` (under `Interval`) and records in the end
+/// marker the end that the sync covered.
+fn spawn_background(
     shared: Arc<Shared>,
     every: Duration,
+    sync: bool,
 ) -> Result<(mpsc::Sender<()>, JoinHandle<()>), LogError> {
     let (stop, stopped) = mpsc::channel::<()>();
     let handle = std::thread::Builder::new()
-        .name("mdbd-log-flusher".into())
+        .name("mdbd-log-background".into())
         .spawn(move || {
+            let mut marked = None;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                if let Err(e) = shared.storage.sync() {
-                    shared.refuse(format!("background sync failed: {e}"));
+                // Read the end first: the sync covers at least everything below it.
+                let end = shared.end();
+                if sync {
+                    if let Err(e) = shared.storage.sync() {
+                        shared.refuse(format!("background sync failed: {e}"));
+                        continue;
+                    }
+                }
+                if marked != Some(end) {
+                    shared.mark_end(end);
+                    marked = Some(end);
                 }
             }
         })
-        .map_err(|e| LogError::InvalidOption(format!("cannot start the flusher thread: {e}")))?;
+        .map_err(|e| LogError::InvalidOption(format!("cannot start the background thread: {e}")))?;
     Ok((stop, handle))
 }
 
@@ -299,6 +349,8 @@ impl Drop for Inner {
         }
         if let Err(e) = self.shared.storage.sync() {
             tracing::error!(error = %e, "closing sync of the delta log failed");
+        } else {
+            self.shared.mark_end(self.shared.end());
         }
         self.shared.mark_closed();
     }

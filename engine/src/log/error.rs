@@ -25,6 +25,10 @@ pub enum Corruption {
     /// The parts of a split record are missing, out of order or inconsistent.
     #[error("split record: {0}")]
     Parts(String),
+    /// The store returned fewer records than it is known to have held durably (see
+    /// `end_marker`): it dropped records silently, e.g. after damage to its own files.
+    #[error("the log ends before LSN {end}, but LSNs up to {marked} were durable: the store lost records")]
+    Lost { end: Lsn, marked: Lsn },
     /// The storage key does not match the frame stored under it.
     #[error(
         "frame stored under key (LSN {key_lsn}, part {key_part}) says (LSN {lsn}, part {part})"

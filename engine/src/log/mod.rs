@@ -42,11 +42,17 @@
 //! sync error at run time also makes the log refuse appends, since what reached the disk is
 //! then unknown.
 //!
+//! sled drops everything after a bad checksum in its own files, treating it as a torn
+//! write; a log stored in a directory therefore keeps an end marker file (`END`) with an
+//! LSN it held durably, and open reports a log that ends before it as corruption
+//! ([`Corruption::Lost`]) instead of continuing without the lost records.
+//!
 //! Frames left below the watermark by a truncation interrupted by a crash are removed.
 
 mod codec;
 mod cursor;
 mod delta_log;
+mod end_marker;
 mod error;
 pub mod frame;
 mod lsn;

@@ -1,5 +1,6 @@
 //! State shared by the log handle, its writer thread and its readers.
 
+use super::end_marker::EndMarker;
 use super::lsn::Lsn;
 use super::options::LogOptions;
 use super::storage::LogStorage;
@@ -31,6 +32,8 @@ pub(crate) struct Shared {
     /// Serialises truncations with each other.
     pub truncate_lock: Mutex<()>,
     pub closed: AtomicBool,
+    /// The end marker of a log stored in a directory.
+    pub marker: Option<EndMarker>,
 }
 
 impl Shared {
@@ -52,6 +55,18 @@ impl Shared {
         let mut s = self.state();
         if s.refusal.is_none() {
             s.refusal = Some(reason);
+        }
+    }
+
+    /// Records `end` (which must be durable) in the end marker. Never while appends are
+    /// refused: the marker then holds the evidence of what was lost.
+    pub fn mark_end(&self, end: Lsn) {
+        let Some(marker) = &self.marker else { return };
+        if self.state().refusal.is_some() {
+            return;
+        }
+        if let Err(e) = marker.write(end) {
+            tracing::warn!(error = %e, "could not update the delta log end marker");
         }
     }
 
