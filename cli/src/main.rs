@@ -1,1 +1,74 @@
-fn main() {}
+//! `mdbd`: the daemon that keeps several identical SQL databases in lock-step behind one
+//! endpoint, and its operator commands.
+//!
+//! Parts of this binary:
+//! - `cmd::log_verify`, `cmd::log_dump`: inspect a delta log on disk (`mdbd log ...`).
+//! - `format`: human-readable sizes, timestamps and records.
+//!
+//! The client-facing front ends, the config file and the admin API come with the daemon
+//! (see `docs/architecture.md`).
+
+#![deny(unsafe_code)]
+
+mod cmd;
+mod format;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "mdbd", version, about = "Multiplexed SQL database daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect a delta log directory (the daemon must not be running on it).
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Check every frame and record; print counts, the LSN range and sizes. Exits with
+    /// status 2 when the log is corrupt, naming the LSN of the corrupt frame.
+    Verify {
+        /// The delta log directory.
+        dir: PathBuf,
+    },
+    /// Print records in human-readable form.
+    Dump {
+        /// The delta log directory.
+        dir: PathBuf,
+        /// First LSN to print (default: the first stored).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Print at most this many records.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Log(LogCommand::Verify { dir }) => cmd::log_verify::run(&dir),
+        Command::Log(LogCommand::Dump { dir, from, limit }) => cmd::log_dump::run(&dir, from, limit),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
