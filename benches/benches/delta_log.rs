@@ -11,18 +11,34 @@ use std::time::{Duration, Instant};
 
 fn open(durability: Durability) -> (tempfile::TempDir, DeltaLog) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = DeltaLog::open(dir.path(), LogOptions { durability, ..LogOptions::default() }).expect("open");
+    let log = DeltaLog::open(
+        dir.path(),
+        LogOptions {
+            durability,
+            ..LogOptions::default()
+        },
+    )
+    .expect("open");
     (dir, log)
 }
 
 /// One iteration appends ~1 MiB of records in one call, from one thread.
 fn buffered_append_by_size(c: &mut Criterion) {
     let mut group = c.benchmark_group("append_buffered");
-    group.sample_size(20).measurement_time(Duration::from_secs(6));
-    for (size, n) in [(Size::Small, 10_000), (Size::Medium, 1_000), (Size::Large, 100)] {
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(6));
+    for (size, n) in [
+        (Size::Small, 10_000),
+        (Size::Medium, 1_000),
+        (Size::Large, 100),
+    ] {
         let batch = records(7, size, n);
         let mean = mean_encoded_size(&batch);
-        eprintln!("append_buffered/{}: mean encoded record {mean:.0} B, {n} records per append", size.label());
+        eprintln!(
+            "append_buffered/{}: mean encoded record {mean:.0} B, {n} records per append",
+            size.label()
+        );
         group.throughput(Throughput::Bytes((mean * n as f64) as u64));
         let (_dir, log) = open(Durability::None);
         group.bench_function(BenchmarkId::new("records", size.label()), |b| {
@@ -35,37 +51,52 @@ fn buffered_append_by_size(c: &mut Criterion) {
 /// One iteration: each of `writers` tasks appends one ~100 B record (one transaction) and
 /// waits for it, as client sessions do.
 fn concurrent_append(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut group = c.benchmark_group("append_concurrent");
-    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
     for durability in [Durability::None, Durability::Fsync] {
-        let mode = if durability == Durability::Fsync { "fsync" } else { "none" };
+        let mode = if durability == Durability::Fsync {
+            "fsync"
+        } else {
+            "none"
+        };
         for writers in [1usize, 8, 32] {
             let (_dir, log) = open(durability);
             let pool: Arc<Vec<Record>> = Arc::new(records(11, Size::Small, 4096));
             group.throughput(Throughput::Elements(writers as u64));
-            group.bench_function(BenchmarkId::new(mode, format!("{writers}_appenders")), |b| {
-                b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        let tasks: Vec<_> = (0..writers)
-                            .map(|w| {
-                                let (log, pool) = (log.clone(), pool.clone());
-                                tokio::spawn(async move {
-                                    for i in 0..iters as usize {
-                                        let r = &pool[(w * 131 + i) % pool.len()];
-                                        log.append(std::slice::from_ref(r)).await.expect("append");
-                                    }
+            group.bench_function(
+                BenchmarkId::new(mode, format!("{writers}_appenders")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        rt.block_on(async {
+                            let start = Instant::now();
+                            let tasks: Vec<_> = (0..writers)
+                                .map(|w| {
+                                    let (log, pool) = (log.clone(), pool.clone());
+                                    tokio::spawn(async move {
+                                        for i in 0..iters as usize {
+                                            let r = &pool[(w * 131 + i) % pool.len()];
+                                            log.append(std::slice::from_ref(r))
+                                                .await
+                                                .expect("append");
+                                        }
+                                    })
                                 })
-                            })
-                            .collect();
-                        for t in tasks {
-                            t.await.expect("task");
-                        }
-                        start.elapsed()
+                                .collect();
+                            for t in tasks {
+                                t.await.expect("task");
+                            }
+                            start.elapsed()
+                        })
                     })
-                })
-            });
+                },
+            );
             let s = log.stats();
             eprintln!(
                 "append_concurrent/{mode}/{writers}: {} records in {} frames (mean {:.1} records per frame)",
@@ -93,7 +124,9 @@ fn replay(c: &mut Criterion) {
         s.raw_bytes as f64 / s.stored_bytes as f64
     );
     let mut group = c.benchmark_group("replay");
-    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
     group.throughput(Throughput::Elements(N as u64));
     group.bench_function("decode_100B_records", |b| {
         b.iter(|| {
@@ -132,5 +165,11 @@ fn compression_ratio(_c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, compression_ratio, buffered_append_by_size, concurrent_append, replay);
+criterion_group!(
+    benches,
+    compression_ratio,
+    buffered_append_by_size,
+    concurrent_append,
+    replay
+);
 criterion_main!(benches);

@@ -27,8 +27,13 @@ impl Rng {
     }
 }
 
-const NAMES: [&str; 12] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"];
-const CITIES: [&str; 8] = ["Lisbon", "Osaka", "Toronto", "Nairobi", "Lyon", "Austin", "Krakow", "Pune"];
+const NAMES: [&str; 12] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
+    "oscar",
+];
+const CITIES: [&str; 8] = [
+    "Lisbon", "Osaka", "Toronto", "Nairobi", "Lyon", "Austin", "Krakow", "Pune",
+];
 
 /// Record sizes the benchmarks sweep, as the approximate encoded size of one record.
 #[derive(Clone, Copy, Debug)]
@@ -75,10 +80,18 @@ pub fn record(rng: &mut Rng, size: Size) -> Record {
     let statements = match size {
         Size::Small => vec![Statement::with_params(
             "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
-            vec![Value::Int(rng.below(10_000) as i64 - 5_000), Value::Int(rng.below(1_000_000) as i64)],
+            vec![
+                Value::Int(rng.below(10_000) as i64 - 5_000),
+                Value::Int(rng.below(1_000_000) as i64),
+            ],
         )],
         Size::Medium => {
-            let (aid, tid, bid, delta) = (rng.below(1_000_000) as i64, rng.below(100) as i64, rng.below(10) as i64, rng.below(10_000) as i64 - 5_000);
+            let (aid, tid, bid, delta) = (
+                rng.below(1_000_000) as i64,
+                rng.below(100) as i64,
+                rng.below(10) as i64,
+                rng.below(10_000) as i64 - 5_000,
+            );
             vec![
                 Statement::with_params("UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2", vec![Value::Int(delta), Value::Int(aid)]),
                 Statement::with_params("UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2", vec![Value::Int(delta), Value::Int(tid)]),
@@ -112,13 +125,19 @@ pub fn record(rng: &mut Rng, size: Size) -> Record {
         }
         Size::Large => {
             let rows: Vec<String> = (0..85).map(|_| row(rng)).collect();
-            vec![Statement::new(format!("INSERT INTO customers (id, name, email, city, balance, created_at) VALUES {}", rows.join(", ")))]
+            vec![Statement::new(format!(
+                "INSERT INTO customers (id, name, email, city, balance, created_at) VALUES {}",
+                rows.join(", ")
+            ))]
         }
     };
     Record {
         session,
         timestamp_micros: 1_764_000_000_000_000 + rng.below(1_000_000_000),
-        payload: Payload::Write(WriteTxn { settings: Vec::new(), statements }),
+        payload: Payload::Write(WriteTxn {
+            settings: Vec::new(),
+            statements,
+        }),
     }
 }
 

@@ -85,7 +85,12 @@ fn value(v: &Value) -> String {
 
 /// A record as a few indented lines.
 pub fn record(r: &LoggedRecord) -> String {
-    let mut out = format!("LSN {}  session {}  {}", r.lsn, r.record.session, timestamp(r.record.timestamp_micros));
+    let mut out = format!(
+        "LSN {}  session {}  {}",
+        r.lsn,
+        r.record.session,
+        timestamp(r.record.timestamp_micros)
+    );
     match &r.record.payload {
         Payload::Write(txn) => {
             let _ = writeln!(out, "  write, {} statement(s)", txn.statements.len());
@@ -95,7 +100,12 @@ pub fn record(r: &LoggedRecord) -> String {
             for (i, stmt) in txn.statements.iter().enumerate() {
                 let _ = writeln!(out, "    [{}] {}", i + 1, clip(&stmt.sql));
                 if !stmt.params.is_empty() {
-                    let params: Vec<_> = stmt.params.iter().enumerate().map(|(n, v)| format!("${}={}", n + 1, value(v))).collect();
+                    let params: Vec<_> = stmt
+                        .params
+                        .iter()
+                        .enumerate()
+                        .map(|(n, v)| format!("${}={}", n + 1, value(v)))
+                        .collect();
                     let _ = writeln!(out, "        {}", params.join(", "));
                 }
                 if let Some(data) = &stmt.copy_data {
@@ -117,7 +127,10 @@ mod tests {
     #[test]
     fn formats_timestamps_and_sizes() {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(timestamp(1_709_210_096_123_456), "2024-02-29T12:34:56.123456Z");
+        assert_eq!(
+            timestamp(1_709_210_096_123_456),
+            "2024-02-29T12:34:56.123456Z"
+        );
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(12), "12 B");
         assert_eq!(ratio(10, 4), "2.50x");

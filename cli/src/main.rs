@@ -55,14 +55,17 @@ enum LogCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Log(LogCommand::Verify { dir }) => cmd::log_verify::run(&dir),
-        Command::Log(LogCommand::Dump { dir, from, limit }) => cmd::log_dump::run(&dir, from, limit),
+        Command::Log(LogCommand::Dump { dir, from, limit }) => {
+            cmd::log_dump::run(&dir, from, limit)
+        }
     };
     match result {
         Ok(code) => code,

@@ -1,23 +1,45 @@
 //! `mdbd log verify` and `mdbd log dump` against real logs, healthy and corrupt.
 
-use mdbd_engine::log::{DeltaLog, Durability, FrameKey, LogOptions, LogStorage, Lsn, Record, SledStorage, Statement, Value};
+use mdbd_engine::log::{
+    DeltaLog, Durability, FrameKey, LogOptions, LogStorage, Lsn, Record, SledStorage, Statement,
+    Value,
+};
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn mdbd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdbd")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_mdbd"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Ten records, one frame each.
 fn make_log(dir: &Path) {
-    let log = DeltaLog::open(dir, LogOptions { durability: Durability::Fsync, batch_bytes: 16, ..LogOptions::default() }).unwrap();
+    let log = DeltaLog::open(
+        dir,
+        LogOptions {
+            durability: Durability::Fsync,
+            batch_bytes: 16,
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
     for i in 0..10 {
-        let stmt = Statement::with_params("INSERT INTO t(id, name) VALUES ($1, $2)", vec![Value::Int(i), Value::Text(format!("n{i}"))]);
-        log.append_blocking(&[Record::write(1, vec![stmt])]).unwrap();
+        let stmt = Statement::with_params(
+            "INSERT INTO t(id, name) VALUES ($1, $2)",
+            vec![Value::Int(i), Value::Text(format!("n{i}"))],
+        );
+        log.append_blocking(&[Record::write(1, vec![stmt])])
+            .unwrap();
     }
     log.set_cursor("joiner", Lsn(4)).unwrap();
 }
@@ -58,7 +80,15 @@ fn verify_exits_non_zero_naming_the_corrupt_frame() {
 fn dump_prints_records_from_an_lsn_with_a_limit() {
     let dir = tempfile::tempdir().unwrap();
     make_log(dir.path());
-    let out = mdbd(&["log", "dump", dir.path().to_str().unwrap(), "--from", "3", "--limit", "2"]);
+    let out = mdbd(&[
+        "log",
+        "dump",
+        dir.path().to_str().unwrap(),
+        "--from",
+        "3",
+        "--limit",
+        "2",
+    ]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("LSN 3  session 1"), "{t}");
@@ -74,7 +104,11 @@ fn a_directory_without_a_log_is_a_clear_error_and_nothing_is_created() {
     let missing = dir.path().join("nope");
     let out = mdbd(&["log", "verify", missing.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("is not a delta log directory"), "{}", text(&out));
+    assert!(
+        text(&out).contains("is not a delta log directory"),
+        "{}",
+        text(&out)
+    );
     assert!(!missing.exists());
     let out = mdbd(&["log", "dump", dir.path().to_str().unwrap(), "--from", "x"]);
     assert!(!out.status.success());

@@ -52,15 +52,33 @@ fn main() -> std::io::Result<()> {
     let records = (encoded.len() * 8) as u32;
     let mut zstd = zstd::bulk::Compressor::new(1)?;
     let mut frame = Vec::new();
-    encode_frame(Lsn(1), FrameKind::Batch { records }, &batch, Some(&mut zstd), &mut frame);
+    encode_frame(
+        Lsn(1),
+        FrameKind::Batch { records },
+        &batch,
+        Some(&mut zstd),
+        &mut frame,
+    );
     write("frame_decode", "batch-zstd", &frame)?;
     let mut raw_frame = Vec::new();
     let mut single = Vec::new();
     push_entry(&mut single, &encoded[0]);
-    encode_frame(Lsn(77), FrameKind::Batch { records: 1 }, &single, None, &mut raw_frame);
+    encode_frame(
+        Lsn(77),
+        FrameKind::Batch { records: 1 },
+        &single,
+        None,
+        &mut raw_frame,
+    );
     write("frame_decode", "batch-raw", &raw_frame)?;
     let mut part = Vec::new();
-    encode_frame(Lsn(5), FrameKind::Part { index: 1, total: 3 }, &encoded[1], Some(&mut zstd), &mut part);
+    encode_frame(
+        Lsn(5),
+        FrameKind::Part { index: 1, total: 3 },
+        &encoded[1],
+        Some(&mut zstd),
+        &mut part,
+    );
     write("frame_decode", "part", &part)?;
     // Round-trip seeds are arbitrary bytes that `arbitrary` shapes into records.
     write("roundtrip", "bytes-0", &encoded[0])?;

@@ -62,7 +62,11 @@ fn a_flipped_payload_byte_is_reported_at_its_frame_lsn_and_appends_are_refused()
         "the intact prefix ends before the corrupt frame"
     );
     assert_eq!(
-        log.read_from(Lsn(1)).unwrap().map(|r| r.unwrap()).count(),
+        log.read_from(Lsn(1))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .len(),
         10
     );
     match log.append_blocking(&[sample(9, 100)]) {

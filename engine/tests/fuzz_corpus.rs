@@ -12,7 +12,9 @@ use std::path::PathBuf;
 const MUTATIONS: usize = 4000;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut seeds: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| std::fs::read(e.unwrap().path()).unwrap())
@@ -82,7 +84,10 @@ fn record_decoder_survives_its_corpus_and_mutations() {
     let seeds = corpus("record_decode");
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     for seed in &seeds {
-        assert!(mdbd_engine::log::decode_record(seed).is_ok(), "a seed no longer decodes: regenerate the corpus");
+        assert!(
+            mdbd_engine::log::decode_record(seed).is_ok(),
+            "a seed no longer decodes: regenerate the corpus"
+        );
         fuzzing::record_decode(seed);
     }
     for i in 0..MUTATIONS {

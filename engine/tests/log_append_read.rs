@@ -153,7 +153,12 @@ fn truncation_stops_at_the_lowest_cursor_and_persists() {
         log.cursors().unwrap().into_iter().collect::<Vec<_>>(),
         vec![("donor-a".to_string(), Lsn(60))]
     );
-    let n = log.read_from(Lsn(60)).unwrap().map(|r| r.unwrap()).count();
+    let n = log
+        .read_from(Lsn(60))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .len();
     assert_eq!(n, 41);
     assert!(log.set_cursor("bad name!", Lsn(1)).is_err());
 }

@@ -11,17 +11,13 @@ pub fn run(dir: &Path, from: Option<u64>, limit: Option<u64>) -> anyhow::Result<
     let log = open_existing(dir)?;
     let from = from.map(Lsn).unwrap_or_else(|| log.first());
     let mut out = std::io::stdout().lock();
-    let mut printed = 0u64;
-    for item in log.read_from(from)? {
-        if limit.is_some_and(|l| printed >= l) {
-            break;
-        }
+    let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    for item in log.read_from(from)?.take(limit) {
         let logged = item?;
         // A closed pipe (`| head`) ends the dump quietly.
         if write!(out, "{}", record(&logged)).is_err() {
             break;
         }
-        printed += 1;
     }
     if let Some(c) = &log.recovery_report().corruption {
         eprintln!("warning: the log is corrupt at LSN {} (part {}): {}; records from there on are not shown", c.lsn, c.part, c.reason);

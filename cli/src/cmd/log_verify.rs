@@ -22,7 +22,11 @@ pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     println!("records     {} ({range})", report.records);
     println!("frames      {}", report.frames);
     println!("stored      {}", bytes(report.stored_bytes));
-    println!("raw         {} (compression {})", bytes(report.raw_bytes), ratio(report.raw_bytes, report.stored_bytes));
+    println!(
+        "raw         {} (compression {})",
+        bytes(report.raw_bytes),
+        ratio(report.raw_bytes, report.stored_bytes)
+    );
     for (name, lsn) in &cursors {
         println!("cursor      {name} at LSN {lsn}");
     }
@@ -32,7 +36,10 @@ pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(c) => {
-            println!("status      CORRUPT at LSN {} (part {}): {}", c.lsn, c.part, c.reason);
+            println!(
+                "status      CORRUPT at LSN {} (part {}): {}",
+                c.lsn, c.part, c.reason
+            );
             println!("            the intact log ends before LSN {}; appends are refused until an operator acts", report.end);
             Ok(ExitCode::from(CORRUPT))
         }

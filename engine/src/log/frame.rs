@@ -285,7 +285,7 @@ pub fn decode_header(frame: &[u8]) -> Result<FrameHeader, FrameError> {
         ));
     }
     let kind = if flags & FLAG_PART != 0 {
-        if count < 2 || count > MAX_PARTS {
+        if !(2..=MAX_PARTS).contains(&count) {
             return Err(FrameError::OverCap {
                 field: "part count",
                 value: count as u64,

@@ -51,27 +51,19 @@ pub(crate) fn scan(storage: &dyn LogStorage, first: Lsn) -> Result<RecoveryRepor
         end: first,
         ..Default::default()
     };
-    let mut decompressor = zstd::bulk::Decompressor::new()
-        .map_err(|e| LogError::InvalidOption(format!("zstd: {e}")))?;
-    let mut raw = Vec::new();
-    let mut decoded = VecDeque::new();
-    let mut frames = storage.frames_from(FrameKey::at(Lsn(0)));
-    while let Some(item) = frames.next() {
+    let mut scratch = Scratch {
+        decompressor: zstd::bulk::Decompressor::new()
+            .map_err(|e| LogError::InvalidOption(format!("zstd: {e}")))?,
+        raw: Vec::new(),
+        records: VecDeque::new(),
+    };
+    for item in storage.frames_from(FrameKey::at(Lsn(0))) {
         let (key, frame) = item?;
         if report.corruption.is_some() {
             report.tail.push(key);
             continue;
         }
-        let checked = check_frame(
-            storage,
-            key,
-            &frame,
-            first,
-            report.end,
-            &mut decompressor,
-            &mut raw,
-            &mut decoded,
-        );
+        let checked = check_frame(storage, key, &frame, first, report.end, &mut scratch);
         match checked {
             Ok(Step::Stale) => report.stale.push(key),
             Ok(Step::Part) => {
@@ -107,6 +99,13 @@ fn raw_len(frame: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Buffers reused from frame to frame.
+struct Scratch {
+    decompressor: zstd::bulk::Decompressor<'static>,
+    raw: Vec<u8>,
+    records: VecDeque<LoggedRecord>,
+}
+
 enum Step {
     /// Below the watermark: left over from an interrupted truncation.
     Stale,
@@ -122,9 +121,7 @@ fn check_frame(
     frame: &bytes::Bytes,
     watermark: Lsn,
     expected: Lsn,
-    decompressor: &mut zstd::bulk::Decompressor<'static>,
-    raw: &mut Vec<u8>,
-    scratch: &mut VecDeque<LoggedRecord>,
+    scratch: &mut Scratch,
 ) -> Result<Step, LogError> {
     let header = checked_header(key, frame)?;
     let record_end = match header.kind {
@@ -155,13 +152,24 @@ fn check_frame(
             },
         )),
         FrameKind::Batch { records } => {
-            scratch.clear();
-            decode_batch(key, &header, frame, header.base, decompressor, raw, scratch)?;
-            scratch.clear();
+            let Scratch {
+                decompressor,
+                raw,
+                records: decoded,
+            } = scratch;
+            decoded.clear();
+            decode_batch(key, &header, frame, header.base, decompressor, raw, decoded)?;
+            decoded.clear();
             Ok(Step::Records(header.end(), records as u64))
         }
         FrameKind::Part { .. } => {
-            decode_split(storage, key, &header, frame.clone(), decompressor)?;
+            decode_split(
+                storage,
+                key,
+                &header,
+                frame.clone(),
+                &mut scratch.decompressor,
+            )?;
             Ok(Step::Records(header.base.next(), 1))
         }
     }
