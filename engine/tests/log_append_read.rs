@@ -214,3 +214,25 @@ fn every_durability_mode_reads_back_after_reopen() {
         assert_eq!(log.end(), Lsn(21), "{durability:?}");
     }
 }
+
+#[tokio::test]
+async fn a_tail_reports_a_corrupt_frame_again_instead_of_hanging() {
+    use mdbd_engine::log::{FrameKey, LogStorage, SledStorage};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(SledStorage::open(dir.path()).unwrap());
+    let log = DeltaLog::open_with_storage(storage.clone(), opts(Durability::None)).unwrap();
+    log.append(&[sample(5, 0), sample(5, 1)]).await.unwrap();
+    let key = FrameKey::at(Lsn(1));
+    let mut frame = storage.get_frame(key).unwrap().unwrap().to_vec();
+    let last = frame.len() - 1;
+    frame[last] ^= 0xff;
+    storage.put_frames(&[(key, frame)]).unwrap();
+    let mut tail = log.tail_from(Lsn(1)).unwrap();
+    for attempt in 0..2 {
+        let got = tokio::time::timeout(Duration::from_secs(5), tail.next()).await;
+        match got {
+            Ok(Err(LogError::Corrupt { lsn, .. })) => assert_eq!(lsn, Lsn(1)),
+            other => panic!("attempt {attempt}: expected the corruption, got {other:?}"),
+        }
+    }
+}

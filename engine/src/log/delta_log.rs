@@ -281,7 +281,18 @@ impl DeltaLog {
     /// so after appends that take the log over it).
     pub fn enforce_retention(&self) -> Result<TruncateReport, LogError> {
         match self.inner.shared.options.retention_bytes {
-            Some(max) => retention::enforce(&self.inner.shared, max),
+            Some(max) => {
+                let (report, pinned) = retention::enforce(&self.inner.shared, max)?;
+                if pinned {
+                    let stored = self.stats().stored_bytes;
+                    tracing::warn!(
+                        max,
+                        stored,
+                        "delta log above its retention size: cursors still need it"
+                    );
+                }
+                Ok(report)
+            }
             None => Ok(TruncateReport {
                 first: self.first(),
                 ..Default::default()

@@ -54,6 +54,12 @@ pub struct LogOptions {
     pub retention_bytes: Option<u64>,
     /// What open does about corruption. Default [`RecoveryMode::AbsoluteConsistency`].
     pub recovery: RecoveryMode,
+    /// Group commit window, like PostgreSQL's `commit_delay`: when the previous group had
+    /// more appends than are waiting now, the writer waits up to this long for the others
+    /// (woken by the last sync, they are re-submitting) so one sync covers them all. A lone
+    /// appender never waits. Applies under [`Durability::Fsync`] only (without a sync per
+    /// group there is nothing to amortise). Zero disables. Default 100 µs.
+    pub group_wait: Duration,
 }
 
 impl Default for LogOptions {
@@ -65,6 +71,7 @@ impl Default for LogOptions {
             part_bytes: 4 << 20,
             retention_bytes: None,
             recovery: RecoveryMode::AbsoluteConsistency,
+            group_wait: Duration::from_micros(100),
         }
     }
 }

@@ -322,7 +322,11 @@ impl LogTail {
 
     /// The next record, waiting for it if the tail is at the end of the log. Fails with
     /// [`LogError::Closed`] once the log is closed and every record was returned.
+    ///
+    /// After an error (a corrupt or truncated frame), calling again retries the same
+    /// position rather than waiting forever.
     pub async fn next(&mut self) -> Result<LoggedRecord, LogError> {
+        self.iter.failed = false;
         loop {
             self.iter.end = *self.end_rx.borrow_and_update();
             if let Some(r) = self.iter.next() {

@@ -66,17 +66,14 @@ pub(crate) fn scan(storage: &dyn LogStorage, first: Lsn) -> Result<RecoveryRepor
         let checked = check_frame(storage, key, &frame, first, report.end, &mut scratch);
         match checked {
             Ok(Step::Stale) => report.stale.push(key),
-            Ok(Step::Part) => {
+            Ok(Step::Intact { raw_len, completes }) => {
                 report.frames += 1;
                 report.stored_bytes += frame.len() as u64;
-                report.raw_bytes += raw_len(&frame);
-            }
-            Ok(Step::Records(end, n)) => {
-                report.frames += 1;
-                report.stored_bytes += frame.len() as u64;
-                report.raw_bytes += raw_len(&frame);
-                report.records += n;
-                report.end = end;
+                report.raw_bytes += raw_len as u64;
+                if let Some((end, records)) = completes {
+                    report.records += records;
+                    report.end = end;
+                }
             }
             Err(e) => {
                 let LogError::Corrupt { lsn, part, cause } = &e else {
@@ -93,12 +90,6 @@ pub(crate) fn scan(storage: &dyn LogStorage, first: Lsn) -> Result<RecoveryRepor
     Ok(report)
 }
 
-fn raw_len(frame: &[u8]) -> u64 {
-    super::frame::decode_header(frame)
-        .map(|h| h.raw_len as u64)
-        .unwrap_or(0)
-}
-
 /// Buffers reused from frame to frame.
 struct Scratch {
     decompressor: zstd::bulk::Decompressor<'static>,
@@ -109,10 +100,13 @@ struct Scratch {
 enum Step {
     /// Below the watermark: left over from an interrupted truncation.
     Stale,
-    /// A part after the first of a record already verified.
-    Part,
-    /// A frame completing records up to this end: (end, records).
-    Records(Lsn, u64),
+    /// An intact frame: its raw payload length, and, when it completes records (a batch,
+    /// or the first part of a split record, which verifies the whole record), the new end
+    /// of the chain and how many records.
+    Intact {
+        raw_len: usize,
+        completes: Option<(Lsn, u64)>,
+    },
 }
 
 fn check_frame(
@@ -141,7 +135,10 @@ fn check_frame(
                     Corruption::Parts("part without its first part".into()),
                 ));
             }
-            Ok(Step::Part)
+            Ok(Step::Intact {
+                raw_len: header.raw_len,
+                completes: None,
+            })
         }
         _ if header.base != expected => Err(LogError::corrupt(
             key.lsn,
@@ -160,7 +157,10 @@ fn check_frame(
             decoded.clear();
             decode_batch(key, &header, frame, header.base, decompressor, raw, decoded)?;
             decoded.clear();
-            Ok(Step::Records(header.end(), records as u64))
+            Ok(Step::Intact {
+                raw_len: header.raw_len,
+                completes: Some((header.end(), records as u64)),
+            })
         }
         FrameKind::Part { .. } => {
             decode_split(
@@ -170,7 +170,10 @@ fn check_frame(
                 frame.clone(),
                 &mut scratch.decompressor,
             )?;
-            Ok(Step::Records(header.base.next(), 1))
+            Ok(Step::Intact {
+                raw_len: header.raw_len,
+                completes: Some((header.base.next(), 1)),
+            })
         }
     }
 }

@@ -90,17 +90,10 @@ pub(crate) fn truncate(
     })
 }
 
-/// Brings the stored size down to `max_bytes` where cursors allow, warning when they pin
-/// more than that.
-pub(crate) fn enforce(shared: &Shared, max_bytes: u64) -> Result<TruncateReport, LogError> {
+/// Brings the stored size down to `max_bytes` where cursors allow. Returns what was
+/// removed and whether the log is still above the limit (cursors pin it).
+pub(crate) fn enforce(shared: &Shared, max_bytes: u64) -> Result<(TruncateReport, bool), LogError> {
     let report = truncate(shared, Lsn(u64::MAX), Some(max_bytes))?;
-    let stored = shared.state().stored_bytes;
-    if stored > max_bytes {
-        tracing::warn!(
-            stored,
-            max_bytes,
-            "delta log above its retention size: cursors still need it"
-        );
-    }
-    Ok(report)
+    let pinned = shared.state().stored_bytes > max_bytes;
+    Ok((report, pinned))
 }

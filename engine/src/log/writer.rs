@@ -17,6 +17,7 @@ use super::storage::FrameKey;
 use super::LogError;
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Stop adding requests to a group past this many bytes, so one sync does not grow huge.
@@ -150,6 +151,37 @@ impl<'a> FrameBuilder<'a> {
     }
 }
 
+/// Takes every request waiting now; while fewer than the previous group's count are in,
+/// waits (at most `wait` in all) for the rest.
+fn gather(
+    requests: &mpsc::Receiver<AppendRequest>,
+    first: AppendRequest,
+    last_group: usize,
+    wait: Duration,
+) -> Vec<AppendRequest> {
+    let deadline = Instant::now() + wait;
+    let mut bytes = first.entries.len();
+    let mut group = vec![first];
+    while bytes < MAX_GROUP_BYTES {
+        let next = match requests.try_recv() {
+            Ok(r) => Some(r),
+            Err(_) if group.len() < last_group => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    None
+                } else {
+                    requests.recv_timeout(left).ok()
+                }
+            }
+            Err(_) => None,
+        };
+        let Some(r) = next else { break };
+        bytes += r.entries.len();
+        group.push(r);
+    }
+    group
+}
+
 /// Runs the writer until every request sender is gone, then syncs one last time.
 pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) {
     let mut compressor = shared.options.compression_level.and_then(|level| {
@@ -163,18 +195,17 @@ pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) 
     });
     let fsync = shared.options.durability == Durability::Fsync;
     let mut next = shared.end();
+    let mut last_group = 1;
+    let mut pinned = false;
+    // Waiting pays only where a sync per group is amortised over the group.
+    let wait = if fsync {
+        shared.options.group_wait
+    } else {
+        Duration::ZERO
+    };
     while let Ok(first) = requests.recv() {
-        let mut group_bytes = first.entries.len();
-        let mut group = vec![first];
-        while group_bytes < MAX_GROUP_BYTES {
-            match requests.try_recv() {
-                Ok(r) => {
-                    group_bytes += r.entries.len();
-                    group.push(r);
-                }
-                Err(_) => break,
-            }
-        }
+        let group = gather(&requests, first, last_group, wait);
+        last_group = group.len();
         if let Some(reason) = shared.state().refusal.clone() {
             for r in group {
                 let _ = r.reply.send(Err(LogError::Refused(reason.clone())));
@@ -231,8 +262,18 @@ pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) 
         debug_assert_eq!(next, group_end);
         if let Some(max) = shared.options.retention_bytes {
             if shared.state().stored_bytes > max {
-                if let Err(e) = retention::enforce(&shared, max) {
-                    tracing::warn!(error = %e, "retention by size failed");
+                match retention::enforce(&shared, max) {
+                    // Say so once when cursors start pinning the log, not on every group.
+                    Ok((_, now_pinned)) => {
+                        if now_pinned && !pinned {
+                            tracing::warn!(
+                                max,
+                                "delta log above its retention size: cursors still need it"
+                            );
+                        }
+                        pinned = now_pinned;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "retention by size failed"),
                 }
             }
         }
