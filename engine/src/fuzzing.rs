@@ -6,6 +6,9 @@
 
 use crate::log::frame::{batch_entries, decode_frame, FrameKind};
 use crate::log::{decode_record, encode_record, Record};
+use crate::snapshot::SnapshotDecoder;
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
 
 /// Decodes arbitrary bytes as a frame, then the records of a batch frame.
 pub fn frame_decode(data: &[u8]) {
@@ -52,4 +55,24 @@ pub fn roundtrip(record: &Record) {
 /// Equality where NaN equals NaN (bit-for-bit float comparison), via the Debug form.
 fn same(a: Option<&Record>, b: &Record) -> bool {
     a.is_some_and(|a| a == b || format!("{a:?}") == format!("{b:?}"))
+}
+
+/// Feeds arbitrary bytes to the snapshot decoder in pieces, then ends the stream.
+pub fn snapshot_decode(data: &[u8]) {
+    let Ok(mut decoder) = SnapshotDecoder::new() else {
+        return;
+    };
+    let mut buf = BytesMut::new();
+    // Feed in uneven pieces so partial-frame paths run too.
+    for piece in data.chunks(7) {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+    while let Ok(Some(_)) = decoder.decode_eof(&mut buf) {}
 }

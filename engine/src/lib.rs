@@ -8,14 +8,17 @@
 //! Parts:
 //! - [`log`]: the durable delta log: record model, frame codec, sled store, group commit,
 //!   readers, cursors, retention, recovery.
+//! - [`snapshot`]: the streaming snapshot codec shared by every backend (framing,
+//!   CRC32 per frame, zstd, SHA-256 of the whole content).
 //! - [`fuzzing`]: the entry points the fuzz targets and their stable corpus test share.
 //!
-//! Still to come (see `docs/architecture.md`): the streaming snapshot codec, the `Backend`
+//! Still to come (see `docs/architecture.md`): the `Backend`
 //! traits, the sequencer and cluster membership, and the join coordinator.
 
 #![deny(unsafe_code)]
 
 pub mod fuzzing;
 pub mod log;
+pub mod snapshot;
 
 pub use log::{DeltaLog, Durability, LogError, LogOptions, Lsn, LsnRange, Record};

@@ -96,6 +96,18 @@ fn record_decoder_survives_its_corpus_and_mutations() {
 }
 
 #[test]
+fn snapshot_decoder_survives_its_corpus_and_mutations() {
+    let seeds = corpus("snapshot_decode");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    for seed in &seeds {
+        fuzzing::snapshot_decode(seed);
+    }
+    for i in 0..MUTATIONS {
+        fuzzing::snapshot_decode(&mutate(&mut rng, &seeds[i % seeds.len()]));
+    }
+}
+
+#[test]
 fn arbitrary_records_round_trip() {
     let mut inputs = corpus("roundtrip");
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
