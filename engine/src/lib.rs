@@ -10,13 +10,15 @@
 //!   readers, cursors, retention, recovery.
 //! - [`snapshot`]: the streaming snapshot codec shared by every backend (framing,
 //!   CRC32 per frame, zstd, SHA-256 of the whole content).
+//! - [`backend`]: the `Backend` and `Session` traits every engine implements, the
+//!   uniform statement outcome, the applied-LSN marker contract, per-table checksums.
 //! - [`fuzzing`]: the entry points the fuzz targets and their stable corpus test share.
 //!
-//! Still to come (see `docs/architecture.md`): the `Backend`
-//! traits, the sequencer and cluster membership, and the join coordinator.
+//! Still to come (see `docs/architecture.md`): the sequencer and cluster membership, and the join coordinator.
 
 #![deny(unsafe_code)]
 
+pub mod backend;
 pub mod fuzzing;
 pub mod log;
 pub mod snapshot;

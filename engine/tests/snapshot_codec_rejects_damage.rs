@@ -53,7 +53,8 @@ async fn decode(stream: &[u8]) -> Result<(SnapshotHeader, Vec<u8>), SnapshotErro
 /// Byte ranges of the frames: header, chunks..., trailer.
 fn frames(stream: &[u8]) -> Vec<std::ops::Range<usize>> {
     let hlen = u32::from_be_bytes(stream[6..10].try_into().unwrap()) as usize;
-    let mut out = vec![0..10 + hlen + 4];
+    let mut out = Vec::new();
+    out.push(0..10 + hlen + 4);
     let mut at = out[0].end;
     while stream[at] == 2 {
         let stored = u32::from_be_bytes(stream[at + 13..at + 17].try_into().unwrap()) as usize;

@@ -1,0 +1,141 @@
+//! A session on a SQLite file: one rusqlite connection, used from blocking tasks.
+
+use super::convert::{self, Param};
+use mdbd_engine::backend::{command_tag, BackendError, Column, Outcome, ResultSet, Session};
+use mdbd_engine::log::{Lsn, Value};
+use rusqlite::Connection;
+use std::sync::{Arc, Mutex};
+
+/// Runs `f` on the connection in a blocking task.
+pub async fn on_conn<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, BackendError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, BackendError> + Send + 'static,
+{
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| BackendError::Io(std::io::Error::other(format!("sqlite task: {e}"))))?
+}
+
+/// Binds `$n` parameters by number (SQLite treats `$1` as a name) and `?` by position.
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), BackendError> {
+    for i in 1..=stmt.parameter_count() {
+        let index = match stmt
+            .parameter_name(i)
+            .and_then(|n| n.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) if n >= 1 => n - 1,
+            _ => i - 1,
+        };
+        let value = params.get(index).ok_or_else(|| {
+            convert::error(rusqlite::Error::InvalidParameterCount(
+                params.len(),
+                stmt.parameter_count(),
+            ))
+        })?;
+        stmt.raw_bind_parameter(i, Param(value))
+            .map_err(convert::error)?;
+    }
+    Ok(())
+}
+
+/// Runs one statement on `conn`.
+pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+    let mut stmt = conn.prepare(sql).map_err(convert::error)?;
+    bind(&mut stmt, params)?;
+    if stmt.column_count() == 0 {
+        let rows = stmt.raw_execute().map_err(convert::error)? as u64;
+        let last = conn.last_insert_rowid();
+        let tag = command_tag(sql, rows);
+        let last_insert_id = (tag.starts_with("INSERT") && last > 0).then_some(last as u64);
+        return Ok(Outcome::Command {
+            tag,
+            rows,
+            last_insert_id,
+        });
+    }
+    let columns: Vec<Column> = stmt
+        .columns()
+        .iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            type_name: c.decl_type().unwrap_or("").to_string(),
+        })
+        .collect();
+    let n = columns.len();
+    let mut rows = Vec::new();
+    let mut raw = stmt.raw_query();
+    while let Some(row) = raw.next().map_err(convert::error)? {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(convert::value(row.get_ref(i).map_err(convert::error)?));
+        }
+        rows.push(values);
+    }
+    Ok(Outcome::Rows(ResultSet { columns, rows }))
+}
+
+/// Moves the marker to `lsn` (inside the caller's transaction).
+pub fn set_marker(conn: &Connection, table: &str, lsn: Lsn) -> Result<(), BackendError> {
+    let n = conn
+        .execute(
+            &format!("UPDATE {} SET lsn = ?1 WHERE id = 1", convert::quote(table)),
+            [lsn.get() as i64],
+        )
+        .map_err(convert::error)?;
+    if n != 1 {
+        return Err(BackendError::Marker(format!(
+            "table {table} has no row to update"
+        )));
+    }
+    Ok(())
+}
+
+/// One client session (or replay session) on a SQLite file.
+pub struct SqliteSession {
+    pub(super) conn: Arc<Mutex<Connection>>,
+    pub(super) marker: String,
+}
+
+#[async_trait::async_trait]
+impl Session for SqliteSession {
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        on_conn(&self.conn, move |c| execute(c, &sql, &params)).await
+    }
+
+    async fn begin(&mut self) -> Result<(), BackendError> {
+        // IMMEDIATE: take the write lock now, so a write transaction never fails later for
+        // a lock another connection took in between.
+        on_conn(&self.conn, |c| {
+            c.execute_batch("BEGIN IMMEDIATE").map_err(convert::error)
+        })
+        .await
+    }
+
+    async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError> {
+        let table = self.marker.clone();
+        on_conn(&self.conn, move |c| {
+            if let Some(lsn) = marker {
+                set_marker(c, &table, lsn)?;
+            }
+            c.execute_batch("COMMIT").map_err(convert::error)
+        })
+        .await
+    }
+
+    async fn rollback(&mut self) -> Result<(), BackendError> {
+        on_conn(&self.conn, |c| {
+            if c.is_autocommit() {
+                return Ok(());
+            }
+            c.execute_batch("ROLLBACK").map_err(convert::error)
+        })
+        .await
+    }
+}

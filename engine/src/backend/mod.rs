@@ -1,0 +1,149 @@
+//! The traits every database engine implements, so the rest of mdbd is blind to which
+//! engine a cluster runs.
+//!
+//! A cluster is homogeneous: all its backends are PostgreSQL, or MySQL/MariaDB, or SQLite.
+//! The `mdbd-backends` crate implements these traits with real drivers; the engine only
+//! ever holds `dyn Backend` and `dyn Session`.
+//!
+//! # The applied-LSN marker
+//! Every backend keeps, inside its own database, a one-row table (default `mdbd_state`)
+//! holding the LSN of the last logged write it applied. Applying a logged write moves the
+//! marker **in the same database transaction** as the write, so after any crash the marker
+//! says exactly which writes the database holds, and replay is exactly-once. A snapshot
+//! carries the marker too, so a restored joiner knows where its replay starts.
+
+mod checksum;
+mod outcome;
+
+pub use checksum::{TableChecksum, TableHasher};
+pub use outcome::{command_tag, Column, DbError, Outcome, ResultSet};
+
+use crate::log::{Lsn, Value, WriteTxn};
+use crate::snapshot::BackendKind;
+use async_trait::async_trait;
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Default name of the applied-LSN marker table.
+pub const DEFAULT_MARKER_TABLE: &str = "mdbd_state";
+
+/// Why a backend operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The database refused the statement; the error is kept verbatim for the client.
+    #[error("{0}")]
+    Db(DbError),
+    /// The server could not be reached or the connection broke: the backend is unhealthy.
+    #[error("backend {backend} unreachable: {reason}")]
+    Connection { backend: String, reason: String },
+    /// A dump or restore tool failed.
+    #[error("{tool} failed ({status}): {stderr}")]
+    Tool {
+        tool: String,
+        status: String,
+        stderr: String,
+    },
+    /// The snapshot stream was rejected.
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    /// Local I/O (temporary files, pipes).
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The backend's configuration is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The marker table is missing, holds no row, or holds something else than an LSN.
+    #[error("applied-LSN marker: {0}")]
+    Marker(String),
+}
+
+impl BackendError {
+    /// True when the database itself answered (as opposed to an unreachable server).
+    pub fn is_db_error(&self) -> bool {
+        matches!(self, BackendError::Db(_))
+    }
+}
+
+/// One connection to one backend, used by one client session (or by replay).
+///
+/// Statements run in autocommit mode unless [`begin`](Self::begin) was called.
+#[async_trait]
+pub trait Session: Send {
+    /// Runs one statement with positional parameters (`$1`, `$2`, ...). Not durable by
+    /// itself inside a transaction; in autocommit mode, durable when it returns `Ok`
+    /// (as durable as the database's own commit).
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError>;
+
+    /// Starts a transaction.
+    async fn begin(&mut self) -> Result<(), BackendError>;
+
+    /// Commits the open transaction; with `marker`, moves the applied-LSN marker to it in
+    /// the same transaction first. Atomic: after a crash, either the writes and the marker
+    /// are both there or neither is. Durable when it returns `Ok`.
+    async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError>;
+
+    /// Rolls the open transaction back; nothing of it remains.
+    async fn rollback(&mut self) -> Result<(), BackendError>;
+}
+
+/// What a snapshot's raw content is and which LSN it is consistent with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// e.g. `sqlite/database`, `pg_dump/custom`, `mysqldump/sql`.
+    pub content_type: String,
+    /// The applied-LSN marker inside the snapshot: it holds every write before this LSN.
+    pub lsn: Lsn,
+    /// Raw content bytes written.
+    pub bytes: u64,
+}
+
+/// One database server (or file) of the cluster.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// The configured name.
+    fn name(&self) -> &str;
+
+    /// Which engine this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Opens a new session (connection).
+    async fn open_session(&self) -> Result<Box<dyn Session>, BackendError>;
+
+    /// Checks that the backend answers a trivial query.
+    async fn health(&self) -> Result<(), BackendError>;
+
+    /// Creates the marker table (LSN 0: nothing applied) if it does not exist.
+    async fn ensure_marker(&self) -> Result<(), BackendError>;
+
+    /// The applied-LSN marker: the last logged write applied (`Lsn(0)`: none).
+    async fn applied_lsn(&self) -> Result<Lsn, BackendError>;
+
+    /// Applies the logged write `txn` at `lsn` in one transaction together with the
+    /// marker update. Returns `false` without doing anything when the marker is already
+    /// at or past `lsn` (exactly-once replay). A database error rolls everything back.
+    async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError>;
+
+    /// Writes a snapshot's raw content to `out`, consistent with one LSN (the marker it
+    /// contains). The caller frames it with the snapshot codec.
+    async fn snapshot(
+        &self,
+        out: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<SnapshotInfo, BackendError>;
+
+    /// Replaces the database with the snapshot content read from `input` (already checked
+    /// by the codec up to what it has read; the caller aborts on a codec error). The old
+    /// content stays in place until the new one is complete.
+    async fn restore(
+        &self,
+        content_type: &str,
+        input: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<(), BackendError>;
+
+    /// Empties the database (before a restore, or to re-join from scratch).
+    async fn reset(&self) -> Result<(), BackendError>;
+
+    /// A checksum per user table (the marker table excluded), in table-name order, for
+    /// checking that backends hold identical content.
+    async fn checksums(&self) -> Result<Vec<TableChecksum>, BackendError>;
+}

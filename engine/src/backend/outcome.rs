@@ -1,0 +1,158 @@
+//! What a statement returns, uniformly across engines.
+
+use crate::log::Value;
+use std::fmt;
+
+/// A column of a result set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Column name as the database reports it.
+    pub name: String,
+    /// The database's own type name (`int8`, `varchar`, `INTEGER`, ...), or empty when the
+    /// engine does not know it (SQLite expressions).
+    pub type_name: String,
+}
+
+/// Rows returned by a query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResultSet {
+    /// The columns, in order.
+    pub columns: Vec<Column>,
+    /// The rows; each has one value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// The successful result of a statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// A statement without a result set.
+    Command {
+        /// PostgreSQL-style command tag: `INSERT 0 3`, `UPDATE 2`, `CREATE TABLE`, ...
+        tag: String,
+        /// Rows affected.
+        rows: u64,
+        /// Last auto-generated id, where the engine reports one (MySQL, SQLite).
+        last_insert_id: Option<u64>,
+    },
+    /// A result set.
+    Rows(ResultSet),
+}
+
+impl Outcome {
+    /// Rows affected or returned: what outcome comparison between backends looks at.
+    pub fn row_count(&self) -> u64 {
+        match self {
+            Outcome::Command { rows, .. } => *rows,
+            Outcome::Rows(rs) => rs.rows.len() as u64,
+        }
+    }
+}
+
+/// An error the database returned, kept verbatim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbError {
+    /// The engine's own code: a SQLSTATE for PostgreSQL, the error number for MySQL, the
+    /// extended result code name for SQLite (`SQLITE_CONSTRAINT_UNIQUE`).
+    pub code: String,
+    /// The SQLSTATE: PostgreSQL's and MySQL's own, a close mapping for SQLite.
+    pub sqlstate: String,
+    /// The message, exactly as the database wrote it.
+    pub message: String,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, SQLSTATE {})",
+            self.message, self.code, self.sqlstate
+        )
+    }
+}
+
+/// A PostgreSQL-style command tag for engines that do not report one (SQLite, MySQL):
+/// `INSERT 0 n`, `UPDATE n`, `DELETE n`, `SELECT n`, `CREATE TABLE`, `BEGIN`, ...
+pub fn command_tag(sql: &str, rows: u64) -> String {
+    let words: Vec<String> = strip_leading_comments(sql)
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let first = words.first().map(String::as_str).unwrap_or("");
+    match first {
+        "INSERT" => format!("INSERT 0 {rows}"),
+        "UPDATE" | "DELETE" | "SELECT" | "MERGE" | "COPY" | "FETCH" | "MOVE" => {
+            format!("{first} {rows}")
+        }
+        "CREATE" | "DROP" | "ALTER" => {
+            let object: Vec<&str> = words[1..]
+                .iter()
+                .map(String::as_str)
+                .take_while(|w| {
+                    matches!(
+                        *w,
+                        "TABLE"
+                            | "INDEX"
+                            | "VIEW"
+                            | "TRIGGER"
+                            | "SCHEMA"
+                            | "SEQUENCE"
+                            | "UNIQUE"
+                            | "TEMP"
+                            | "TEMPORARY"
+                            | "DATABASE"
+                            | "FUNCTION"
+                            | "PROCEDURE"
+                            | "EVENT"
+                            | "TYPE"
+                            | "EXTENSION"
+                    )
+                })
+                .filter(|w| !matches!(*w, "UNIQUE" | "TEMP" | "TEMPORARY"))
+                .collect();
+            match object.first() {
+                Some(o) => format!("{first} {o}"),
+                None => first.to_string(),
+            }
+        }
+        "" => "EMPTY".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn strip_leading_comments(mut sql: &str) -> &str {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            return sql;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_tag;
+
+    #[test]
+    fn tags_look_like_postgres() {
+        assert_eq!(command_tag("insert into t values (1)", 1), "INSERT 0 1");
+        assert_eq!(
+            command_tag("  -- hi\n/* x */ UPDATE t SET a=1", 3),
+            "UPDATE 3"
+        );
+        assert_eq!(
+            command_tag("CREATE UNIQUE INDEX i ON t(a)", 0),
+            "CREATE INDEX"
+        );
+        assert_eq!(
+            command_tag("create table if not exists t(a int)", 0),
+            "CREATE TABLE"
+        );
+        assert_eq!(command_tag("begin", 0), "BEGIN");
+    }
+}
