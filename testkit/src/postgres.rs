@@ -1,0 +1,186 @@
+//! A throwaway PostgreSQL server.
+
+use crate::process::{is_root, run, stop, user_ids, wait_until};
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running PostgreSQL server in a temporary directory; stopped and removed on drop.
+pub struct PgServer {
+    child: Child,
+    port: u16,
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// The newest installed PostgreSQL's bin directory.
+pub fn pg_bin() -> io::Result<PathBuf> {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, p): &(u32, PathBuf)| p.join("initdb").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop().map(|(_, p)| p).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "no PostgreSQL under /usr/lib/postgresql",
+        )
+    })
+}
+
+impl PgServer {
+    /// Initialises and starts a server (about a second), with `fsync=off`: data is
+    /// throwaway.
+    pub fn start() -> io::Result<Self> {
+        let bin = pg_bin()?;
+        let dir = tempfile::Builder::new().prefix("mdbd-pg-").tempdir()?;
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data)?;
+        let ids = if is_root() {
+            Some(user_ids("postgres")?)
+        } else {
+            None
+        };
+        if let Some((uid, gid)) = ids {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid))?;
+        }
+        let as_owner = |cmd: &mut Command| {
+            if let Some((uid, gid)) = ids {
+                cmd.uid(uid).gid(gid);
+            }
+        };
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .args([
+                "--no-sync",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-D",
+            ])
+            .arg(&data);
+        as_owner(&mut initdb);
+        run(&mut initdb)?;
+        let port = crate::free_port()?;
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let mut postgres = Command::new(bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+            ])
+            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        as_owner(&mut postgres);
+        let child = postgres.spawn()?;
+        let mut server = PgServer {
+            child,
+            port,
+            bin,
+            dir,
+        };
+        let ready = wait_until(Duration::from_secs(30), || {
+            Command::new(server.bin.join("pg_isready"))
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+                || matches!(server.child.try_wait(), Ok(Some(_)))
+        });
+        if !ready || matches!(server.child.try_wait(), Ok(Some(_))) {
+            let log =
+                std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
+            stop(&mut server.child);
+            return Err(io::Error::other(format!(
+                "PostgreSQL on port {port} did not start:\n{log}"
+            )));
+        }
+        Ok(server)
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A libpq/tokio-postgres connection string for `database`.
+    pub fn conninfo(&self, database: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={database}",
+            self.port
+        )
+    }
+
+    /// The directory holding `psql`, `pg_dump`, `pg_restore`.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Runs SQL through `psql` and returns its unaligned, tuples-only output.
+    pub fn psql(&self, database: &str, sql: &str) -> io::Result<String> {
+        let out = run(Command::new(self.bin.join("psql")).args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
