@@ -4,11 +4,13 @@
 //! [`Backend`](mdbd_engine::backend::Backend) and [`Session`](mdbd_engine::backend::Session)
 //! traits with a real driver. Backends execute and report; they never decide cluster policy.
 //!
+//! - [`postgres`]: PostgreSQL through tokio-postgres; snapshots with `pg_dump`/`pg_restore`.
 //! - [`sqlite`]: SQLite files through rusqlite (bundled SQLite).
 //!
-//! Still to come: `postgres` (tokio-postgres, `pg_dump`/`pg_restore`) and `mysql`
+//! Still to come: `mysql`
 //! (mysql_async, `mariadb-dump`).
 
 #![deny(unsafe_code)]
 
+pub mod postgres;
 pub mod sqlite;

@@ -70,7 +70,7 @@ impl MariaDb {
         if !ready || matches!(server.child.try_wait(), Ok(Some(_))) {
             let log =
                 std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
-            stop(&mut server.child);
+            stop(&mut server.child, "TERM");
             return Err(io::Error::other(format!(
                 "MariaDB on port {port} did not start:\n{log}"
             )));
@@ -121,6 +121,6 @@ impl MariaDb {
 
 impl Drop for MariaDb {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        stop(&mut self.child, "TERM");
     }
 }

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// SIGINT is PostgreSQL's "fast" shutdown: it disconnects clients instead of waiting for
+/// them (SIGTERM's "smart" shutdown would wait for test connections nobody polls).
+const FAST_SHUTDOWN: &str = "INT";
+
 /// A running PostgreSQL server in a temporary directory; stopped and removed on drop.
 pub struct PgServer {
     child: Child,
@@ -123,7 +127,7 @@ impl PgServer {
         if !ready || matches!(server.child.try_wait(), Ok(Some(_))) {
             let log =
                 std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
-            stop(&mut server.child);
+            stop(&mut server.child, FAST_SHUTDOWN);
             return Err(io::Error::other(format!(
                 "PostgreSQL on port {port} did not start:\n{log}"
             )));
@@ -181,6 +185,6 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        stop(&mut self.child, FAST_SHUTDOWN);
     }
 }

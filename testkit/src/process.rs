@@ -32,13 +32,13 @@ pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// Asks a server to stop (SIGTERM through `kill`), waits a little, then kills it.
-pub fn stop(child: &mut Child) {
+/// Asks a server to stop with `signal` (through `kill`), waits a little, then kills it.
+pub fn stop(child: &mut Child, signal: &str) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
     let _ = Command::new("kill")
-        .arg("-TERM")
+        .arg(format!("-{signal}"))
         .arg(child.id().to_string())
         .status();
     let deadline = Instant::now() + Duration::from_secs(10);

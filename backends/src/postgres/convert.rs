@@ -1,0 +1,265 @@
+//! Between tokio-postgres and the engine's uniform types.
+//!
+//! Parameters are sent in **text** format, so the server parses them with the input
+//! function of whatever type it inferred (numeric, date, jsonb, ...), exactly as if the
+//! client had typed the literal; only bytea goes binary. Results arrive in binary; common
+//! types decode to native values, numeric/date/timestamp to their canonical text, and any
+//! other type to its raw binary form (deterministic, so checksums still compare).
+
+use bytes::BytesMut;
+use mdbd_engine::backend::{BackendError, DbError};
+use mdbd_engine::log::Value;
+use postgres_types::{to_sql_checked, Format, FromSql, IsNull, ToSql, Type};
+use std::error::Error;
+
+type BoxError = Box<dyn Error + Sync + Send>;
+
+/// A parameter, sent in text format (binary for bytea).
+#[derive(Debug)]
+pub struct PgParam<'a>(pub &'a Value);
+
+impl ToSql for PgParam<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        let text = match self.0 {
+            Value::Null => return Ok(IsNull::Yes),
+            Value::Bytes(b) if *ty == Type::BYTEA => {
+                out.extend_from_slice(b);
+                return Ok(IsNull::No);
+            }
+            Value::Bytes(b) => format!(
+                "\\x{}",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            ),
+            Value::Bool(b) => if *b { "t" } else { "f" }.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) if f.is_nan() => "NaN".into(),
+            Value::Float(f) if f.is_infinite() => {
+                if *f > 0.0 { "Infinity" } else { "-Infinity" }.into()
+            }
+            Value::Float(f) => format!("{f:?}"),
+            Value::Text(t) => t.clone(),
+        };
+        out.extend_from_slice(text.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, ty: &Type) -> Format {
+        if matches!(self.0, Value::Bytes(_)) && *ty == Type::BYTEA {
+            Format::Binary
+        } else {
+            Format::Text
+        }
+    }
+
+    to_sql_checked!();
+}
+
+/// A result value of any type.
+pub struct PgValue(pub Value);
+
+fn be<const N: usize>(raw: &[u8]) -> Result<[u8; N], BoxError> {
+    raw.try_into()
+        .map_err(|_| format!("expected {N} bytes, got {}", raw.len()).into())
+}
+
+/// Days since 2000-01-01 as `YYYY-MM-DD` (proleptic Gregorian).
+fn date(days: i64) -> String {
+    let z = days + 10_957 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
+}
+
+fn timestamp(micros: i64) -> String {
+    let (days, rem) = (
+        micros.div_euclid(86_400_000_000),
+        micros.rem_euclid(86_400_000_000),
+    );
+    let (s, us) = (rem / 1_000_000, rem % 1_000_000);
+    format!(
+        "{} {:02}:{:02}:{:02}.{us:06}",
+        date(days),
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+/// PostgreSQL's binary numeric as its text form.
+fn numeric(raw: &[u8]) -> Result<String, BoxError> {
+    if raw.len() < 8 {
+        return Err("short numeric".into());
+    }
+    let word = |i: usize| i16::from_be_bytes([raw[i], raw[i + 1]]);
+    let (ndigits, weight, sign, dscale) = (
+        word(0) as usize,
+        word(2) as i64,
+        word(4) as u16,
+        word(6) as usize,
+    );
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        _ => {}
+    }
+    if raw.len() != 8 + 2 * ndigits {
+        return Err("numeric length mismatch".into());
+    }
+    let digits: Vec<i64> = (0..ndigits).map(|i| word(8 + 2 * i) as i64).collect();
+    let mut int = String::new();
+    for w in 0..=weight.max(0) {
+        let d = if weight >= 0 {
+            digits.get(w as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        if int.is_empty() {
+            int = d.to_string()
+        } else {
+            int.push_str(&format!("{d:04}"))
+        }
+    }
+    if weight < 0 {
+        int = "0".into();
+    }
+    let mut frac = String::new();
+    let mut i = weight + 1;
+    while frac.len() < dscale {
+        let d = if i >= 0 {
+            digits.get(i as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        frac.push_str(&format!("{d:04}"));
+        i += 1;
+    }
+    frac.truncate(dscale);
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Ok(if dscale > 0 {
+        format!("{sign}{int}.{frac}")
+    } else {
+        format!("{sign}{int}")
+    })
+}
+
+impl<'a> FromSql<'a> for PgValue {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        let v = match *ty {
+            Type::BOOL => Value::Bool(raw.first().copied().unwrap_or(0) != 0),
+            Type::INT2 => Value::Int(i16::from_be_bytes(be(raw)?) as i64),
+            Type::INT4 => Value::Int(i32::from_be_bytes(be(raw)?) as i64),
+            Type::INT8 => Value::Int(i64::from_be_bytes(be(raw)?)),
+            Type::OID => Value::Int(u32::from_be_bytes(be(raw)?) as i64),
+            Type::FLOAT4 => Value::Float(f32::from_be_bytes(be(raw)?) as f64),
+            Type::FLOAT8 => Value::Float(f64::from_be_bytes(be(raw)?)),
+            Type::BYTEA => Value::Bytes(raw.to_vec()),
+            Type::NUMERIC => Value::Text(numeric(raw)?),
+            Type::DATE => Value::Text(date(i32::from_be_bytes(be(raw)?) as i64)),
+            Type::TIMESTAMP => Value::Text(timestamp(i64::from_be_bytes(be(raw)?))),
+            Type::TIMESTAMPTZ => {
+                Value::Text(format!("{}+00", timestamp(i64::from_be_bytes(be(raw)?))))
+            }
+            Type::UUID => {
+                let h: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                if h.len() != 32 {
+                    return Err("uuid of wrong length".into());
+                }
+                Value::Text(format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..]
+                ))
+            }
+            Type::JSONB if raw.first() == Some(&1) => {
+                Value::Text(String::from_utf8_lossy(&raw[1..]).into_owned())
+            }
+            Type::TEXT
+            | Type::VARCHAR
+            | Type::BPCHAR
+            | Type::NAME
+            | Type::UNKNOWN
+            | Type::JSON
+            | Type::XML => Value::Text(String::from_utf8(raw.to_vec())?),
+            _ => Value::Bytes(raw.to_vec()),
+        };
+        Ok(PgValue(v))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+        Ok(PgValue(Value::Null))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// A tokio-postgres error: the server's own error verbatim, anything else as unreachable.
+pub fn error(backend: &str, e: tokio_postgres::Error) -> BackendError {
+    match e.as_db_error() {
+        Some(db) => BackendError::Db(DbError {
+            code: db.code().code().to_string(),
+            sqlstate: db.code().code().to_string(),
+            message: db.message().to_string(),
+        }),
+        None => BackendError::Connection {
+            backend: backend.to_string(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// Checks a possibly schema-qualified identifier (`mdbd_state`, `ops.mdbd_state`).
+pub fn qualified_identifier(name: &str) -> Result<String, BackendError> {
+    let ok = !name.is_empty()
+        && name.split('.').count() <= 2
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part.len() <= 63
+                && part
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(BackendError::Config(format!(
+            "marker table {name:?}: use [schema.]name in lower case letters, digits and _"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_numeric_dates_and_timestamps() {
+        // 1234.5600 = weight 0 digits [1234, 5600], dscale 4
+        let raw = [0, 2, 0, 0, 0, 0, 0, 4, 0x04, 0xD2, 0x15, 0xE0];
+        assert_eq!(numeric(&raw).unwrap(), "1234.5600");
+        // -0.05 = weight -1, digits [500], dscale 2, negative
+        let raw = [0, 1, 0xFF, 0xFF, 0x40, 0, 0, 2, 0x01, 0xF4];
+        assert_eq!(numeric(&raw).unwrap(), "-0.05");
+        assert_eq!(date(0), "2000-01-01");
+        assert_eq!(date(9190), "2025-02-28");
+        assert_eq!(timestamp(-1), "1999-12-31 23:59:59.999999");
+    }
+}

@@ -1,0 +1,489 @@
+//! PostgreSQL backends through tokio-postgres.
+//!
+//! - The applied-LSN marker is a one-row table (`mdbd_state`, or `schema.table` as
+//!   configured) updated in the same transaction as each logged write.
+//! - Session settings logged with a write (`search_path`, `TimeZone`, ...) are applied
+//!   with `set_config(name, value, true)`: local to the replay transaction.
+//! - Statements PostgreSQL refuses inside a transaction block (`CREATE INDEX
+//!   CONCURRENTLY`, `VACUUM`, `CREATE DATABASE`, ...) cannot share a transaction with the
+//!   marker. The closest safe behaviour: such a statement must be alone in its logged
+//!   write; it runs on its own and the marker moves right after. A crash between the two
+//!   replays it: `VACUUM`-like statements are harmless to repeat, and a repeated `CREATE
+//!   ... CONCURRENTLY` that fails with "already exists" (42P07) counts as applied.
+//! - Snapshot: a `REPEATABLE READ` transaction exports its snapshot and reads the marker;
+//!   `pg_dump --snapshot=<id> -Fc -Z0` dumps exactly that snapshot (uncompressed: the
+//!   snapshot codec compresses), so the dump and its LSN agree. Restore: `pg_restore
+//!   --single-transaction --exit-on-error` from the stream, into a database emptied by
+//!   [`Backend::reset`].
+
+mod convert;
+mod session;
+
+pub use session::PgSession;
+
+use mdbd_engine::backend::{
+    Backend, BackendError, Outcome, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,
+};
+use mdbd_engine::log::{Lsn, Value, WriteTxn};
+use mdbd_engine::snapshot::BackendKind;
+use session::{connect, execute};
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Content type of PostgreSQL snapshots.
+pub const CONTENT_TYPE: &str = "pg_dump/custom";
+
+/// Options of a PostgreSQL backend.
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// libpq-style connection string (`host=... port=... user=... dbname=...`).
+    pub conninfo: String,
+    /// Marker table, optionally schema-qualified. Default `mdbd_state`.
+    pub marker_table: String,
+    /// `pg_dump` to run. Default `pg_dump` from `PATH`.
+    pub pg_dump: PathBuf,
+    /// `pg_restore` to run. Default `pg_restore` from `PATH`.
+    pub pg_restore: PathBuf,
+}
+
+impl PgOptions {
+    /// Options with defaults for everything but the connection string.
+    pub fn new(conninfo: &str) -> Self {
+        PgOptions {
+            conninfo: conninfo.into(),
+            marker_table: DEFAULT_MARKER_TABLE.into(),
+            pg_dump: "pg_dump".into(),
+            pg_restore: "pg_restore".into(),
+        }
+    }
+}
+
+/// A PostgreSQL database as a backend.
+pub struct PgBackend {
+    name: String,
+    options: PgOptions,
+    /// The connection replay uses, kept between writes (catch-up applies thousands).
+    replay: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+}
+
+/// Statements PostgreSQL will not run inside a transaction block.
+fn outside_transaction(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(4)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    w(0) == "VACUUM"
+        || (w(0) == "REINDEX" && matches!(w(1), "DATABASE" | "SYSTEM"))
+        || (w(0) == "CREATE"
+            && (w(1) == "DATABASE"
+                || w(1) == "TABLESPACE"
+                || (w(1) == "INDEX" && w(2) == "CONCURRENTLY")
+                || (w(1) == "UNIQUE" && w(3) == "CONCURRENTLY")))
+        || (w(0) == "DROP"
+            && (w(1) == "DATABASE"
+                || w(1) == "TABLESPACE"
+                || (w(1) == "INDEX" && w(2) == "CONCURRENTLY")))
+        || (w(0) == "REINDEX" && words.iter().any(|x| x == "CONCURRENTLY"))
+        || (w(0) == "ALTER" && w(1) == "SYSTEM")
+}
+
+impl PgBackend {
+    /// A backend on the database `options.conninfo` names.
+    pub fn new(name: &str, options: PgOptions) -> Result<Self, BackendError> {
+        convert::qualified_identifier(&options.marker_table)?;
+        Ok(PgBackend {
+            name: name.into(),
+            options,
+            replay: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn client(&self) -> Result<tokio_postgres::Client, BackendError> {
+        connect(&self.name, &self.options.conninfo).await
+    }
+
+    fn err(&self, e: tokio_postgres::Error) -> BackendError {
+        convert::error(&self.name, e)
+    }
+
+    async fn marker_of(&self, client: &tokio_postgres::Client) -> Result<Lsn, BackendError> {
+        let rows = client
+            .query(
+                &format!("SELECT lsn FROM {} WHERE id = 1", self.options.marker_table),
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        match rows.first().map(|r| r.try_get::<_, i64>(0)) {
+            Some(Ok(v)) if v >= 0 => Ok(Lsn(v as u64)),
+            Some(Ok(v)) => Err(BackendError::Marker(format!(
+                "{} holds {v}",
+                self.options.marker_table
+            ))),
+            Some(Err(e)) => Err(BackendError::Marker(e.to_string())),
+            None => Err(BackendError::Marker(format!(
+                "{} has no row",
+                self.options.marker_table
+            ))),
+        }
+    }
+}
+
+/// The error for a dump or restore tool that exited unsuccessfully.
+fn tool_failed(tool: &str, status: std::process::ExitStatus, stderr: Vec<u8>) -> BackendError {
+    BackendError::Tool {
+        tool: tool.into(),
+        status: status.to_string(),
+        stderr: String::from_utf8_lossy(&stderr)
+            .trim()
+            .chars()
+            .take(4000)
+            .collect(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PgBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Postgres
+    }
+
+    async fn open_session(&self) -> Result<Box<dyn mdbd_engine::backend::Session>, BackendError> {
+        Ok(Box::new(PgSession {
+            backend: self.name.clone(),
+            client: self.client().await?,
+            marker: self.options.marker_table.clone(),
+        }))
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn ensure_marker(&self) -> Result<(), BackendError> {
+        let t = &self.options.marker_table;
+        self.client()
+            .await?
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {t} (id int PRIMARY KEY CHECK (id = 1), lsn bigint NOT NULL);
+                 INSERT INTO {t} (id, lsn) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;"
+            ))
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn applied_lsn(&self) -> Result<Lsn, BackendError> {
+        self.marker_of(&self.client().await?).await
+    }
+
+    async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError> {
+        let mut replay = self.replay.lock().await;
+        if replay.as_ref().is_none_or(|c| c.is_closed()) {
+            *replay = Some(self.client().await?);
+        }
+        let client = replay.as_mut().ok_or_else(|| BackendError::Connection {
+            backend: self.name.clone(),
+            reason: "no replay connection".into(),
+        })?;
+        let marker = &self.options.marker_table;
+        if let [only] = txn.statements.as_slice() {
+            if outside_transaction(&only.sql) {
+                if self.marker_of(client).await? >= lsn {
+                    return Ok(false);
+                }
+                match client.batch_execute(&only.sql).await {
+                    Ok(()) => {}
+                    Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P07") => {
+                        tracing::info!(backend = %self.name, %lsn, "non-transactional statement already applied before a crash");
+                    }
+                    Err(e) => return Err(self.err(e)),
+                }
+                client
+                    .execute(
+                        &format!("UPDATE {marker} SET lsn = $1 WHERE id = 1"),
+                        &[&(lsn.get() as i64)],
+                    )
+                    .await
+                    .map_err(|e| self.err(e))?;
+                return Ok(true);
+            }
+        }
+        let tx = client.transaction().await.map_err(|e| self.err(e))?;
+        let current = tx
+            .query_one(
+                &format!("SELECT lsn FROM {marker} WHERE id = 1 FOR UPDATE"),
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        if current.get::<_, i64>(0) >= lsn.get() as i64 {
+            return Ok(false);
+        }
+        for (name, value) in &txn.settings {
+            tx.execute("SELECT set_config($1, $2, true)", &[name, value])
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        for stmt in &txn.statements {
+            if outside_transaction(&stmt.sql) {
+                return Err(BackendError::Config(format!(
+                    "{:?} cannot run inside a transaction; log it as a write of its own",
+                    stmt.sql
+                )));
+            }
+            match &stmt.copy_data {
+                Some(data) => {
+                    let sink = tx
+                        .copy_in::<_, bytes::Bytes>(stmt.sql.as_str())
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    futures_util::pin_mut!(sink);
+                    use futures_util::SinkExt;
+                    for chunk in data.chunks(1 << 20) {
+                        sink.send(bytes::Bytes::copy_from_slice(chunk))
+                            .await
+                            .map_err(|e| self.err(e))?;
+                    }
+                    sink.finish().await.map_err(|e| self.err(e))?;
+                }
+                None => {
+                    execute(&self.name, tx.client(), &stmt.sql, &stmt.params).await?;
+                }
+            }
+        }
+        tx.execute(
+            &format!("UPDATE {marker} SET lsn = $1 WHERE id = 1"),
+            &[&(lsn.get() as i64)],
+        )
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    async fn snapshot(
+        &self,
+        out: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<SnapshotInfo, BackendError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| self.err(e))?;
+        let snapshot_id: String = tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .map_err(|e| self.err(e))?
+            .get(0);
+        let lsn = self.marker_of(tx.client()).await?;
+        let mut child = tokio::process::Command::new(&self.options.pg_dump)
+            .args([
+                "--format=custom",
+                "--compress=0",
+                "--no-owner",
+                "--no-privileges",
+                "--snapshot",
+                &snapshot_id,
+                "--dbname",
+                &self.options.conninfo,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| BackendError::Tool {
+                tool: self.options.pg_dump.display().to_string(),
+                status: "not started".into(),
+                stderr: e.to_string(),
+            })?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| BackendError::Config("pg_dump stdout".into()))?;
+        let mut stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| BackendError::Config("pg_dump stderr".into()))?;
+        let errors = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf).await;
+            buf
+        });
+        let bytes = tokio::io::copy(&mut stdout, out).await?;
+        out.flush().await?;
+        let status = child.wait().await?;
+        let stderr = errors.await.unwrap_or_default();
+        // The exporting transaction must outlive pg_dump's use of its snapshot.
+        tx.commit().await.map_err(|e| self.err(e))?;
+        if !status.success() {
+            return Err(tool_failed("pg_dump", status, stderr));
+        }
+        Ok(SnapshotInfo {
+            content_type: CONTENT_TYPE.into(),
+            lsn,
+            bytes,
+        })
+    }
+
+    async fn restore(
+        &self,
+        content_type: &str,
+        input: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<(), BackendError> {
+        if content_type != CONTENT_TYPE {
+            return Err(BackendError::Config(format!(
+                "cannot restore {content_type:?} into a PostgreSQL backend"
+            )));
+        }
+        let mut child = tokio::process::Command::new(&self.options.pg_restore)
+            .args([
+                "--single-transaction",
+                "--exit-on-error",
+                "--no-owner",
+                "--no-privileges",
+                "--dbname",
+                &self.options.conninfo,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| BackendError::Tool {
+                tool: self.options.pg_restore.display().to_string(),
+                status: "not started".into(),
+                stderr: e.to_string(),
+            })?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| BackendError::Config("pg_restore stdin".into()))?;
+        let mut stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| BackendError::Config("pg_restore stderr".into()))?;
+        let errors = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf).await;
+            buf
+        });
+        let copied = tokio::io::copy(input, &mut stdin).await;
+        drop(stdin);
+        if let Err(e) = copied {
+            // The stream failed: stop pg_restore; its single transaction rolls back.
+            let _ = child.kill().await;
+            return Err(e.into());
+        }
+        let status = child.wait().await?;
+        if !status.success() {
+            return Err(tool_failed(
+                "pg_restore",
+                status,
+                errors.await.unwrap_or_default(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn reset(&self) -> Result<(), BackendError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'", &[])
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut sql = String::new();
+        for row in rows {
+            let schema: String = row.get(0);
+            sql.push_str(&format!(
+                "DROP SCHEMA \"{}\" CASCADE;",
+                schema.replace('"', "\"\"")
+            ));
+        }
+        sql.push_str("CREATE SCHEMA public;");
+        client.batch_execute(&sql).await.map_err(|e| self.err(e))
+    }
+
+    async fn checksums(&self) -> Result<Vec<TableChecksum>, BackendError> {
+        let client = self.client().await?;
+        let q = |sql: &'static str| execute(&self.name, &client, sql, &[]);
+        let mut out = Vec::new();
+        let mut schema = TableHasher::new("(schema)");
+        for sql in [
+            "SELECT table_schema, table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, ordinal_position",
+            "SELECT schemaname, indexname, indexdef FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+            "SELECT schemaname, viewname, definition FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+        ] {
+            if let Outcome::Rows(rs) = q(sql).await? {
+                rs.rows.iter().for_each(|r| schema.row(r));
+            }
+        }
+        out.push(schema.finish());
+        let marker = self
+            .options
+            .marker_table
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let Outcome::Rows(tables) = q("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2").await? else {
+            return Ok(out);
+        };
+        for row in tables.rows {
+            let (Value::Text(schema_name), Value::Text(table)) = (&row[0], &row[1]) else {
+                continue;
+            };
+            if *table == marker {
+                continue;
+            }
+            let qualified = format!(
+                "\"{}\".\"{}\"",
+                schema_name.replace('"', "\"\""),
+                table.replace('"', "\"\"")
+            );
+            let n = client
+                .prepare(&format!("SELECT * FROM {qualified}"))
+                .await
+                .map_err(|e| self.err(e))?
+                .columns()
+                .len();
+            let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+            let sql = if n == 0 {
+                format!("SELECT count(*) FROM {qualified}")
+            } else {
+                format!("SELECT * FROM {qualified} ORDER BY {}", order.join(", "))
+            };
+            let mut h = TableHasher::new(&format!("{schema_name}.{table}"));
+            if let Outcome::Rows(rs) = execute(&self.name, &client, &sql, &[]).await? {
+                rs.rows.iter().for_each(|r| h.row(r));
+            }
+            out.push(h.finish());
+        }
+        // Sequences: their position is part of the content.
+        let Outcome::Rows(seqs) =
+            q("SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2")
+                .await?
+        else {
+            return Ok(out);
+        };
+        let mut h = TableHasher::new("(sequences)");
+        seqs.rows.iter().for_each(|r| h.row(r));
+        out.push(h.finish());
+        Ok(out)
+    }
+}

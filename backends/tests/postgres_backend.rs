@@ -1,0 +1,308 @@
+//! The PostgreSQL backend against throwaway PostgreSQL 15 servers: statements, errors,
+//! transactions, the applied-LSN marker, non-transactional statements, and snapshot/restore
+//! through the codec with `pg_dump`/`pg_restore`.
+
+use mdbd_backends::postgres::{PgBackend, PgOptions};
+use mdbd_engine::backend::{Backend, BackendError, Outcome};
+use mdbd_engine::log::{Lsn, Statement, Value, WriteTxn};
+use mdbd_engine::snapshot::{write_snapshot, SnapshotHeader, SnapshotReader};
+use mdbd_testkit::PgServer;
+
+fn backend(server: &PgServer, name: &str) -> PgBackend {
+    let mut o = PgOptions::new(&server.conninfo("postgres"));
+    o.pg_dump = server.bin().join("pg_dump");
+    o.pg_restore = server.bin().join("pg_restore");
+    PgBackend::new(name, o).unwrap()
+}
+
+fn write(sql: &str, params: Vec<Value>) -> WriteTxn {
+    WriteTxn {
+        settings: vec![],
+        statements: vec![Statement::with_params(sql, params)],
+    }
+}
+
+#[tokio::test]
+async fn statements_errors_transactions_and_the_marker() {
+    let server = PgServer::start().unwrap();
+    let b = backend(&server, "pg-a");
+    b.ensure_marker().await.unwrap();
+    let mut s = b.open_session().await.unwrap();
+    s.execute("CREATE TABLE t (id int PRIMARY KEY, name text NOT NULL, amount numeric(10,2), born date, raw bytea, ok bool, f float8)", &[]).await.unwrap();
+    let params = vec![
+        Value::Int(1),
+        Value::Text("Zoë 世界".into()),
+        Value::Text("12.50".into()),
+        Value::Text("2024-02-29".into()),
+        Value::Bytes(vec![0, 255]),
+        Value::Bool(true),
+        Value::Float(0.1),
+    ];
+    let ins = s
+        .execute("INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7)", &params)
+        .await
+        .unwrap();
+    assert_eq!(
+        ins,
+        Outcome::Command {
+            tag: "INSERT 0 1".into(),
+            rows: 1,
+            last_insert_id: None
+        }
+    );
+    let Outcome::Rows(rs) = s
+        .execute(
+            "SELECT id, name, amount, born, raw, ok, f FROM t WHERE id = $1",
+            &[Value::Int(1)],
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        rs.columns
+            .iter()
+            .map(|c| c.type_name.as_str())
+            .collect::<Vec<_>>(),
+        ["int4", "text", "numeric", "date", "bytea", "bool", "float8"]
+    );
+    assert_eq!(
+        rs.rows[0],
+        vec![
+            Value::Int(1),
+            Value::Text("Zoë 世界".into()),
+            Value::Text("12.50".into()),
+            Value::Text("2024-02-29".into()),
+            Value::Bytes(vec![0, 255]),
+            Value::Bool(true),
+            Value::Float(0.1)
+        ]
+    );
+
+    let BackendError::Db(e) = s
+        .execute("INSERT INTO t (id, name) VALUES (1, 'dup')", &[])
+        .await
+        .unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(e.sqlstate, "23505");
+    assert_eq!(
+        e.message,
+        "duplicate key value violates unique constraint \"t_pkey\""
+    );
+    let BackendError::Db(e) = s.execute("SELEC 1", &[]).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(
+        (e.sqlstate.as_str(), e.message.as_str()),
+        ("42601", "syntax error at or near \"SELEC\"")
+    );
+
+    s.begin().await.unwrap();
+    s.execute("INSERT INTO t (id, name) VALUES (2, 'gone')", &[])
+        .await
+        .unwrap();
+    s.rollback().await.unwrap();
+    s.begin().await.unwrap();
+    s.execute("INSERT INTO t (id, name) VALUES (3, 'kept')", &[])
+        .await
+        .unwrap();
+    s.commit(Some(Lsn(9))).await.unwrap();
+    let Outcome::Rows(rs) = s
+        .execute("SELECT id FROM t ORDER BY id", &[])
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(rs.rows, vec![vec![Value::Int(1)], vec![Value::Int(3)]]);
+    assert_eq!(b.applied_lsn().await.unwrap(), Lsn(9));
+
+    // apply: exactly once, atomic with the marker.
+    assert!(b
+        .apply(
+            Lsn(10),
+            &write(
+                "INSERT INTO t (id, name) VALUES ($1, 'ten')",
+                vec![Value::Int(10)]
+            )
+        )
+        .await
+        .unwrap());
+    assert!(!b
+        .apply(
+            Lsn(10),
+            &write(
+                "INSERT INTO t (id, name) VALUES ($1, 'ten')",
+                vec![Value::Int(10)]
+            )
+        )
+        .await
+        .unwrap());
+    let bad = WriteTxn {
+        settings: vec![],
+        statements: vec![
+            Statement::new("INSERT INTO t (id, name) VALUES (11, 'x')"),
+            Statement::new("INSERT INTO t (id, name) VALUES (1, 'dup')"),
+        ],
+    };
+    assert!(b.apply(Lsn(11), &bad).await.unwrap_err().is_db_error());
+    assert_eq!(b.applied_lsn().await.unwrap(), Lsn(10));
+    // Logged settings apply to the replayed write only.
+    let with_path = WriteTxn {
+        settings: vec![("search_path".into(), "other, public".into())],
+        statements: vec![
+            Statement::new("CREATE SCHEMA other"),
+            Statement::new("CREATE TABLE in_other (v int)"),
+        ],
+    };
+    b.apply(Lsn(12), &with_path).await.unwrap();
+    assert_eq!(
+        server
+            .psql("postgres", "SELECT count(*) FROM other.in_other")
+            .unwrap(),
+        "0"
+    );
+    // Non-transactional statements run alone, and a repeat after a crash is harmless.
+    b.apply(
+        Lsn(13),
+        &write("CREATE INDEX CONCURRENTLY t_name ON t (name)", vec![]),
+    )
+    .await
+    .unwrap();
+    server
+        .psql("postgres", "UPDATE mdbd_state SET lsn = 12")
+        .unwrap();
+    assert!(b
+        .apply(
+            Lsn(13),
+            &write("CREATE INDEX CONCURRENTLY t_name ON t (name)", vec![])
+        )
+        .await
+        .unwrap());
+    b.apply(Lsn(14), &write("VACUUM t", vec![])).await.unwrap();
+    assert_eq!(b.applied_lsn().await.unwrap(), Lsn(14));
+}
+
+#[tokio::test]
+async fn a_killed_connection_moves_neither_write_nor_marker() {
+    let server = PgServer::start().unwrap();
+    let b = backend(&server, "pg-a");
+    b.ensure_marker().await.unwrap();
+    b.apply(Lsn(1), &write("CREATE TABLE t (v int)", vec![]))
+        .await
+        .unwrap();
+    let mut s = b.open_session().await.unwrap();
+    s.begin().await.unwrap();
+    s.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    s.execute("UPDATE mdbd_state SET lsn = 2", &[])
+        .await
+        .unwrap();
+    // Kill the server-side backend process of that connection mid-transaction.
+    let pid = server
+        .psql(
+            "postgres",
+            "SELECT pid FROM pg_stat_activity WHERE state = 'idle in transaction'",
+        )
+        .unwrap();
+    assert!(!pid.is_empty(), "no open transaction found");
+    server
+        .psql("postgres", &format!("SELECT pg_terminate_backend({pid})"))
+        .unwrap();
+    assert!(s.commit(None).await.is_err());
+    assert_eq!(b.applied_lsn().await.unwrap(), Lsn(1));
+    assert_eq!(
+        server.psql("postgres", "SELECT count(*) FROM t").unwrap(),
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_restored_into_an_empty_server_is_identical() {
+    let (donor_server, joiner_server) = (PgServer::start().unwrap(), PgServer::start().unwrap());
+    let donor = backend(&donor_server, "donor");
+    donor.ensure_marker().await.unwrap();
+    let schema = "
+        CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, avatar bytea, balance numeric(12,2), joined timestamptz DEFAULT '2026-01-01 00:00:00+00');
+        CREATE TABLE orders (id bigserial PRIMARY KEY, customer int REFERENCES customers(id), total numeric, note text, tags jsonb);
+        CREATE INDEX orders_by_customer ON orders (customer);
+        CREATE VIEW big_orders AS SELECT o.id, c.name, o.total FROM orders o JOIN customers c ON c.id = o.customer WHERE o.total > 100;
+        CREATE SEQUENCE invoice_no START 1000;";
+    donor_server.psql("postgres", schema).unwrap();
+    let mut lsn = 1;
+    for i in 0..300i64 {
+        lsn += 1;
+        let email = if i % 7 == 0 {
+            Value::Null
+        } else {
+            Value::Text(format!("user{i}@exämple.jp"))
+        };
+        let txn = WriteTxn {
+            settings: vec![],
+            statements: vec![
+                Statement::with_params(
+                    "INSERT INTO customers (name, email, avatar, balance) VALUES ($1, $2, $3, $4)",
+                    vec![Value::Text(format!("顧客 {i} — Zoë")), email, Value::Bytes((0..(i % 50) as u8).collect()), Value::Text(format!("{}.{:02}", i * 3, i % 100))],
+                ),
+                Statement::with_params(
+                    "INSERT INTO orders (customer, total, note, tags) VALUES (currval('customers_id_seq'), $1, $2, $3)",
+                    vec![Value::Int(i * 5), if i % 2 == 0 { Value::Null } else { Value::Text("rush".into()) }, Value::Text(format!("{{\"n\": {i}}}"))],
+                ),
+                Statement::new("SELECT nextval('invoice_no')"),
+            ],
+        };
+        donor.apply(Lsn(lsn), &txn).await.unwrap();
+    }
+    let mut content = Vec::new();
+    let info = donor.snapshot(&mut content).await.unwrap();
+    assert_eq!(info.lsn, Lsn(lsn));
+    let header = SnapshotHeader {
+        kind: donor.kind(),
+        source: "donor".into(),
+        lsn: info.lsn,
+        created_micros: 0,
+        content_type: info.content_type,
+    };
+    let mut stream = Vec::new();
+    write_snapshot(header, content.as_slice(), &mut stream, 256 << 10, Some(1))
+        .await
+        .unwrap();
+
+    let joiner = backend(&joiner_server, "joiner");
+    joiner.reset().await.unwrap();
+    let reader = SnapshotReader::open(std::io::Cursor::new(stream))
+        .await
+        .unwrap();
+    let content_type = reader.header().content_type.clone();
+    let (mut tx, mut rx) = tokio::io::duplex(256 << 10);
+    let feed = tokio::spawn(async move { reader.copy_to(&mut tx).await });
+    joiner.restore(&content_type, &mut rx).await.unwrap();
+    feed.await.unwrap().unwrap();
+
+    assert_eq!(joiner.applied_lsn().await.unwrap(), Lsn(lsn));
+    let (a, b) = (
+        donor.checksums().await.unwrap(),
+        joiner.checksums().await.unwrap(),
+    );
+    assert_eq!(a, b);
+    let tables: Vec<_> = a.iter().map(|t| (t.table.as_str(), t.rows)).collect();
+    assert_eq!(
+        tables[1..],
+        [
+            ("public.customers", 300),
+            ("public.orders", 300),
+            ("(sequences)", 3)
+        ]
+    );
+    joiner
+        .apply(Lsn(lsn + 1), &write("SELECT nextval('invoice_no')", vec![]))
+        .await
+        .unwrap();
+    assert_ne!(
+        donor.checksums().await.unwrap(),
+        joiner.checksums().await.unwrap(),
+        "the checksum missed a sequence moving"
+    );
+}
