@@ -52,6 +52,9 @@ impl MariaDb {
                 "--skip-log-bin",
                 "--innodb-flush-log-at-trx-commit=0",
                 "--max-connections=300",
+                // What Debian's packaged configuration sets; --no-defaults leaves latin1.
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
             ])
             .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!(

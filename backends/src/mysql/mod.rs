@@ -1,0 +1,524 @@
+//! MySQL/MariaDB backends through mysql_async.
+//!
+//! - The applied-LSN marker is a one-row InnoDB table with an extra `pending` column.
+//! - **DDL commits implicitly** in MySQL, so it can never share a transaction with the
+//!   marker. The closest safe behaviour: a statement that commits implicitly (`CREATE`,
+//!   `ALTER`, `DROP`, `RENAME`, `TRUNCATE`, `GRANT`, ...) must be alone in its logged write;
+//!   replay first records `pending = lsn` (committed), runs the statement, then sets
+//!   `lsn = lsn, pending = NULL`. After a crash between the two, the statement is run
+//!   again; an "already exists"/"does not exist" error then counts as applied **only** when
+//!   `pending` names this LSN, so a genuine error is never swallowed.
+//! - Session settings logged with a write are applied with `SET SESSION name = value`
+//!   before it. `COPY` is refused (MySQL has no COPY).
+//! - Snapshot: `mariadb-dump --single-transaction --routines --triggers --events
+//!   --hex-blob` of the database (path configurable). The LSN is the marker, read before
+//!   and after the dump; if they differ, writes ran during the dump and the snapshot is
+//!   refused (take it with the donor detached, or under the write turn). Restore: the
+//!   `mariadb` client into the database emptied by [`Backend::reset`]; DDL commits as it
+//!   goes, so a failed restore leaves a partial database, and the next attempt resets it.
+
+mod convert;
+mod session;
+
+pub use session::MysqlSession;
+
+use mdbd_engine::backend::{
+    Backend, BackendError, Outcome, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,
+};
+use mdbd_engine::log::{Lsn, Value, WriteTxn};
+use mdbd_engine::snapshot::BackendKind;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+use session::execute;
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Content type of MySQL snapshots.
+pub const CONTENT_TYPE: &str = "mysqldump/sql";
+
+/// Server errors that, for a statement replayed after a crash while `pending` named it,
+/// mean it had already been applied.
+const ALREADY_APPLIED: [u16; 14] = [
+    1007, 1008, 1050, 1051, 1060, 1061, 1091, 1146, 1304, 1305, 1359, 1360, 1537, 1539,
+];
+
+/// Options of a MySQL/MariaDB backend.
+#[derive(Clone, Debug)]
+pub struct MysqlOptions {
+    /// `mysql://user:password@host:port/database`.
+    pub url: String,
+    /// Marker table name. Default `mdbd_state`.
+    pub marker_table: String,
+    /// Dump tool. Default `mariadb-dump`.
+    pub dump: PathBuf,
+    /// Client used for restores. Default `mariadb`.
+    pub client: PathBuf,
+}
+
+impl MysqlOptions {
+    /// Options with defaults for everything but the URL.
+    pub fn new(url: &str) -> Self {
+        MysqlOptions {
+            url: url.into(),
+            marker_table: DEFAULT_MARKER_TABLE.into(),
+            dump: "mariadb-dump".into(),
+            client: "mariadb".into(),
+        }
+    }
+}
+
+/// A MySQL/MariaDB database as a backend.
+pub struct MysqlBackend {
+    name: String,
+    options: MysqlOptions,
+    opts: Opts,
+    database: String,
+    replay: tokio::sync::Mutex<Option<Conn>>,
+}
+
+/// Statements MySQL commits implicitly.
+fn implicit_commit(sql: &str) -> bool {
+    let first = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "CREATE"
+            | "ALTER"
+            | "DROP"
+            | "RENAME"
+            | "TRUNCATE"
+            | "GRANT"
+            | "REVOKE"
+            | "ANALYZE"
+            | "OPTIMIZE"
+            | "REPAIR"
+            | "LOCK"
+            | "UNLOCK"
+            | "FLUSH"
+    )
+}
+
+impl MysqlBackend {
+    /// A backend on the database the URL names.
+    pub fn new(name: &str, options: MysqlOptions) -> Result<Self, BackendError> {
+        convert::identifier(&options.marker_table)?;
+        let opts = Opts::from_url(&options.url)
+            .map_err(|e| BackendError::Config(format!("MySQL URL {:?}: {e}", options.url)))?;
+        let database = opts.db_name().map(str::to_string).ok_or_else(|| {
+            BackendError::Config(format!("MySQL URL {:?} names no database", options.url))
+        })?;
+        convert::identifier(&database)?;
+        Ok(MysqlBackend {
+            name: name.into(),
+            options,
+            opts,
+            database,
+            replay: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn conn(&self) -> Result<Conn, BackendError> {
+        Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| convert::error(&self.name, e))
+    }
+
+    fn marker(&self) -> String {
+        convert::quote(&self.options.marker_table)
+    }
+
+    async fn marker_of(&self, conn: &mut Conn) -> Result<(Lsn, Option<Lsn>), BackendError> {
+        let sql = format!("SELECT lsn, pending FROM {} WHERE id = 1", self.marker());
+        let row: Option<(u64, Option<u64>)> = conn
+            .query_first(sql)
+            .await
+            .map_err(|e| convert::error(&self.name, e))?;
+        row.map(|(l, p)| (Lsn(l), p.map(Lsn))).ok_or_else(|| {
+            BackendError::Marker(format!("table {} has no row", self.options.marker_table))
+        })
+    }
+
+    async fn run(
+        &self,
+        conn: &mut Conn,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Outcome, BackendError> {
+        execute(&self.name, conn, sql, params).await
+    }
+
+    /// Arguments that connect a command-line tool to this database (password by env).
+    fn tool_args(&self) -> (Vec<String>, Option<String>) {
+        let args = vec![
+            "--no-defaults".into(),
+            format!("--host={}", self.opts.ip_or_hostname()),
+            format!("--port={}", self.opts.tcp_port()),
+            format!("--user={}", self.opts.user().unwrap_or("root")),
+            "--default-character-set=utf8mb4".into(),
+        ];
+        (args, self.opts.pass().map(str::to_string))
+    }
+
+    async fn apply_alone(
+        &self,
+        conn: &mut Conn,
+        lsn: Lsn,
+        sql: &str,
+    ) -> Result<bool, BackendError> {
+        let (applied, pending) = self.marker_of(conn).await?;
+        if applied >= lsn {
+            return Ok(false);
+        }
+        let marker = self.marker();
+        conn.exec_drop(
+            format!("UPDATE {marker} SET pending = ? WHERE id = 1"),
+            (lsn.get(),),
+        )
+        .await
+        .map_err(|e| convert::error(&self.name, e))?;
+        if let Err(e) = self.run(conn, sql, &[]).await {
+            let replayed = pending == Some(lsn)
+                && convert::server_code(&e).is_some_and(|c| ALREADY_APPLIED.contains(&c));
+            if !replayed {
+                conn.query_drop(format!("UPDATE {marker} SET pending = NULL WHERE id = 1"))
+                    .await
+                    .map_err(|e| convert::error(&self.name, e))?;
+                return Err(e);
+            }
+            tracing::info!(backend = %self.name, %lsn, error = %e, "statement had been applied before a crash");
+        }
+        conn.exec_drop(
+            format!("UPDATE {marker} SET lsn = ?, pending = NULL WHERE id = 1"),
+            (lsn.get(),),
+        )
+        .await
+        .map_err(|e| convert::error(&self.name, e))?;
+        Ok(true)
+    }
+
+    async fn apply_in_transaction(
+        &self,
+        conn: &mut Conn,
+        lsn: Lsn,
+        txn: &WriteTxn,
+    ) -> Result<bool, BackendError> {
+        let marker = self.marker();
+        let err = |e| convert::error(&self.name, e);
+        conn.query_drop("START TRANSACTION").await.map_err(err)?;
+        let result: Result<bool, BackendError> = async {
+            let current: Option<u64> = conn
+                .query_first(format!("SELECT lsn FROM {marker} WHERE id = 1 FOR UPDATE"))
+                .await
+                .map_err(err)?;
+            if current.is_some_and(|c| c >= lsn.get()) {
+                return Ok(false);
+            }
+            for (name, value) in &txn.settings {
+                convert::identifier(name)?;
+                conn.exec_drop(format!("SET SESSION {name} = ?"), (value.as_str(),))
+                    .await
+                    .map_err(err)?;
+            }
+            for stmt in &txn.statements {
+                if stmt.copy_data.is_some() {
+                    return Err(BackendError::Config(
+                        "COPY is not supported by MySQL backends".into(),
+                    ));
+                }
+                if implicit_commit(&stmt.sql) {
+                    return Err(BackendError::Config(format!(
+                        "{:?} commits implicitly; log it as a write of its own",
+                        stmt.sql
+                    )));
+                }
+                self.run(conn, &stmt.sql, &stmt.params).await?;
+            }
+            conn.exec_drop(
+                format!("UPDATE {marker} SET lsn = ? WHERE id = 1"),
+                (lsn.get(),),
+            )
+            .await
+            .map_err(err)?;
+            Ok(true)
+        }
+        .await;
+        match result {
+            Ok(true) => {
+                conn.query_drop("COMMIT").await.map_err(err)?;
+                Ok(true)
+            }
+            other => {
+                let _ = conn.query_drop("ROLLBACK").await;
+                other
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for MysqlBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mysql
+    }
+
+    async fn open_session(&self) -> Result<Box<dyn mdbd_engine::backend::Session>, BackendError> {
+        Ok(Box::new(MysqlSession {
+            backend: self.name.clone(),
+            conn: self.conn().await?,
+            marker: self.options.marker_table.clone(),
+        }))
+    }
+
+    async fn health(&self) -> Result<(), BackendError> {
+        self.conn()
+            .await?
+            .ping()
+            .await
+            .map_err(|e| convert::error(&self.name, e))
+    }
+
+    async fn ensure_marker(&self) -> Result<(), BackendError> {
+        let t = self.marker();
+        let mut conn = self.conn().await?;
+        conn.query_drop(format!("CREATE TABLE IF NOT EXISTS {t} (id INT PRIMARY KEY, lsn BIGINT UNSIGNED NOT NULL, pending BIGINT UNSIGNED NULL) ENGINE=InnoDB"))
+            .await
+            .map_err(|e| convert::error(&self.name, e))?;
+        conn.query_drop(format!("INSERT IGNORE INTO {t} (id, lsn) VALUES (1, 0)"))
+            .await
+            .map_err(|e| convert::error(&self.name, e))
+    }
+
+    async fn applied_lsn(&self) -> Result<Lsn, BackendError> {
+        Ok(self.marker_of(&mut self.conn().await?).await?.0)
+    }
+
+    async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError> {
+        let mut replay = self.replay.lock().await;
+        if replay.is_none() {
+            *replay = Some(self.conn().await?);
+        }
+        let conn = replay.as_mut().ok_or_else(|| BackendError::Connection {
+            backend: self.name.clone(),
+            reason: "no replay connection".into(),
+        })?;
+        let result = match txn.statements.as_slice() {
+            [only] if implicit_commit(&only.sql) && txn.settings.is_empty() => {
+                self.apply_alone(conn, lsn, &only.sql).await
+            }
+            _ => self.apply_in_transaction(conn, lsn, txn).await,
+        };
+        if matches!(result, Err(BackendError::Connection { .. })) {
+            *replay = None;
+        }
+        result
+    }
+
+    async fn snapshot(
+        &self,
+        out: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<SnapshotInfo, BackendError> {
+        let before = self.applied_lsn().await?;
+        let (mut args, password) = self.tool_args();
+        args.extend(
+            [
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                "--hex-blob",
+                "--skip-dump-date",
+            ]
+            .map(String::from),
+        );
+        args.push(self.database.clone());
+        let mut cmd = tokio::process::Command::new(&self.options.dump);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(p) = password {
+            cmd.env("MYSQL_PWD", p);
+        }
+        let tool = self.options.dump.display().to_string();
+        let mut child = cmd.spawn().map_err(|e| BackendError::Tool {
+            tool: tool.clone(),
+            status: "not started".into(),
+            stderr: e.to_string(),
+        })?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| BackendError::Config("dump stdout".into()))?;
+        let mut stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| BackendError::Config("dump stderr".into()))?;
+        let errors = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf).await;
+            buf
+        });
+        let bytes = tokio::io::copy(&mut stdout, out).await?;
+        out.flush().await?;
+        let status = child.wait().await?;
+        if !status.success() {
+            let stderr = String::from_utf8_lossy(&errors.await.unwrap_or_default())
+                .trim()
+                .chars()
+                .take(4000)
+                .collect();
+            return Err(BackendError::Tool {
+                tool,
+                status: status.to_string(),
+                stderr,
+            });
+        }
+        let after = self.applied_lsn().await?;
+        if before != after {
+            return Err(BackendError::Config(format!("writes ran during the dump (marker {before} -> {after}); snapshot with the donor detached or under the write turn")));
+        }
+        Ok(SnapshotInfo {
+            content_type: CONTENT_TYPE.into(),
+            lsn: before,
+            bytes,
+        })
+    }
+
+    async fn restore(
+        &self,
+        content_type: &str,
+        input: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<(), BackendError> {
+        if content_type != CONTENT_TYPE {
+            return Err(BackendError::Config(format!(
+                "cannot restore {content_type:?} into a MySQL backend"
+            )));
+        }
+        *self.replay.lock().await = None;
+        let (mut args, password) = self.tool_args();
+        args.push(self.database.clone());
+        let mut cmd = tokio::process::Command::new(&self.options.client);
+        cmd.args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(p) = password {
+            cmd.env("MYSQL_PWD", p);
+        }
+        let tool = self.options.client.display().to_string();
+        let mut child = cmd.spawn().map_err(|e| BackendError::Tool {
+            tool: tool.clone(),
+            status: "not started".into(),
+            stderr: e.to_string(),
+        })?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| BackendError::Config("client stdin".into()))?;
+        let mut stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| BackendError::Config("client stderr".into()))?;
+        let errors = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf).await;
+            buf
+        });
+        let copied = tokio::io::copy(input, &mut stdin).await;
+        drop(stdin);
+        if let Err(e) = copied {
+            let _ = child.kill().await;
+            return Err(e.into());
+        }
+        let status = child.wait().await?;
+        if !status.success() {
+            let stderr = String::from_utf8_lossy(&errors.await.unwrap_or_default())
+                .trim()
+                .chars()
+                .take(4000)
+                .collect();
+            return Err(BackendError::Tool {
+                tool,
+                status: status.to_string(),
+                stderr,
+            });
+        }
+        Ok(())
+    }
+
+    async fn reset(&self) -> Result<(), BackendError> {
+        *self.replay.lock().await = None;
+        let db = convert::quote(&self.database);
+        let mut conn = self.conn().await?;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .map_err(|e| convert::error(&self.name, e))?;
+        conn.query_drop(format!("CREATE DATABASE {db}"))
+            .await
+            .map_err(|e| convert::error(&self.name, e))
+    }
+
+    async fn checksums(&self) -> Result<Vec<TableChecksum>, BackendError> {
+        let mut conn = self.conn().await?;
+        let mut out = Vec::new();
+        let mut schema = TableHasher::new("(schema)");
+        for sql in [
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1, 2, 3",
+            "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1",
+        ] {
+            if let Outcome::Rows(rs) = self.run(&mut conn, sql, &[]).await? {
+                rs.rows.iter().for_each(|r| schema.row(r));
+            }
+        }
+        out.push(schema.finish());
+        let Outcome::Rows(tables) = self
+            .run(&mut conn, "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", &[])
+            .await?
+        else {
+            return Ok(out);
+        };
+        let mut auto = TableHasher::new("(auto_increment)");
+        for row in &tables.rows {
+            auto.row(row);
+            let Value::Text(table) = &row[0] else {
+                continue;
+            };
+            if *table == self.options.marker_table {
+                continue;
+            }
+            let quoted = convert::quote(table);
+            let Outcome::Rows(cols) = self
+                .run(&mut conn, &format!("SELECT * FROM {quoted} LIMIT 0"), &[])
+                .await?
+            else {
+                continue;
+            };
+            let order: Vec<String> = (1..=cols.columns.len()).map(|i| i.to_string()).collect();
+            let mut h = TableHasher::new(table);
+            if let Outcome::Rows(rs) = self
+                .run(
+                    &mut conn,
+                    &format!("SELECT * FROM {quoted} ORDER BY {}", order.join(", ")),
+                    &[],
+                )
+                .await?
+            {
+                rs.rows.iter().for_each(|r| h.row(r));
+            }
+            out.push(h.finish());
+        }
+        out.push(auto.finish());
+        Ok(out)
+    }
+}

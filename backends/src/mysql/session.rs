@@ -1,0 +1,122 @@
+//! A session on MySQL/MariaDB: one mysql_async connection.
+
+use super::convert;
+use mdbd_engine::backend::{command_tag, BackendError, Column, Outcome, ResultSet, Session};
+use mdbd_engine::log::{Lsn, Value};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+/// Runs one statement: the text protocol without parameters (everything can run that
+/// way), the binary protocol (a prepared statement) with them.
+pub async fn execute(
+    backend: &str,
+    conn: &mut Conn,
+    sql: &str,
+    params: &[Value],
+) -> Result<Outcome, BackendError> {
+    let err = |e| convert::error(backend, e);
+    let (columns, rows, affected, last_id) = if params.is_empty() {
+        let mut result = conn.query_iter(sql).await.map_err(err)?;
+        let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+        let rows: Vec<mysql_async::Row> = result.collect().await.map_err(err)?;
+        (
+            columns,
+            rows,
+            result.affected_rows(),
+            result.last_insert_id(),
+        )
+    } else {
+        let args: Vec<mysql_async::Value> = params.iter().map(convert::param).collect();
+        let mut result = conn
+            .exec_iter(sql, mysql_async::Params::Positional(args))
+            .await
+            .map_err(err)?;
+        let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+        let rows: Vec<mysql_async::Row> = result.collect().await.map_err(err)?;
+        (
+            columns,
+            rows,
+            result.affected_rows(),
+            result.last_insert_id(),
+        )
+    };
+    if columns.is_empty() {
+        return Ok(Outcome::Command {
+            tag: command_tag(sql, affected),
+            rows: affected,
+            last_insert_id: last_id.filter(|&id| id > 0),
+        });
+    }
+    let out_columns = columns
+        .iter()
+        .map(|c| Column {
+            name: c.name_str().into_owned(),
+            type_name: convert::type_name(c.column_type()),
+        })
+        .collect();
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            row.unwrap()
+                .into_iter()
+                .zip(columns.iter())
+                .map(|(v, c)| convert::value(v, c))
+                .collect()
+        })
+        .collect();
+    Ok(Outcome::Rows(ResultSet {
+        columns: out_columns,
+        rows,
+    }))
+}
+
+/// One client (or replay) session on a MySQL/MariaDB backend.
+pub struct MysqlSession {
+    pub(super) backend: String,
+    pub(super) conn: Conn,
+    pub(super) marker: String,
+}
+
+#[async_trait::async_trait]
+impl Session for MysqlSession {
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+        execute(&self.backend, &mut self.conn, sql, params).await
+    }
+
+    async fn begin(&mut self) -> Result<(), BackendError> {
+        self.conn
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
+
+    async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError> {
+        if let Some(lsn) = marker {
+            let sql = format!(
+                "UPDATE {} SET lsn = ? WHERE id = 1",
+                convert::quote(&self.marker)
+            );
+            self.conn
+                .exec_drop(sql, (lsn.get(),))
+                .await
+                .map_err(|e| convert::error(&self.backend, e))?;
+            if self.conn.affected_rows() != 1 {
+                return Err(BackendError::Marker(format!(
+                    "table {} has no row to update",
+                    self.marker
+                )));
+            }
+        }
+        self.conn
+            .query_drop("COMMIT")
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
+
+    async fn rollback(&mut self) -> Result<(), BackendError> {
+        self.conn
+            .query_drop("ROLLBACK")
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
+}
