@@ -13,3 +13,4 @@
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+mod tool;

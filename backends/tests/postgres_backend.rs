@@ -2,10 +2,11 @@
 //! transactions, the applied-LSN marker, non-transactional statements, and snapshot/restore
 //! through the codec with `pg_dump`/`pg_restore`.
 
+mod common;
+
 use mdbd_backends::postgres::{PgBackend, PgOptions};
 use mdbd_engine::backend::{Backend, BackendError, Outcome};
 use mdbd_engine::log::{Lsn, Statement, Value, WriteTxn};
-use mdbd_engine::snapshot::{write_snapshot, SnapshotHeader, SnapshotReader};
 use mdbd_testkit::PgServer;
 
 fn backend(server: &PgServer, name: &str) -> PgBackend {
@@ -255,31 +256,8 @@ async fn a_snapshot_restored_into_an_empty_server_is_identical() {
         };
         donor.apply(Lsn(lsn), &txn).await.unwrap();
     }
-    let mut content = Vec::new();
-    let info = donor.snapshot(&mut content).await.unwrap();
-    assert_eq!(info.lsn, Lsn(lsn));
-    let header = SnapshotHeader {
-        kind: donor.kind(),
-        source: "donor".into(),
-        lsn: info.lsn,
-        created_micros: 0,
-        content_type: info.content_type,
-    };
-    let mut stream = Vec::new();
-    write_snapshot(header, content.as_slice(), &mut stream, 256 << 10, Some(1))
-        .await
-        .unwrap();
-
     let joiner = backend(&joiner_server, "joiner");
-    joiner.reset().await.unwrap();
-    let reader = SnapshotReader::open(std::io::Cursor::new(stream))
-        .await
-        .unwrap();
-    let content_type = reader.header().content_type.clone();
-    let (mut tx, mut rx) = tokio::io::duplex(256 << 10);
-    let feed = tokio::spawn(async move { reader.copy_to(&mut tx).await });
-    joiner.restore(&content_type, &mut rx).await.unwrap();
-    feed.await.unwrap().unwrap();
+    assert_eq!(common::transfer(&donor, &joiner).await, Lsn(lsn));
 
     assert_eq!(joiner.applied_lsn().await.unwrap(), Lsn(lsn));
     let (a, b) = (

@@ -1,10 +1,11 @@
 //! The SQLite backend against real database files: statements, errors, transactions, the
 //! applied-LSN marker, and snapshot/restore through the codec.
 
+mod common;
+
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
 use mdbd_engine::backend::{Backend, BackendError, Outcome};
 use mdbd_engine::log::{Lsn, Statement, Value, WriteTxn};
-use mdbd_engine::snapshot::{write_snapshot, SnapshotHeader, SnapshotReader};
 use std::path::Path;
 
 fn backend(dir: &Path, name: &str) -> SqliteBackend {
@@ -285,33 +286,8 @@ async fn a_snapshot_restored_into_an_empty_file_is_identical() {
     };
     donor.apply(Lsn(lsn), &delete).await.unwrap();
 
-    // Snapshot -> codec -> bytes -> codec -> restore, as a join does.
-    let mut content = Vec::new();
-    let info = donor.snapshot(&mut content).await.unwrap();
-    assert_eq!(info.lsn, Lsn(lsn));
-    let header = SnapshotHeader {
-        kind: donor.kind(),
-        source: "donor".into(),
-        lsn: info.lsn,
-        created_micros: 0,
-        content_type: info.content_type.clone(),
-    };
-    let mut stream = Vec::new();
-    write_snapshot(header, content.as_slice(), &mut stream, 64 << 10, Some(1))
-        .await
-        .unwrap();
-
     let joiner = backend(dir.path(), "joiner");
-    joiner.reset().await.unwrap();
-    let reader = SnapshotReader::open(std::io::Cursor::new(stream))
-        .await
-        .unwrap();
-    assert_eq!(reader.header().lsn, Lsn(lsn));
-    let content_type = reader.header().content_type.clone();
-    let (mut tx, mut rx) = tokio::io::duplex(64 << 10);
-    let feed = tokio::spawn(async move { reader.copy_to(&mut tx).await });
-    joiner.restore(&content_type, &mut rx).await.unwrap();
-    feed.await.unwrap().unwrap();
+    assert_eq!(common::transfer(&donor, &joiner).await, Lsn(lsn));
 
     assert_eq!(joiner.applied_lsn().await.unwrap(), Lsn(lsn));
     let (a, b) = (

@@ -154,20 +154,7 @@ pub fn server_code(e: &BackendError) -> Option<u16> {
 
 /// Checks an identifier used in generated SQL.
 pub fn identifier(name: &str) -> Result<String, BackendError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(name.into())
-    } else {
-        Err(BackendError::Config(format!(
-            "identifier {name:?}: use letters, digits and _ (at most 64)"
-        )))
-    }
+    crate::tool::identifier(name, 64)
 }
 
 /// Backquotes an identifier.

@@ -22,6 +22,7 @@ mod session;
 
 pub use session::MysqlSession;
 
+use crate::tool::Tool;
 use mdbd_engine::backend::{
     Backend, BackendError, Outcome, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,
 };
@@ -31,8 +32,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use session::execute;
 use std::path::PathBuf;
-use std::process::Stdio;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Content type of MySQL snapshots.
 pub const CONTENT_TYPE: &str = "mysqldump/sql";
@@ -151,16 +151,24 @@ impl MysqlBackend {
         execute(&self.name, conn, sql, params).await
     }
 
-    /// Arguments that connect a command-line tool to this database (password by env).
-    fn tool_args(&self) -> (Vec<String>, Option<String>) {
-        let args = vec![
-            "--no-defaults".into(),
-            format!("--host={}", self.opts.ip_or_hostname()),
-            format!("--port={}", self.opts.tcp_port()),
-            format!("--user={}", self.opts.user().unwrap_or("root")),
-            "--default-character-set=utf8mb4".into(),
-        ];
-        (args, self.opts.pass().map(str::to_string))
+    /// A command-line tool connected to this server (the password goes in the
+    /// environment, not in arguments `ps` shows).
+    fn tool<'a>(&self, program: &'a std::path::Path) -> Tool<'a> {
+        Tool {
+            program,
+            args: vec![
+                "--no-defaults".into(),
+                format!("--host={}", self.opts.ip_or_hostname()),
+                format!("--port={}", self.opts.tcp_port()),
+                format!("--user={}", self.opts.user().unwrap_or("root")),
+                "--default-character-set=utf8mb4".into(),
+            ],
+            env: self
+                .opts
+                .pass()
+                .map(|p| vec![("MYSQL_PWD", p.to_string())])
+                .unwrap_or_default(),
+        }
     }
 
     async fn apply_alone(
@@ -326,8 +334,8 @@ impl Backend for MysqlBackend {
         out: &mut (dyn AsyncWrite + Send + Unpin),
     ) -> Result<SnapshotInfo, BackendError> {
         let before = self.applied_lsn().await?;
-        let (mut args, password) = self.tool_args();
-        args.extend(
+        let mut dump = self.tool(&self.options.dump);
+        dump.args.extend(
             [
                 "--single-transaction",
                 "--routines",
@@ -338,53 +346,13 @@ impl Backend for MysqlBackend {
             ]
             .map(String::from),
         );
-        args.push(self.database.clone());
-        let mut cmd = tokio::process::Command::new(&self.options.dump);
-        cmd.args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(p) = password {
-            cmd.env("MYSQL_PWD", p);
-        }
-        let tool = self.options.dump.display().to_string();
-        let mut child = cmd.spawn().map_err(|e| BackendError::Tool {
-            tool: tool.clone(),
-            status: "not started".into(),
-            stderr: e.to_string(),
-        })?;
-        let mut stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| BackendError::Config("dump stdout".into()))?;
-        let mut stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| BackendError::Config("dump stderr".into()))?;
-        let errors = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf).await;
-            buf
-        });
-        let bytes = tokio::io::copy(&mut stdout, out).await?;
-        out.flush().await?;
-        let status = child.wait().await?;
-        if !status.success() {
-            let stderr = String::from_utf8_lossy(&errors.await.unwrap_or_default())
-                .trim()
-                .chars()
-                .take(4000)
-                .collect();
-            return Err(BackendError::Tool {
-                tool,
-                status: status.to_string(),
-                stderr,
-            });
-        }
+        dump.args.push(self.database.clone());
+        let bytes = dump.dump(out).await?;
         let after = self.applied_lsn().await?;
         if before != after {
-            return Err(BackendError::Config(format!("writes ran during the dump (marker {before} -> {after}); snapshot with the donor detached or under the write turn")));
+            return Err(BackendError::Config(format!(
+                "writes ran during the dump (marker {before} -> {after}); snapshot with the donor detached or under the write turn"
+            )));
         }
         Ok(SnapshotInfo {
             content_type: CONTENT_TYPE.into(),
@@ -404,56 +372,9 @@ impl Backend for MysqlBackend {
             )));
         }
         *self.replay.lock().await = None;
-        let (mut args, password) = self.tool_args();
-        args.push(self.database.clone());
-        let mut cmd = tokio::process::Command::new(&self.options.client);
-        cmd.args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(p) = password {
-            cmd.env("MYSQL_PWD", p);
-        }
-        let tool = self.options.client.display().to_string();
-        let mut child = cmd.spawn().map_err(|e| BackendError::Tool {
-            tool: tool.clone(),
-            status: "not started".into(),
-            stderr: e.to_string(),
-        })?;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| BackendError::Config("client stdin".into()))?;
-        let mut stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| BackendError::Config("client stderr".into()))?;
-        let errors = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf).await;
-            buf
-        });
-        let copied = tokio::io::copy(input, &mut stdin).await;
-        drop(stdin);
-        if let Err(e) = copied {
-            let _ = child.kill().await;
-            return Err(e.into());
-        }
-        let status = child.wait().await?;
-        if !status.success() {
-            let stderr = String::from_utf8_lossy(&errors.await.unwrap_or_default())
-                .trim()
-                .chars()
-                .take(4000)
-                .collect();
-            return Err(BackendError::Tool {
-                tool,
-                status: status.to_string(),
-                stderr,
-            });
-        }
-        Ok(())
+        let mut client = self.tool(&self.options.client);
+        client.args.push(self.database.clone());
+        client.restore(input).await
     }
 
     async fn reset(&self) -> Result<(), BackendError> {

@@ -21,6 +21,7 @@ mod session;
 
 pub use session::PgSession;
 
+use crate::tool::Tool;
 use mdbd_engine::backend::{
     Backend, BackendError, Outcome, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,
 };
@@ -28,8 +29,7 @@ use mdbd_engine::log::{Lsn, Value, WriteTxn};
 use mdbd_engine::snapshot::BackendKind;
 use session::{connect, execute};
 use std::path::PathBuf;
-use std::process::Stdio;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Content type of PostgreSQL snapshots.
 pub const CONTENT_TYPE: &str = "pg_dump/custom";
@@ -129,19 +129,6 @@ impl PgBackend {
                 self.options.marker_table
             ))),
         }
-    }
-}
-
-/// The error for a dump or restore tool that exited unsuccessfully.
-fn tool_failed(tool: &str, status: std::process::ExitStatus, stderr: Vec<u8>) -> BackendError {
-    BackendError::Tool {
-        tool: tool.into(),
-        status: status.to_string(),
-        stderr: String::from_utf8_lossy(&stderr)
-            .trim()
-            .chars()
-            .take(4000)
-            .collect(),
     }
 }
 
@@ -291,8 +278,9 @@ impl Backend for PgBackend {
             .map_err(|e| self.err(e))?
             .get(0);
         let lsn = self.marker_of(tx.client()).await?;
-        let mut child = tokio::process::Command::new(&self.options.pg_dump)
-            .args([
+        let dump = Tool {
+            program: &self.options.pg_dump,
+            args: [
                 "--format=custom",
                 "--compress=0",
                 "--no-owner",
@@ -301,43 +289,18 @@ impl Backend for PgBackend {
                 &snapshot_id,
                 "--dbname",
                 &self.options.conninfo,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| BackendError::Tool {
-                tool: self.options.pg_dump.display().to_string(),
-                status: "not started".into(),
-                stderr: e.to_string(),
-            })?;
-        let mut stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| BackendError::Config("pg_dump stdout".into()))?;
-        let mut stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| BackendError::Config("pg_dump stderr".into()))?;
-        let errors = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf).await;
-            buf
-        });
-        let bytes = tokio::io::copy(&mut stdout, out).await?;
-        out.flush().await?;
-        let status = child.wait().await?;
-        let stderr = errors.await.unwrap_or_default();
+            ]
+            .map(String::from)
+            .to_vec(),
+            env: Vec::new(),
+        };
+        let bytes = dump.dump(out).await;
         // The exporting transaction must outlive pg_dump's use of its snapshot.
         tx.commit().await.map_err(|e| self.err(e))?;
-        if !status.success() {
-            return Err(tool_failed("pg_dump", status, stderr));
-        }
         Ok(SnapshotInfo {
             content_type: CONTENT_TYPE.into(),
             lsn,
-            bytes,
+            bytes: bytes?,
         })
     }
 
@@ -351,54 +314,22 @@ impl Backend for PgBackend {
                 "cannot restore {content_type:?} into a PostgreSQL backend"
             )));
         }
-        let mut child = tokio::process::Command::new(&self.options.pg_restore)
-            .args([
+        // One transaction: a failed or cut-off restore leaves nothing behind.
+        let restore = Tool {
+            program: &self.options.pg_restore,
+            args: [
                 "--single-transaction",
                 "--exit-on-error",
                 "--no-owner",
                 "--no-privileges",
                 "--dbname",
                 &self.options.conninfo,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| BackendError::Tool {
-                tool: self.options.pg_restore.display().to_string(),
-                status: "not started".into(),
-                stderr: e.to_string(),
-            })?;
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| BackendError::Config("pg_restore stdin".into()))?;
-        let mut stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| BackendError::Config("pg_restore stderr".into()))?;
-        let errors = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf).await;
-            buf
-        });
-        let copied = tokio::io::copy(input, &mut stdin).await;
-        drop(stdin);
-        if let Err(e) = copied {
-            // The stream failed: stop pg_restore; its single transaction rolls back.
-            let _ = child.kill().await;
-            return Err(e.into());
-        }
-        let status = child.wait().await?;
-        if !status.success() {
-            return Err(tool_failed(
-                "pg_restore",
-                status,
-                errors.await.unwrap_or_default(),
-            ));
-        }
-        Ok(())
+            ]
+            .map(String::from)
+            .to_vec(),
+            env: Vec::new(),
+        };
+        restore.restore(input).await
     }
 
     async fn reset(&self) -> Result<(), BackendError> {

@@ -113,20 +113,7 @@ pub fn error(e: rusqlite::Error) -> BackendError {
 
 /// Checks an identifier used in generated SQL (the marker table name).
 pub fn identifier(name: &str) -> Result<String, BackendError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(BackendError::Config(format!(
-            "marker table name {name:?}: use letters, digits and _ (at most 63)"
-        )))
-    }
+    crate::tool::identifier(name, 63)
 }
 
 /// Double-quotes an identifier for SQLite.
