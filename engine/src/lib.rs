@@ -12,13 +12,16 @@
 //!   CRC32 per frame, zstd, SHA-256 of the whole content).
 //! - [`backend`]: the `Backend` and `Session` traits every engine implements, the
 //!   uniform statement outcome, the applied-LSN marker contract, per-table checksums.
+//! - [`cluster`]: members and their states, the serial write turn, log-before-commit,
+//!   outcome comparison and detach, catch-up from the log at start.
 //! - [`fuzzing`]: the entry points the fuzz targets and their stable corpus test share.
 //!
-//! Still to come (see `docs/architecture.md`): the sequencer and cluster membership, and the join coordinator.
+//! Still to come (see `docs/architecture.md`): the join coordinator.
 
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod cluster;
 pub mod fuzzing;
 pub mod log;
 pub mod snapshot;

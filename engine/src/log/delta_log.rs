@@ -21,6 +21,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Prefix of metadata keys set through [`DeltaLog::set_meta`].
+const APP_PREFIX: &str = "app/";
+
 /// Sizes and positions of a log, for status pages and `mdbd log verify`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogStats {
@@ -270,6 +273,25 @@ impl DeltaLog {
         storage.remove_meta(&cursor::key(name)?)?;
         storage.sync()?;
         Ok(())
+    }
+
+    /// Stores `value` under `key` in the log's metadata, durably (synced before
+    /// returning). For state that must survive a restart with the log: cluster membership,
+    /// join progress. Keys are namespaced apart from the log's own entries.
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), LogError> {
+        let storage = &self.inner.shared.storage;
+        storage.put_meta(&format!("{APP_PREFIX}{key}"), value)?;
+        storage.sync()?;
+        Ok(())
+    }
+
+    /// A value stored with [`set_meta`](Self::set_meta).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self
+            .inner
+            .shared
+            .storage
+            .get_meta(&format!("{APP_PREFIX}{key}"))?)
     }
 
     /// Removes every frame that holds only records below `lsn` and below every cursor.

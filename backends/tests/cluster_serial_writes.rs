@@ -1,0 +1,432 @@
+//! The serial write path over three SQLite backends: concurrent sessions leave identical
+//! backends; a backend that breaks or diverges is detached while clients see no error; the
+//! same database error everywhere reaches the client; a restart brings backends up to the
+//! end of the log; detached states survive restarts.
+
+use async_trait::async_trait;
+use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
+use mdbd_engine::backend::{Backend, BackendError, Outcome, Session, SnapshotInfo, TableChecksum};
+use mdbd_engine::cluster::{Classifier, Cluster, ClusterError, MemberState};
+use mdbd_engine::log::{
+    DeltaLog, Durability, LogOptions, Lsn, Payload, Record, Statement, Value, WriteTxn,
+};
+use mdbd_engine::snapshot::BackendKind;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A backend that starts failing with connection errors when `broken` is set.
+struct Flaky {
+    inner: SqliteBackend,
+    broken: Arc<AtomicBool>,
+}
+
+struct FlakySession {
+    inner: Box<dyn Session>,
+    broken: Arc<AtomicBool>,
+    name: String,
+}
+
+fn down(name: &str) -> BackendError {
+    BackendError::Connection {
+        backend: name.into(),
+        reason: "connection reset by peer".into(),
+    }
+}
+
+#[async_trait]
+impl Session for FlakySession {
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(down(&self.name));
+        }
+        self.inner.execute(sql, params).await
+    }
+    async fn begin(&mut self) -> Result<(), BackendError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(down(&self.name));
+        }
+        self.inner.begin().await
+    }
+    async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(down(&self.name));
+        }
+        self.inner.commit(marker).await
+    }
+    async fn rollback(&mut self) -> Result<(), BackendError> {
+        self.inner.rollback().await
+    }
+}
+
+#[async_trait]
+impl Backend for Flaky {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn kind(&self) -> BackendKind {
+        self.inner.kind()
+    }
+    async fn open_session(&self) -> Result<Box<dyn Session>, BackendError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(down(self.name()));
+        }
+        Ok(Box::new(FlakySession {
+            inner: self.inner.open_session().await?,
+            broken: self.broken.clone(),
+            name: self.name().into(),
+        }))
+    }
+    async fn health(&self) -> Result<(), BackendError> {
+        self.inner.health().await
+    }
+    async fn ensure_marker(&self) -> Result<(), BackendError> {
+        self.inner.ensure_marker().await
+    }
+    async fn applied_lsn(&self) -> Result<Lsn, BackendError> {
+        self.inner.applied_lsn().await
+    }
+    async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError> {
+        self.inner.apply(lsn, txn).await
+    }
+    async fn snapshot(
+        &self,
+        out: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<SnapshotInfo, BackendError> {
+        self.inner.snapshot(out).await
+    }
+    async fn restore(
+        &self,
+        content_type: &str,
+        input: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<(), BackendError> {
+        self.inner.restore(content_type, input).await
+    }
+    async fn reset(&self) -> Result<(), BackendError> {
+        self.inner.reset().await
+    }
+    async fn checksums(&self) -> Result<Vec<TableChecksum>, BackendError> {
+        self.inner.checksums().await
+    }
+}
+
+struct Setup {
+    backends: Vec<Arc<Flaky>>,
+    breakers: Vec<Arc<AtomicBool>>,
+}
+
+fn setup(dir: &Path) -> Setup {
+    let mut backends = Vec::new();
+    let mut breakers = Vec::new();
+    for name in ["a", "b", "c"] {
+        let broken = Arc::new(AtomicBool::new(false));
+        let inner = SqliteBackend::new(
+            name,
+            &dir.join(format!("{name}.db")),
+            SqliteOptions::default(),
+        )
+        .unwrap();
+        backends.push(Arc::new(Flaky {
+            inner,
+            broken: broken.clone(),
+        }));
+        breakers.push(broken);
+    }
+    Setup { backends, breakers }
+}
+
+async fn start(dir: &Path, s: &Setup) -> Arc<Cluster> {
+    let log = DeltaLog::open(
+        &dir.join("log"),
+        LogOptions {
+            durability: Durability::Fsync,
+            ..LogOptions::default()
+        },
+    )
+    .unwrap();
+    let backends: Vec<Arc<dyn Backend>> = s
+        .backends
+        .iter()
+        .map(|b| b.clone() as Arc<dyn Backend>)
+        .collect();
+    Cluster::start(log, backends, Classifier::default())
+        .await
+        .unwrap()
+}
+
+async fn checksums(backends: &[Arc<dyn Backend>]) -> Vec<Vec<TableChecksum>> {
+    let mut out = Vec::new();
+    for b in backends {
+        out.push(b.checksums().await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_concurrent_sessions_leave_identical_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let cluster = start(dir.path(), &s).await;
+    let mut admin = cluster.session();
+    admin
+        .execute(
+            "CREATE TABLE ledger (id INTEGER PRIMARY KEY, writer INTEGER, n INTEGER, note TEXT)",
+            &[],
+        )
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "CREATE TABLE totals (writer INTEGER PRIMARY KEY, total INTEGER NOT NULL)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..16i64 {
+        let cluster = cluster.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = cluster.session();
+            s.execute("INSERT INTO totals VALUES ($1, 0)", &[Value::Int(w)])
+                .await
+                .unwrap();
+            let mut committed = 0i64;
+            for i in 0..20i64 {
+                s.execute(
+                    "INSERT INTO ledger (writer, n, note) VALUES ($1, $2, $3)",
+                    &[
+                        Value::Int(w),
+                        Value::Int(i),
+                        Value::Text(format!("w{w} i{i} ü")),
+                    ],
+                )
+                .await
+                .unwrap();
+                s.execute("BEGIN", &[]).await.unwrap();
+                s.execute(
+                    "UPDATE totals SET total = total + $1 WHERE writer = $2",
+                    &[Value::Int(i), Value::Int(w)],
+                )
+                .await
+                .unwrap();
+                let Outcome::Rows(rs) = s
+                    .execute(
+                        "SELECT total FROM totals WHERE writer = $1",
+                        &[Value::Int(w)],
+                    )
+                    .await
+                    .unwrap()
+                else {
+                    panic!()
+                };
+                assert_eq!(
+                    rs.rows[0][0],
+                    Value::Int(committed + i),
+                    "a transaction reads its own write"
+                );
+                if i % 4 == 3 {
+                    s.execute("ROLLBACK", &[]).await.unwrap();
+                } else {
+                    s.execute("COMMIT", &[]).await.unwrap();
+                    committed += i;
+                }
+                let Outcome::Rows(rs) = s
+                    .execute(
+                        "SELECT count(*) FROM ledger WHERE writer = $1",
+                        &[Value::Int(w)],
+                    )
+                    .await
+                    .unwrap()
+                else {
+                    panic!()
+                };
+                assert_eq!(
+                    rs.rows[0][0],
+                    Value::Int(i + 1),
+                    "a read sees the session's acknowledged writes"
+                );
+            }
+            committed
+        }));
+    }
+    let mut expected = Vec::new();
+    for t in tasks {
+        expected.push(t.await.unwrap());
+    }
+    let backends = cluster.active();
+    assert_eq!(backends.len(), 3, "{:?}", cluster.status());
+    let sums = checksums(&backends).await;
+    assert_eq!(sums[0], sums[1]);
+    assert_eq!(sums[0], sums[2]);
+    let last = Lsn(cluster.log().end().get() - 1);
+    for b in &backends {
+        assert_eq!(b.applied_lsn().await.unwrap(), last, "{}", b.name());
+    }
+    let Outcome::Rows(rs) = admin
+        .execute("SELECT writer, total FROM totals ORDER BY writer", &[])
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let totals: Vec<i64> = rs
+        .rows
+        .iter()
+        .map(|r| if let Value::Int(t) = r[1] { t } else { -1 })
+        .collect();
+    assert_eq!(totals, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_breaks_mid_load_is_detached_and_no_client_sees_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let cluster = start(dir.path(), &s).await;
+    cluster
+        .session()
+        .execute("CREATE TABLE t (v INTEGER)", &[])
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8i64 {
+        let cluster = cluster.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = cluster.session();
+            for i in 0..40i64 {
+                s.execute("INSERT INTO t VALUES ($1)", &[Value::Int(w * 1000 + i)])
+                    .await
+                    .expect("client saw an error");
+                s.execute("SELECT count(*) FROM t", &[])
+                    .await
+                    .expect("client saw an error on a read");
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    s.breakers[1].store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let status = cluster.status();
+    assert_eq!(status[0].state, MemberState::Active);
+    assert!(
+        matches!(&status[1].state, MemberState::Detached { reason } if reason.contains("connection reset")),
+        "{status:?}"
+    );
+    assert_eq!(status[2].state, MemberState::Active);
+    let active = cluster.active();
+    let sums = checksums(&active).await;
+    assert_eq!(sums[0], sums[1]);
+    let Outcome::Rows(rs) = cluster
+        .session()
+        .execute("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(rs.rows[0][0], Value::Int(320));
+}
+
+#[tokio::test]
+async fn a_diverging_backend_is_detached_and_the_same_error_everywhere_reaches_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    let cluster = start(dir.path(), &s).await;
+    let mut session = cluster.session();
+    session
+        .execute("CREATE TABLE t (id INTEGER PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    session
+        .execute("INSERT INTO t VALUES (1)", &[])
+        .await
+        .unwrap();
+    // The same error on every backend: to the client, verbatim; nobody detached.
+    let err = session
+        .execute("INSERT INTO t VALUES (1)", &[])
+        .await
+        .unwrap_err();
+    let ClusterError::Db(e) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.message, "UNIQUE constraint failed: t.id");
+    assert_eq!(cluster.active().len(), 3);
+    // Backend c diverges behind mdbd's back: the majority's answer wins, c is detached.
+    s.backends[2]
+        .inner
+        .open_session()
+        .await
+        .unwrap()
+        .execute("DELETE FROM t", &[])
+        .await
+        .unwrap();
+    let out = session
+        .execute("UPDATE t SET id = 2 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Command { rows: 1, .. }), "{out:?}");
+    let status = cluster.status();
+    assert!(
+        matches!(&status[2].state, MemberState::Detached { reason } if reason.contains("differs from the majority")),
+        "{status:?}"
+    );
+    assert_eq!(cluster.active().len(), 2);
+}
+
+#[tokio::test]
+async fn a_restart_brings_backends_up_to_the_end_of_the_log_and_remembers_detached_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path());
+    {
+        let cluster = start(dir.path(), &s).await;
+        let mut session = cluster.session();
+        session
+            .execute("CREATE TABLE t (v INTEGER)", &[])
+            .await
+            .unwrap();
+        session
+            .execute("INSERT INTO t VALUES (1)", &[])
+            .await
+            .unwrap();
+        cluster.detach("c", "operator maintenance").unwrap();
+        // A write logged but never committed on the backends (the daemon died between).
+        let txn = WriteTxn {
+            settings: vec![],
+            statements: vec![Statement::with_params(
+                "INSERT INTO t VALUES ($1)",
+                vec![Value::Int(2)],
+            )],
+        };
+        cluster
+            .log()
+            .append(&[Record::now(1, Payload::Write(txn))])
+            .await
+            .unwrap();
+    }
+    let cluster = start(dir.path(), &s).await;
+    let status = cluster.status();
+    assert!(
+        matches!(&status[2].state, MemberState::Detached { reason } if reason == "operator maintenance"),
+        "{status:?}"
+    );
+    let end = Lsn(cluster.log().end().get() - 1);
+    for b in cluster.active() {
+        assert_eq!(
+            b.applied_lsn().await.unwrap(),
+            end,
+            "{} not caught up",
+            b.name()
+        );
+    }
+    let Outcome::Rows(rs) = cluster
+        .session()
+        .execute("SELECT sum(v) FROM t", &[])
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(rs.rows[0][0], Value::Int(3));
+}

@@ -1,0 +1,157 @@
+//! Which statements are reads, which are writes, which control a transaction.
+//!
+//! Anything not recognised as a read is a write: sending a read to every backend costs a
+//! little, treating a write as a read would make backends diverge. A read that calls a
+//! function with side effects (`nextval`, `setval`, advisory locks; configurable) or locks
+//! rows (`FOR UPDATE`) is a write.
+
+/// What a statement is, for routing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Goes to one backend.
+    Read,
+    /// Goes to every active backend, in the global order, and is logged.
+    Write,
+    /// `BEGIN` / `START TRANSACTION`.
+    Begin,
+    /// `COMMIT` / `END`.
+    Commit,
+    /// `ROLLBACK` / `ABORT` (but not `ROLLBACK TO SAVEPOINT`).
+    Rollback,
+    /// `SET` of a session variable: every backend's connection, not logged on its own.
+    Set,
+}
+
+/// Functions that make a `SELECT` a write, by default.
+pub const DEFAULT_WRITE_FUNCTIONS: [&str; 6] = [
+    "nextval",
+    "setval",
+    "pg_advisory_lock",
+    "pg_advisory_xact_lock",
+    "get_lock",
+    "release_lock",
+];
+
+/// Classifies statements.
+#[derive(Clone, Debug)]
+pub struct Classifier {
+    write_functions: Vec<String>,
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Classifier::new(
+            DEFAULT_WRITE_FUNCTIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    }
+}
+
+fn words(sql: &str) -> Vec<String> {
+    let mut rest = sql.trim_start();
+    // Skip leading comments.
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect()
+}
+
+impl Classifier {
+    /// A classifier with these side-effecting functions (lower case).
+    pub fn new(write_functions: Vec<String>) -> Self {
+        Classifier {
+            write_functions: write_functions
+                .into_iter()
+                .map(|f| f.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// The kind of `sql` (one statement).
+    pub fn classify(&self, sql: &str) -> Kind {
+        let w = words(sql);
+        let first = w.first().map(String::as_str).unwrap_or("");
+        let second = w.get(1).map(String::as_str).unwrap_or("");
+        match first {
+            "begin" | "start" => return Kind::Begin,
+            "commit" | "end" => return Kind::Commit,
+            "rollback" | "abort" if second != "to" => return Kind::Rollback,
+            "set" if !matches!(second, "transaction" | "session" if w.get(2).is_some_and(|x| x == "characteristics")) => {
+                return Kind::Set
+            }
+            _ => {}
+        }
+        let reads = matches!(
+            first,
+            "select" | "show" | "values" | "table" | "with" | "explain" | "describe" | "desc"
+        );
+        if !reads {
+            return Kind::Write;
+        }
+        let writes_inside = w.iter().any(|x| {
+            matches!(
+                x.as_str(),
+                "insert" | "update" | "delete" | "merge" | "into" | "analyze" | "copy"
+            )
+        }) || w
+            .windows(2)
+            .any(|p| p[0] == "for" && matches!(p[1].as_str(), "update" | "share" | "no" | "key"))
+            || w.iter()
+                .any(|x| self.write_functions.iter().any(|f| f == x));
+        if writes_inside {
+            Kind::Write
+        } else {
+            Kind::Read
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_writes_and_transaction_control() {
+        let c = Classifier::default();
+        for (sql, kind) in [
+            ("SELECT * FROM t", Kind::Read),
+            ("  -- hi\n select 1", Kind::Read),
+            ("WITH x AS (SELECT 1) SELECT * FROM x", Kind::Read),
+            (
+                "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+                Kind::Write,
+            ),
+            ("SELECT nextval('s')", Kind::Write),
+            ("SELECT * FROM t FOR UPDATE", Kind::Write),
+            ("SELECT * INTO t2 FROM t", Kind::Write),
+            ("EXPLAIN ANALYZE DELETE FROM t", Kind::Write),
+            ("INSERT INTO t VALUES (1)", Kind::Write),
+            ("CREATE TABLE t (a int)", Kind::Write),
+            ("VACUUM", Kind::Write),
+            ("some unknown thing", Kind::Write),
+            ("BEGIN", Kind::Begin),
+            ("START TRANSACTION", Kind::Begin),
+            ("commit", Kind::Commit),
+            ("ROLLBACK", Kind::Rollback),
+            ("ROLLBACK TO SAVEPOINT a", Kind::Write),
+            ("SET search_path = app", Kind::Set),
+        ] {
+            assert_eq!(c.classify(sql), kind, "{sql}");
+        }
+        assert_eq!(
+            Classifier::new(vec!["audit".into()]).classify("SELECT audit(1)"),
+            Kind::Write
+        );
+    }
+}

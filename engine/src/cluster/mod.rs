@@ -1,0 +1,279 @@
+//! The cluster: its members, the one global order of writes, and the write path.
+//!
+//! Consistency mode `serial`: one write transaction at a time across the cluster. A
+//! transaction takes the **write turn** at its first write and holds it until COMMIT or
+//! ROLLBACK, so every backend applies writes in exactly the same order. At COMMIT (or for
+//! an autocommit write) the transaction's statements are appended to the delta log
+//! **durably before any backend commits**, then committed on every active backend together
+//! with its applied-LSN marker, then answered.
+//!
+//! Every write runs on every active backend and their outcomes are compared: when they
+//! disagree, the majority wins (with no majority, the first configured backend's side) and
+//! each backend in the minority is detached with the reason; a backend that fails with a
+//! connection error is detached; the client gets the normal answer from the others. If
+//! every backend returns the same database error, that error goes to the client and nothing
+//! is detached.
+//!
+//! On start, every active backend whose marker is behind the end of the log is brought up
+//! to it from the log before anything is served.
+
+mod classify;
+mod session;
+
+pub use classify::{Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
+pub use session::ClusterSession;
+
+use crate::backend::{Backend, BackendError, DbError};
+use crate::log::{DeltaLog, LogError, Payload};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use thiserror::Error;
+
+/// What a member is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberState {
+    /// Receives every write and may serve reads.
+    Active,
+    /// Receives nothing, for the recorded reason, until it is joined again.
+    Detached { reason: String },
+}
+
+/// A member as the status page shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberStatus {
+    /// Backend name.
+    pub name: String,
+    /// Its state.
+    pub state: MemberState,
+}
+
+/// Errors of the cluster layer.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The database refused the statement (all backends agreed); for the client, verbatim.
+    #[error("{0}")]
+    Db(DbError),
+    /// No backend is active.
+    #[error("no active backend: {0}")]
+    NoActiveBackend(String),
+    /// The delta log failed: the write was not acknowledged.
+    #[error("delta log: {0}")]
+    Log(#[from] LogError),
+    /// A backend failed where no other could take over.
+    #[error("backend: {0}")]
+    Backend(#[from] BackendError),
+    /// A statement the session cannot run in its state (e.g. COMMIT after a failure).
+    #[error("{0}")]
+    State(String),
+}
+
+pub(crate) struct Member {
+    pub backend: Arc<dyn Backend>,
+    pub state: MemberState,
+}
+
+/// A cluster of identical backends behind one delta log.
+pub struct Cluster {
+    log: DeltaLog,
+    members: RwLock<Vec<Member>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+    classifier: Classifier,
+    next_read: AtomicUsize,
+    next_session: AtomicU64,
+}
+
+fn state_key(name: &str) -> String {
+    format!("member/{name}")
+}
+
+impl Cluster {
+    /// Starts the cluster: creates markers, restores the persisted member states, and
+    /// brings every active backend up to the end of the log.
+    pub async fn start(
+        log: DeltaLog,
+        backends: Vec<Arc<dyn Backend>>,
+        classifier: Classifier,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let mut members = Vec::new();
+        for backend in backends {
+            let state = match log.meta(&state_key(backend.name()))? {
+                Some(v) if v.starts_with(b"detached:") => MemberState::Detached {
+                    reason: String::from_utf8_lossy(&v[9..]).into_owned(),
+                },
+                _ => MemberState::Active,
+            };
+            members.push(Member { backend, state });
+        }
+        let cluster = Arc::new(Cluster {
+            log,
+            members: RwLock::new(members),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
+            classifier,
+            next_read: AtomicUsize::new(0),
+            next_session: AtomicU64::new(1),
+        });
+        for backend in cluster.active() {
+            if let Err(e) = cluster.catch_up(&*backend).await {
+                cluster.detach(backend.name(), &format!("could not catch up at start: {e}"))?;
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// Replays the log into `backend` from its marker to the end.
+    async fn catch_up(&self, backend: &dyn Backend) -> Result<u64, ClusterError> {
+        backend.ensure_marker().await?;
+        let applied = backend.applied_lsn().await?;
+        let end = self.log.end();
+        if applied.get() + 1 >= end.get() {
+            if applied.get() + 1 > end.get() {
+                return Err(ClusterError::State(format!(
+                    "its marker {applied} is ahead of the log (ends before {end})"
+                )));
+            }
+            return Ok(0);
+        }
+        let mut replayed = 0;
+        for item in self.log.read_from(applied.next())? {
+            let logged = item?;
+            if let Payload::Write(txn) = &logged.record.payload {
+                if backend.apply(logged.lsn, txn).await? {
+                    replayed += 1;
+                }
+            }
+        }
+        tracing::info!(backend = backend.name(), from = %applied, replayed, "backend brought up to the end of the log");
+        Ok(replayed)
+    }
+
+    /// The delta log.
+    pub fn log(&self) -> &DeltaLog {
+        &self.log
+    }
+
+    /// A new client session.
+    pub fn session(self: &Arc<Self>) -> ClusterSession {
+        ClusterSession::new(
+            self.clone(),
+            self.next_session.fetch_add(1, Ordering::Relaxed),
+        )
+    }
+
+    /// Every member and its state, in configuration order.
+    pub fn status(&self) -> Vec<MemberStatus> {
+        self.members()
+            .iter()
+            .map(|m| MemberStatus {
+                name: m.backend.name().into(),
+                state: m.state.clone(),
+            })
+            .collect()
+    }
+
+    fn members(&self) -> std::sync::RwLockReadGuard<'_, Vec<Member>> {
+        self.members.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The active backends, in configuration order.
+    pub fn active(&self) -> Vec<Arc<dyn Backend>> {
+        self.members()
+            .iter()
+            .filter(|m| m.state == MemberState::Active)
+            .map(|m| m.backend.clone())
+            .collect()
+    }
+
+    pub(crate) fn is_active(&self, name: &str) -> bool {
+        self.members()
+            .iter()
+            .any(|m| m.backend.name() == name && m.state == MemberState::Active)
+    }
+
+    /// The next backend to serve a read (round robin over the active ones).
+    pub(crate) fn read_backend(&self) -> Option<Arc<dyn Backend>> {
+        let active = self.active();
+        (!active.is_empty())
+            .then(|| active[self.next_read.fetch_add(1, Ordering::Relaxed) % active.len()].clone())
+    }
+
+    /// Takes `name` out of service with `reason`, durably.
+    pub fn detach(&self, name: &str, reason: &str) -> Result<(), ClusterError> {
+        {
+            let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+            let Some(m) = members.iter_mut().find(|m| m.backend.name() == name) else {
+                return Err(ClusterError::State(format!("no backend named {name:?}")));
+            };
+            if m.state != MemberState::Active {
+                return Ok(());
+            }
+            m.state = MemberState::Detached {
+                reason: reason.into(),
+            };
+        }
+        tracing::warn!(backend = name, reason, "backend detached");
+        self.log
+            .set_meta(&state_key(name), format!("detached:{reason}").as_bytes())?;
+        Ok(())
+    }
+
+    pub(crate) fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    pub(crate) fn turn(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.turn.clone()
+    }
+}
+
+/// One backend's result for a statement, for comparison.
+pub(crate) type Verdict = Result<crate::backend::Outcome, BackendError>;
+
+/// Decides which outcome wins among backends (in configuration order) and which backends
+/// dissent. Connection errors never vote: those backends are simply out.
+pub(crate) fn vote(results: &[(String, Verdict)]) -> (Option<usize>, Vec<(String, String)>) {
+    let key = |v: &Verdict| -> Option<String> {
+        match v {
+            Ok(o) => Some(format!("ok:{}", o.row_count())),
+            Err(BackendError::Db(e)) => Some(format!("error:{}", e.sqlstate)),
+            Err(_) => None,
+        }
+    };
+    let keys: Vec<Option<String>> = results.iter().map(|(_, v)| key(v)).collect();
+    let voters = keys.iter().flatten().count();
+    let mut winner: Option<usize> = None;
+    let mut best = 0;
+    for (i, k) in keys.iter().enumerate() {
+        let Some(k) = k else { continue };
+        let n = keys.iter().flatten().filter(|x| *x == k).count();
+        if n > best {
+            best = n;
+            winner = Some(i);
+        }
+    }
+    // No strict majority: the first configured voter's side.
+    if best * 2 <= voters {
+        winner = keys.iter().position(Option::is_some);
+    }
+    let mut dissent = Vec::new();
+    for (i, (name, v)) in results.iter().enumerate() {
+        match (&keys[i], winner) {
+            (None, _) => dissent.push((
+                name.clone(),
+                format!(
+                    "unreachable: {}",
+                    v.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
+                ),
+            )),
+            (Some(k), Some(w)) if keys[w].as_ref() != Some(k) => dissent.push((
+                name.clone(),
+                format!(
+                    "result {k} differs from the majority's {}",
+                    keys[w].as_deref().unwrap_or("?")
+                ),
+            )),
+            _ => {}
+        }
+    }
+    (winner, dissent)
+}
