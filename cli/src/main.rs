@@ -3,6 +3,7 @@
 //!
 //! Parts of this binary:
 //! - `cmd::log_verify`, `cmd::log_dump`: inspect a delta log on disk (`mdbd log ...`).
+//! - `config`: the TOML configuration file and its checks; `cmd::check_config`.
 //! - `format`: human-readable sizes, timestamps and records.
 //!
 //! The client-facing front ends, the config file and the admin API come with the daemon
@@ -11,6 +12,7 @@
 #![deny(unsafe_code)]
 
 mod cmd;
+mod config;
 mod format;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check a configuration file without starting anything.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
     /// Inspect a delta log directory (the daemon must not be running on it).
     #[command(subcommand)]
     Log(LogCommand),
@@ -62,6 +69,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::CheckConfig { file } => cmd::check_config::run(&file),
         Command::Log(LogCommand::Verify { dir }) => cmd::log_verify::run(&dir),
         Command::Log(LogCommand::Dump { dir, from, limit }) => {
             cmd::log_dump::run(&dir, from, limit)

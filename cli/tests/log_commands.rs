@@ -113,3 +113,28 @@ fn a_directory_without_a_log_is_a_clear_error_and_nothing_is_created() {
     let out = mdbd(&["log", "dump", dir.path().to_str().unwrap(), "--from", "x"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn check_config_accepts_every_example_and_names_the_line_of_a_bad_key() {
+    for example in ["sqlite", "postgres", "mysql"] {
+        let path = format!("{}/../examples/{example}.toml", env!("CARGO_MANIFEST_DIR"));
+        let out = mdbd(&["check-config", &path]);
+        assert!(out.status.success(), "{example}: {}", text(&out));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let good = std::fs::read_to_string(format!(
+        "{}/../examples/sqlite.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    std::fs::write(
+        &bad,
+        good.replace("durability = \"fsync\"", "durabilty = \"fsync\""),
+    )
+    .unwrap();
+    let out = mdbd(&["check-config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let t = text(&out);
+    assert!(t.contains("bad.toml:10: unknown field `durabilty`"), "{t}");
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod check_config;
 pub mod log_dump;
 pub mod log_verify;
 

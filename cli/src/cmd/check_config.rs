@@ -1,0 +1,25 @@
+//! `mdbd check-config FILE`: validate a configuration without starting anything.
+
+use crate::config::Config;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
+    match Config::load(file) {
+        Ok(c) => {
+            println!(
+                "{}: OK ({} {:?} backends, listen {}, admin {})",
+                file.display(),
+                c.backends.len(),
+                c.backends[0].kind,
+                c.server.listen,
+                c.server.admin_listen
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

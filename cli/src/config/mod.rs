@@ -1,0 +1,366 @@
+//! The configuration file (TOML): what `mdbd run` reads and `mdbd check-config` checks.
+//!
+//! Every key is documented in `docs/configuration.md`. Unknown keys and bad values are
+//! rejected with the file, the line and what was expected.
+
+mod duration;
+
+pub use duration::parse_duration;
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listeners, data directory, routing.
+    #[serde(default)]
+    pub server: Server,
+    /// The delta log.
+    #[serde(default)]
+    pub log: Log,
+    /// Health checks.
+    #[serde(default)]
+    pub health: Health,
+    /// Front-end users.
+    #[serde(default, rename = "user")]
+    pub users: Vec<User>,
+    /// The backends, in priority order (the first breaks ties).
+    #[serde(rename = "backend")]
+    pub backends: Vec<BackendConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: String,
+    pub admin_listen: String,
+    pub data_dir: PathBuf,
+    pub consistency: String,
+    pub write_turn_timeout: String,
+    pub read_routing: String,
+    pub write_functions: Vec<String>,
+    pub admin_token: Option<String>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "127.0.0.1:6432".into(),
+            admin_listen: "127.0.0.1:6480".into(),
+            data_dir: "mdbd-data".into(),
+            consistency: "serial".into(),
+            write_turn_timeout: "30s".into(),
+            read_routing: "round_robin".into(),
+            write_functions: mdbd_engine::cluster::DEFAULT_WRITE_FUNCTIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            admin_token: None,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub durability: String,
+    pub interval: String,
+    pub compression_level: i32,
+    pub retention_bytes: Option<u64>,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            durability: "fsync".into(),
+            interval: "100ms".into(),
+            compression_level: 1,
+            retention_bytes: None,
+        }
+    }
+}
+
+/// `[health]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Health {
+    pub interval: String,
+    pub timeout: String,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            interval: "2s".into(),
+            timeout: "1s".into(),
+        }
+    }
+}
+
+/// `[[user]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    /// `scram-sha-256` (default) or `trust` (loopback listeners only).
+    #[serde(default = "default_auth")]
+    pub auth: String,
+    pub password: Option<String>,
+}
+
+fn default_auth() -> String {
+    "scram-sha-256".into()
+}
+
+/// `[[backend]]`.
+// Parsed and checked now; `marker_table` and the tool paths are read when `mdbd run`
+// builds the backends (issue #4).
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    pub kind: Kind,
+    /// SQLite: the database file.
+    pub path: Option<PathBuf>,
+    /// PostgreSQL: the libpq connection string.
+    pub conninfo: Option<String>,
+    /// MySQL/MariaDB: `mysql://user:password@host:port/database`.
+    pub url: Option<String>,
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default = "marker")]
+    pub marker_table: String,
+    /// PostgreSQL: `pg_dump` and `pg_restore`; MySQL: `mariadb-dump` and `mariadb`.
+    pub dump_tool: Option<PathBuf>,
+    pub restore_tool: Option<PathBuf>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn marker() -> String {
+    mdbd_engine::backend::DEFAULT_MARKER_TABLE.into()
+}
+
+/// The engine of a backend.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+/// A configuration error, with where it is.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The line of the first occurrence of `needle` in `text` (1-based).
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.into(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and checks `text`, as read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError {
+                file: path.into(),
+                line,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config.validate(path, text)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let err = |needle: &str, message: String| ConfigError {
+            file: path.into(),
+            line: line_of(text, needle),
+            message,
+        };
+        for (key, value) in [
+            ("listen", &self.server.listen),
+            ("admin_listen", &self.server.admin_listen),
+        ] {
+            value.parse::<SocketAddr>().map_err(|e| {
+                err(
+                    key,
+                    format!("{key} = {value:?} is not an address:port ({e})"),
+                )
+            })?;
+        }
+        if self.server.consistency != "serial" {
+            return Err(err(
+                "consistency",
+                format!(
+                    "consistency = {:?}: only \"serial\" is supported",
+                    self.server.consistency
+                ),
+            ));
+        }
+        if !matches!(
+            self.server.read_routing.as_str(),
+            "round_robin" | "least_outstanding"
+        ) {
+            return Err(err(
+                "read_routing",
+                format!(
+                    "read_routing = {:?}: use \"round_robin\" or \"least_outstanding\"",
+                    self.server.read_routing
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("write_turn_timeout", &self.server.write_turn_timeout),
+            ("interval", &self.log.interval),
+            ("interval", &self.health.interval),
+            ("timeout", &self.health.timeout),
+        ] {
+            parse_duration(value).map_err(|e| err(key, format!("{key} = {value:?}: {e}")))?;
+        }
+        if !matches!(self.log.durability.as_str(), "fsync" | "interval" | "none") {
+            return Err(err(
+                "durability",
+                format!(
+                    "durability = {:?}: use \"fsync\", \"interval\" or \"none\"",
+                    self.log.durability
+                ),
+            ));
+        }
+        if !(0..=22).contains(&self.log.compression_level) {
+            return Err(err(
+                "compression_level",
+                format!(
+                    "compression_level = {}: use 0 (off) to 22",
+                    self.log.compression_level
+                ),
+            ));
+        }
+        let loopback = self
+            .server
+            .listen
+            .parse::<SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(false);
+        let mut users = HashSet::new();
+        for u in &self.users {
+            if !users.insert(u.name.as_str()) {
+                return Err(err(
+                    &format!("\"{}\"", u.name),
+                    format!("user {:?} is defined twice", u.name),
+                ));
+            }
+            match (u.auth.as_str(), &u.password) {
+                ("scram-sha-256", Some(_)) => {}
+                ("scram-sha-256", None) => {
+                    return Err(err(
+                        &format!("\"{}\"", u.name),
+                        format!("user {:?} needs a password for scram-sha-256", u.name),
+                    ))
+                }
+                ("trust", _) if loopback => {}
+                ("trust", _) => {
+                    return Err(err(
+                        "trust",
+                        format!(
+                            "user {:?}: trust is allowed only when listen is a loopback address",
+                            u.name
+                        ),
+                    ))
+                }
+                (other, _) => {
+                    return Err(err(
+                        other,
+                        format!(
+                            "user {:?}: auth = {other:?}: use \"scram-sha-256\" or \"trust\"",
+                            u.name
+                        ),
+                    ))
+                }
+            }
+        }
+        if self.backends.is_empty() {
+            return Err(err(
+                "[[backend]]",
+                "at least one [[backend]] is needed".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        let kind = self.backends[0].kind;
+        for b in &self.backends {
+            let at = format!("\"{}\"", b.name);
+            if !names.insert(b.name.as_str()) {
+                return Err(err(&at, format!("backend {:?} is defined twice", b.name)));
+            }
+            if b.kind != kind {
+                return Err(err(
+                    &at,
+                    format!(
+                        "backend {:?} is {:?} but {:?} is {kind:?}: a cluster is of one kind",
+                        b.name, b.kind, self.backends[0].name
+                    ),
+                ));
+            }
+            if b.weight == 0 {
+                return Err(err(
+                    &at,
+                    format!("backend {:?}: weight must be at least 1", b.name),
+                ));
+            }
+            let (needed, present) = match b.kind {
+                Kind::Sqlite => ("path", b.path.is_some()),
+                Kind::Postgres => ("conninfo", b.conninfo.is_some()),
+                Kind::Mysql => ("url", b.url.is_some()),
+            };
+            if !present {
+                return Err(err(
+                    &at,
+                    format!("backend {:?} ({:?}) needs {needed}", b.name, b.kind),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+use super::*;
+use std::time::Duration;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("mdbd.toml"), text)
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:6432"
+
+[[user]]
+name = "demo"
+auth = "trust"
+
+[[backend]]
+name = "a"
+kind = "sqlite"
+path = "a.db"
+
+[[backend]]
+name = "b"
+kind = "sqlite"
+path = "b.db"
+"#;
+
+#[test]
+fn a_good_file_loads_with_defaults() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.backends.len(), 2);
+    assert_eq!(c.server.admin_listen, "127.0.0.1:6480");
+    assert_eq!(c.log.durability, "fsync");
+    assert_eq!(c.backends[1].marker_table, "mdbd_state");
+}
+
+#[test]
+fn unknown_keys_and_bad_values_name_their_line() {
+    let e = parse(&GOOD.replace("listen = ", "listn = ")).unwrap_err();
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(e.to_string().contains("unknown field `listn`"), "{e}");
+    assert!(
+        e.to_string().contains("listen"),
+        "the hint names the expected keys: {e}"
+    );
+    let e = parse(&GOOD.replacen("kind = \"sqlite\"", "kind = \"oracle\"", 1)).unwrap_err();
+    assert_eq!(e.line, Some(11), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("mdbd.toml:11: unknown variant `oracle`"),
+        "{e}"
+    );
+    let e = parse(&GOOD.replace("\"127.0.0.1:6432\"", "\"localhost\"")).unwrap_err();
+    assert_eq!(e.line, Some(3), "{e}");
+}
+
+#[test]
+fn cluster_rules_are_checked() {
+    let mixed = GOOD.replacen(
+        "kind = \"sqlite\"\npath = \"b.db\"",
+        "kind = \"postgres\"\nconninfo = \"host=x\"",
+        1,
+    );
+    assert!(parse(&mixed)
+        .unwrap_err()
+        .message
+        .contains("a cluster is of one kind"));
+    let dup = GOOD.replace("name = \"b\"", "name = \"a\"");
+    assert!(parse(&dup).unwrap_err().message.contains("defined twice"));
+    let no_path = GOOD.replace("path = \"b.db\"\n", "");
+    assert!(parse(&no_path).unwrap_err().message.contains("needs path"));
+    let open_trust = GOOD.replace("127.0.0.1:6432", "0.0.0.0:6432");
+    assert!(parse(&open_trust).unwrap_err().message.contains("loopback"));
+    assert!(parse("[server]\n").unwrap_err().message.contains("backend"));
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+    assert!(parse_duration("2").is_err());
+    assert!(parse_duration("2 weeks").is_err());
+}
