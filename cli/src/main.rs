@@ -4,16 +4,18 @@
 //! Parts of this binary:
 //! - `cmd::log_verify`, `cmd::log_dump`: inspect a delta log on disk (`mdbd log ...`).
 //! - `config`: the TOML configuration file and its checks; `cmd::check_config`.
+//! - `cmd::run`: the daemon; `pg`: its PostgreSQL wire protocol front end.
 //! - `format`: human-readable sizes, timestamps and records.
 //!
-//! The client-facing front ends, the config file and the admin API come with the daemon
-//! (see `docs/architecture.md`).
+//! Still to come (see `docs/architecture.md`): the extended protocol, SCRAM and COPY in
+//! the front end, the MySQL front end, the admin API.
 
 #![deny(unsafe_code)]
 
 mod cmd;
 mod config;
 mod format;
+mod pg;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,6 +30,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon.
+    Run {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Check a configuration file without starting anything.
     CheckConfig {
         /// The configuration file.
@@ -63,12 +71,13 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { config } => cmd::run::run(&config),
         Command::CheckConfig { file } => cmd::check_config::run(&file),
         Command::Log(LogCommand::Verify { dir }) => cmd::log_verify::run(&dir),
         Command::Log(LogCommand::Dump { dir, from, limit }) => {

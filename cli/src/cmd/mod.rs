@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod log_dump;
 pub mod log_verify;
+pub mod run;
 
 use anyhow::{bail, Context};
 use mdbd_engine::log::{DeltaLog, LogOptions};

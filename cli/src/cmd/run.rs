@@ -1,0 +1,170 @@
+//! `mdbd run --config FILE`: the daemon.
+//!
+//! Opens the delta log in `data_dir`, builds the backends, starts the cluster (which first
+//! brings every active backend up to the end of the log), then serves PostgreSQL-protocol
+//! clients until SIGINT or SIGTERM; then it stops accepting, gives open connections a
+//! bounded time to finish, and closes the log (synced).
+
+use crate::config::{Config, Kind};
+use crate::pg::{Connection, Handlers};
+use anyhow::{bail, Context};
+use mdbd_backends::mysql::{MysqlBackend, MysqlOptions};
+use mdbd_backends::postgres::{PgBackend, PgOptions};
+use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
+use mdbd_engine::backend::Backend;
+use mdbd_engine::cluster::{Classifier, Cluster};
+use mdbd_engine::log::{DeltaLog, Durability, LogOptions};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long open connections may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+fn backends(config: &Config) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
+    let mut out: Vec<Arc<dyn Backend>> = Vec::new();
+    for b in &config.backends {
+        let backend: Arc<dyn Backend> = match b.kind {
+            Kind::Sqlite => {
+                let path = b.path.as_deref().context("path")?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                Arc::new(SqliteBackend::new(
+                    &b.name,
+                    path,
+                    SqliteOptions {
+                        marker_table: b.marker_table.clone(),
+                        ..SqliteOptions::default()
+                    },
+                )?)
+            }
+            Kind::Postgres => {
+                let mut o = PgOptions::new(b.conninfo.as_deref().context("conninfo")?);
+                o.marker_table = b.marker_table.clone();
+                if let Some(t) = &b.dump_tool {
+                    o.pg_dump = t.clone();
+                }
+                if let Some(t) = &b.restore_tool {
+                    o.pg_restore = t.clone();
+                }
+                Arc::new(PgBackend::new(&b.name, o)?)
+            }
+            Kind::Mysql => {
+                let mut o = MysqlOptions::new(b.url.as_deref().context("url")?);
+                o.marker_table = b.marker_table.clone();
+                if let Some(t) = &b.dump_tool {
+                    o.dump = t.clone();
+                }
+                if let Some(t) = &b.restore_tool {
+                    o.client = t.clone();
+                }
+                Arc::new(MysqlBackend::new(&b.name, o)?)
+            }
+        };
+        out.push(backend);
+    }
+    Ok(out)
+}
+
+pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let users: HashSet<String> = config
+        .users
+        .iter()
+        .filter(|u| u.auth == "trust")
+        .map(|u| u.name.clone())
+        .collect();
+    if let Some(u) = config.users.iter().find(|u| u.auth != "trust") {
+        bail!("user {:?}: {} front-end authentication is not implemented yet; only trust users on a loopback listener can log in today", u.name, u.auth);
+    }
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
+    let durability = match config.log.durability.as_str() {
+        "none" => Durability::None,
+        "interval" => Durability::Interval(
+            crate::config::parse_duration(&config.log.interval).map_err(anyhow::Error::msg)?,
+        ),
+        _ => Durability::Fsync,
+    };
+    let options = LogOptions {
+        durability,
+        compression_level: (config.log.compression_level > 0)
+            .then_some(config.log.compression_level),
+        retention_bytes: config.log.retention_bytes,
+        ..LogOptions::default()
+    };
+    let log_dir = config.server.data_dir.join("log");
+    let log = DeltaLog::open(&log_dir, options)
+        .with_context(|| format!("opening the delta log in {}", log_dir.display()))?;
+    let cluster = Cluster::start(
+        log,
+        backends(&config)?,
+        Classifier::new(config.server.write_functions.clone()),
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let active = cluster.active().len();
+    tracing::info!(listen = %config.server.listen, backends = config.backends.len(), active, "mdbd serving");
+    println!(
+        "mdbd: serving PostgreSQL clients on {} ({active} of {} backends active)",
+        config.server.listen,
+        config.backends.len()
+    );
+
+    let users = Arc::new(users);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                };
+                let handlers = Handlers(Connection::new(&cluster, users.clone()));
+                connections.spawn(async move {
+                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        tracing::debug!(%peer, error = %e, "client connection ended with an error");
+                    }
+                });
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        open = connections.len(),
+        "shutting down: no new connections"
+    );
+    if tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the drain time; closing them"
+        );
+        connections.shutdown().await;
+    }
+    drop(cluster);
+    println!("mdbd: stopped");
+    Ok(())
+}

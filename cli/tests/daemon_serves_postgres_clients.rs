@@ -1,0 +1,242 @@
+//! `mdbd run` over three SQLite files, driven by real PostgreSQL clients (`psql` and
+//! tokio-postgres): statements, errors with SQLSTATE, transactions, identical backends,
+//! SIGKILL and restart with every acknowledged write kept, graceful SIGTERM.
+
+use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
+use mdbd_engine::backend::Backend;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config(dir: &Path, port: u16) -> PathBuf {
+    let admin = free_port();
+    let d = dir.display();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{d}/data\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n\n\
+         [[backend]]\nname = \"a\"\nkind = \"sqlite\"\npath = \"{d}/a.db\"\n\n[[backend]]\nname = \"b\"\nkind = \"sqlite\"\npath = \"{d}/b.db\"\n\n\
+         [[backend]]\nname = \"c\"\nkind = \"sqlite\"\npath = \"{d}/c.db\"\n"
+    );
+    let path = dir.join("mdbd.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(config: &Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_mdbd"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mdbd did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn psql(port: u16, sql: &str) -> (bool, String) {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "demo",
+            "-d",
+            "app",
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .trim()
+        .to_string(),
+    )
+}
+
+async fn identical(dir: &Path) -> Vec<mdbd_engine::backend::TableChecksum> {
+    let mut sums = Vec::new();
+    for name in ["a", "b", "c"] {
+        sums.push(
+            SqliteBackend::new(
+                name,
+                &dir.join(format!("{name}.db")),
+                SqliteOptions::default(),
+            )
+            .unwrap()
+            .checksums()
+            .await
+            .unwrap(),
+        );
+    }
+    assert_eq!(sums[0], sums[1]);
+    assert_eq!(sums[0], sums[2]);
+    sums.swap_remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_and_tokio_postgres_work_and_every_backend_gets_the_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let mut daemon = start(&cfg, port);
+
+    assert_eq!(
+        psql(
+            port,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL)"
+        ),
+        (true, "CREATE TABLE".into())
+    );
+    assert_eq!(
+        psql(
+            port,
+            "INSERT INTO t VALUES (1, 'uno', 1.5); INSERT INTO t VALUES (2, 'dös', NULL)"
+        )
+        .0,
+        true
+    );
+    assert_eq!(
+        psql(port, "SELECT id, name, score FROM t ORDER BY id"),
+        (true, "1|uno|1.5\n2|dös|".into())
+    );
+    let (ok, text) = psql(port, "INSERT INTO t VALUES (1, 'dup', 0)");
+    assert!(
+        !ok && text.contains("UNIQUE constraint failed: t.id"),
+        "{text}"
+    );
+
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=demo dbname=app"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+        .simple_query("BEGIN; INSERT INTO t VALUES (3, 'tres', 3); ROLLBACK")
+        .await
+        .unwrap();
+    client
+        .simple_query("BEGIN; INSERT INTO t VALUES (4, 'cuatro', 4); COMMIT")
+        .await
+        .unwrap();
+    let err = client
+        .simple_query("INSERT INTO t VALUES (4, 'again', 0)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("23505"), "{err}");
+    let err = client.simple_query("SELEC 1").await.unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("42601"), "{err}");
+    // The session is still usable after errors.
+    let rows = client.simple_query("SELECT count(*) FROM t").await.unwrap();
+    let count = rows.iter().find_map(|m| {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            r.get(0).map(str::to_string)
+        } else {
+            None
+        }
+    });
+    assert_eq!(count.as_deref(), Some("3"));
+    drop(client);
+
+    let sums = identical(dir.path()).await;
+    assert!(
+        sums.iter().any(|t| t.table == "t" && t.rows == 3),
+        "{sums:?}"
+    );
+    // SIGTERM: a graceful stop.
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_load_keeps_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let mut daemon = start(&cfg, port);
+    assert!(
+        psql(
+            port,
+            "CREATE TABLE acked (writer INTEGER, seq INTEGER, PRIMARY KEY (writer, seq))"
+        )
+        .0
+    );
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        writers.push(tokio::spawn(async move {
+            let (client, conn) = tokio_postgres::connect(
+                &format!("host=127.0.0.1 port={port} user=demo dbname=app"),
+                tokio_postgres::NoTls,
+            )
+            .await
+            .unwrap();
+            tokio::spawn(conn);
+            let mut acked = 0;
+            for seq in 0.. {
+                match client
+                    .simple_query(&format!("INSERT INTO acked VALUES ({w}, {seq})"))
+                    .await
+                {
+                    Ok(_) => acked = seq + 1,
+                    Err(_) => break, // the daemon died: this one was never acknowledged
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    daemon.kill().unwrap(); // SIGKILL
+    daemon.wait().unwrap();
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.push(w.await.unwrap());
+    }
+    assert!(acked.iter().sum::<i64>() > 0, "nothing was acknowledged");
+    let mut daemon = start(&cfg, port);
+    for (w, n) in acked.iter().enumerate() {
+        let (_, text) = psql(
+            port,
+            &format!("SELECT count(*) FROM acked WHERE writer = {w} AND seq < {n}"),
+        );
+        assert_eq!(
+            text,
+            n.to_string(),
+            "writer {w}: acknowledged writes missing"
+        );
+    }
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    daemon.wait().unwrap();
+    identical(dir.path()).await;
+}
