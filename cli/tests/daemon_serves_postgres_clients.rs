@@ -111,13 +111,12 @@ async fn psql_and_tokio_postgres_work_and_every_backend_gets_the_writes() {
         ),
         (true, "CREATE TABLE".into())
     );
-    assert_eq!(
+    assert!(
         psql(
             port,
             "INSERT INTO t VALUES (1, 'uno', 1.5); INSERT INTO t VALUES (2, 'dös', NULL)"
         )
-        .0,
-        true
+        .0
     );
     assert_eq!(
         psql(port, "SELECT id, name, score FROM t ORDER BY id"),
