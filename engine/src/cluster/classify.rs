@@ -49,22 +49,26 @@ impl Default for Classifier {
     }
 }
 
-fn words(sql: &str) -> Vec<String> {
+/// The statement after leading comments and white space.
+fn body(sql: &str) -> &str {
     let mut rest = sql.trim_start();
-    // Skip leading comments.
     loop {
         if let Some(r) = rest.strip_prefix("--") {
             rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
         } else if let Some(r) = rest.strip_prefix("/*") {
             rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
         } else {
-            break;
+            return rest;
         }
     }
-    rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+}
+
+/// Its words, lower-cased, lazily: most statements are decided by the first two.
+fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
+    body(sql)
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
         .map(|w| w.to_ascii_lowercase())
-        .collect()
 }
 
 impl Classifier {
@@ -80,34 +84,40 @@ impl Classifier {
 
     /// The kind of `sql` (one statement).
     pub fn classify(&self, sql: &str) -> Kind {
-        let w = words(sql);
-        let first = w.first().map(String::as_str).unwrap_or("");
-        let second = w.get(1).map(String::as_str).unwrap_or("");
-        match first {
+        let mut head = words(sql);
+        let first = head.next().unwrap_or_default();
+        let second = head.next().unwrap_or_default();
+        match first.as_str() {
             "begin" | "start" => return Kind::Begin,
             "commit" | "end" => return Kind::Commit,
             "rollback" | "abort" if second != "to" => return Kind::Rollback,
-            "set" if !matches!(second, "transaction" | "session" if w.get(2).is_some_and(|x| x == "characteristics")) => {
+            "set"
+                if !(matches!(second.as_str(), "transaction" | "session")
+                    && head.next().is_some_and(|x| x == "characteristics")) =>
+            {
                 return Kind::Set
             }
             _ => {}
         }
-        let reads = matches!(
-            first,
+        // Only what starts like a read needs the whole statement scanned; everything else
+        // (a multi-megabyte INSERT included) is decided by its first word.
+        if !matches!(
+            first.as_str(),
             "select" | "show" | "values" | "table" | "with" | "explain" | "describe" | "desc"
-        );
-        if !reads {
+        ) {
             return Kind::Write;
         }
-        let writes_inside = w.iter().any(|x| {
+        let all: Vec<String> = words(sql).collect();
+        let writes_inside = all.iter().any(|x| {
             matches!(
                 x.as_str(),
                 "insert" | "update" | "delete" | "merge" | "into" | "analyze" | "copy"
             )
-        }) || w
+        }) || all
             .windows(2)
             .any(|p| p[0] == "for" && matches!(p[1].as_str(), "update" | "share" | "no" | "key"))
-            || w.iter()
+            || all
+                .iter()
                 .any(|x| self.write_functions.iter().any(|f| f == x));
         if writes_inside {
             Kind::Write
