@@ -239,3 +239,61 @@ async fn a_daemon_killed_mid_load_keeps_every_acknowledged_write() {
     daemon.wait().unwrap();
     identical(dir.path()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_mid_transaction_is_rolled_back_and_frees_the_write_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let mut daemon = start(&cfg, port);
+    assert!(psql(port, "CREATE TABLE t (v INTEGER)").0);
+    // A psql that opens a transaction, writes (taking the write turn), then is killed.
+    let mut client = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "demo",
+            "-d",
+            "app",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::{BufRead, Write};
+        let mut stdin = client.stdin.take().unwrap();
+        writeln!(stdin, "BEGIN;\nINSERT INTO t VALUES (1);\n\\echo WROTE").unwrap();
+        stdin.flush().unwrap();
+        let mut lines = std::io::BufReader::new(client.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|l| l.unwrap().contains("WROTE")),
+            "psql never wrote"
+        );
+        client.kill().unwrap();
+        client.wait().unwrap();
+        drop(stdin);
+    }
+    // Another client can write at once (the turn was released) and sees no trace of it.
+    let t = Instant::now();
+    assert!(psql(port, "INSERT INTO t VALUES (2)").0);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the write turn was not released"
+    );
+    assert_eq!(
+        psql(port, "SELECT group_concat(v) FROM t"),
+        (true, "2".into())
+    );
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    daemon.wait().unwrap();
+    identical(dir.path()).await;
+}
