@@ -47,8 +47,12 @@ fn start(config: &Path, port: u16) -> Child {
 }
 
 fn psql(port: u16, sql: &str) -> (bool, String) {
-    let out = Command::new("psql")
+    // Bounded: a statement stuck behind a write turn nobody releases fails the test
+    // instead of hanging it.
+    let out = Command::new("timeout")
         .args([
+            "20",
+            "psql",
             "-X",
             "-A",
             "-t",
