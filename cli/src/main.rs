@@ -4,14 +4,16 @@
 //! Parts of this binary:
 //! - `cmd::log_verify`, `cmd::log_dump`: inspect a delta log on disk (`mdbd log ...`).
 //! - `config`: the TOML configuration file and its checks; `cmd::check_config`.
-//! - `cmd::run`: the daemon; `pg`: its PostgreSQL wire protocol front end.
+//! - `cmd::run`: the daemon; `pg`: its PostgreSQL wire protocol front end; `admin`: its
+//!   HTTP API, which `cmd::status` and `cmd::detach` call.
 //! - `format`: human-readable sizes, timestamps and records.
 //!
 //! Still to come (see `docs/architecture.md`): the extended protocol, SCRAM and COPY in
-//! the front end, the MySQL front end, the admin API.
+//! the front end, the MySQL front end.
 
 #![deny(unsafe_code)]
 
+mod admin;
 mod cmd;
 mod config;
 mod format;
@@ -35,6 +37,24 @@ enum Command {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Show the cluster: backends, their state and lag, the delta log.
+    Status {
+        /// Read the admin address and token from this configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The admin API address (default: from the config, else 127.0.0.1:6480).
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Take a backend out of service.
+    Detach {
+        /// The backend's name.
+        name: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        admin: Option<String>,
     },
     /// Check a configuration file without starting anything.
     CheckConfig {
@@ -79,6 +99,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => cmd::run::run(&config),
         Command::CheckConfig { file } => cmd::check_config::run(&file),
+        Command::Status { config, admin } => cmd::status::run(config.as_deref(), admin.as_deref()),
+        Command::Detach {
+            name,
+            config,
+            admin,
+        } => cmd::detach::run(&name, config.as_deref(), admin.as_deref()),
         Command::Log(LogCommand::Verify { dir }) => cmd::log_verify::run(&dir),
         Command::Log(LogCommand::Dump { dir, from, limit }) => {
             cmd::log_dump::run(&dir, from, limit)

@@ -301,3 +301,68 @@ async fn a_client_gone_mid_transaction_is_rolled_back_and_frees_the_write_turn()
     daemon.wait().unwrap();
     identical(dir.path()).await;
 }
+
+fn mdbd(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mdbd"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_shows_status_detaches_and_checks_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[[user]]", "admin_token = \"s3cret\"\n\n[[user]]");
+    std::fs::write(&cfg, text).unwrap();
+    let mut daemon = start(&cfg, port);
+    let c = cfg.to_str().unwrap();
+    assert!(psql(port, "CREATE TABLE t (v INTEGER)").0);
+    let (ok, status) = mdbd(&["status", "--config", c]);
+    assert!(ok, "{status}");
+    assert_eq!(
+        status.lines().filter(|l| l.contains(" active ")).count(),
+        3,
+        "{status}"
+    );
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    let admin_addr = cfg_text
+        .lines()
+        .find(|l| l.starts_with("admin_listen"))
+        .unwrap()
+        .split('"')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    // Without the token the API refuses.
+    let (ok, refused) = mdbd(&["status", "--admin", &admin_addr]);
+    assert!(!ok && refused.contains("HTTP 401"), "{refused}");
+
+    let (ok, out) = mdbd(&["detach", "b", "--config", c]);
+    assert!(ok, "{out}");
+    assert!(psql(port, "INSERT INTO t VALUES (1)").0);
+    let (_, status) = mdbd(&["status", "--config", c]);
+    let b = status.lines().find(|l| l.starts_with("b ")).unwrap();
+    assert!(
+        b.contains("detached") && b.contains("detached by the operator") && b.contains(" 1  "),
+        "{status}"
+    );
+    let (ok, out) = mdbd(&["detach", "nosuch", "--config", c]);
+    assert!(!ok && out.contains("no backend named"), "{out}");
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    daemon.wait().unwrap();
+}

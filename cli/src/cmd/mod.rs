@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 pub mod check_config;
+pub mod detach;
 pub mod log_dump;
 pub mod log_verify;
 pub mod run;
+pub mod status;
 
 use anyhow::{bail, Context};
 use mdbd_engine::log::{DeltaLog, LogOptions};
@@ -23,4 +25,21 @@ pub fn open_existing(dir: &Path) -> anyhow::Result<DeltaLog> {
             dir.display()
         )
     })
+}
+
+/// Where the admin API is and its token: `--admin` wins, then the config file's
+/// `admin_listen`, then the default; the token from the config or `MDBD_ADMIN_TOKEN`.
+pub fn admin_target(
+    config: Option<&Path>,
+    admin: Option<&str>,
+) -> anyhow::Result<(String, Option<String>)> {
+    let loaded = config.map(crate::config::Config::load).transpose()?;
+    let addr = admin
+        .map(str::to_string)
+        .or_else(|| loaded.as_ref().map(|c| c.server.admin_listen.clone()))
+        .unwrap_or_else(|| "127.0.0.1:6480".into());
+    let token = std::env::var("MDBD_ADMIN_TOKEN")
+        .ok()
+        .or_else(|| loaded.and_then(|c| c.server.admin_token));
+    Ok((addr, token))
 }

@@ -3,7 +3,8 @@
 //! Opens the delta log in `data_dir`, builds the backends, starts the cluster (which first
 //! brings every active backend up to the end of the log), then serves PostgreSQL-protocol
 //! clients until SIGINT or SIGTERM; then it stops accepting, gives open connections a
-//! bounded time to finish, and closes the log (synced).
+//! bounded time to finish, and closes the log (synced). The admin API (`crate::admin`)
+//! listens on `admin_listen` meanwhile.
 
 use crate::config::{Config, Kind};
 use crate::pg::{Connection, Handlers};
@@ -125,6 +126,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.backends.len()
     );
 
+    let admin_listener = tokio::net::TcpListener::bind(&config.server.admin_listen)
+        .await
+        .with_context(|| format!("admin API: listening on {}", config.server.admin_listen))?;
+    let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = axum::serve(
+        admin_listener,
+        crate::admin::router(cluster.clone(), config.server.admin_token.clone()),
+    )
+    .with_graceful_shutdown(async {
+        let _ = admin_stopped.await;
+    });
+    let admin_task = tokio::spawn(async move {
+        if let Err(e) = admin.await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    });
     let users = Arc::new(users);
     let mut connections = tokio::task::JoinSet::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -164,6 +181,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
         connections.shutdown().await;
     }
+    let _ = stop_admin.send(());
+    let _ = admin_task.await;
     drop(cluster);
     println!("mdbd: stopped");
     Ok(())

@@ -68,6 +68,23 @@ pub enum ClusterError {
     State(String),
 }
 
+/// Counters for metrics: monotonically increasing since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Statements answered by one backend.
+    pub reads: AtomicU64,
+    /// Statements run on every active backend.
+    pub writes: AtomicU64,
+    /// Write transactions logged and committed.
+    pub commits: AtomicU64,
+    /// Backends detached.
+    pub detaches: AtomicU64,
+    /// Microseconds spent waiting for the write turn, in total.
+    pub turn_wait_micros: AtomicU64,
+    /// Client sessions open now.
+    pub open_sessions: AtomicU64,
+}
+
 pub(crate) struct Member {
     pub backend: Arc<dyn Backend>,
     pub state: MemberState,
@@ -81,6 +98,7 @@ pub struct Cluster {
     classifier: Classifier,
     next_read: AtomicUsize,
     next_session: AtomicU64,
+    counters: Counters,
 }
 
 fn state_key(name: &str) -> String {
@@ -112,6 +130,7 @@ impl Cluster {
             classifier,
             next_read: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
+            counters: Counters::default(),
         });
         for backend in cluster.active() {
             if let Err(e) = cluster.catch_up(&*backend).await {
@@ -154,10 +173,16 @@ impl Cluster {
 
     /// A new client session.
     pub fn session(self: &Arc<Self>) -> ClusterSession {
+        self.counters.open_sessions.fetch_add(1, Ordering::Relaxed);
         ClusterSession::new(
             self.clone(),
             self.next_session.fetch_add(1, Ordering::Relaxed),
         )
+    }
+
+    /// Counters for metrics.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Every member and its state, in configuration order.
@@ -173,6 +198,14 @@ impl Cluster {
 
     fn members(&self) -> std::sync::RwLockReadGuard<'_, Vec<Member>> {
         self.members.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The backend named `name`, whatever its state.
+    pub fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
+        self.members()
+            .iter()
+            .find(|m| m.backend.name() == name)
+            .map(|m| m.backend.clone())
     }
 
     /// The active backends, in configuration order.
@@ -211,6 +244,7 @@ impl Cluster {
                 reason: reason.into(),
             };
         }
+        self.counters.detaches.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(backend = name, reason, "backend detached");
         self.log
             .set_meta(&state_key(name), format!("detached:{reason}").as_bytes())?;

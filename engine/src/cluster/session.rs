@@ -5,6 +5,7 @@ use crate::backend::{Backend, BackendError, Outcome, Session};
 use crate::log::{Lsn, Payload, Record, Statement, Value, WriteTxn};
 use crate::snapshot::BackendKind;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::OwnedMutexGuard;
 
@@ -147,6 +148,10 @@ impl ClusterSession {
     }
 
     async fn read(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
+        self.cluster
+            .counters()
+            .reads
+            .fetch_add(1, Ordering::Relaxed);
         // Try each active backend in turn: a broken one is detached and the next answers.
         for _ in 0..self.cluster.active().len().max(1) {
             let backend = self
@@ -197,8 +202,17 @@ impl ClusterSession {
                     .into(),
             ));
         }
+        self.cluster
+            .counters()
+            .writes
+            .fetch_add(1, Ordering::Relaxed);
         if txn.turn.is_none() {
+            let waited = std::time::Instant::now();
             txn.turn = Some(self.cluster.turn().lock_owned().await);
+            self.cluster
+                .counters()
+                .turn_wait_micros
+                .fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
             for backend in self.cluster.active() {
                 let begun = match self.conn(&backend).await {
                     Ok(conn) => conn.begin().await,
@@ -336,6 +350,10 @@ impl ClusterSession {
             }
         }
         drop(txn.turn.take());
+        self.cluster
+            .counters()
+            .commits
+            .fetch_add(1, Ordering::Relaxed);
         Ok(command("COMMIT"))
     }
 
@@ -352,6 +370,10 @@ impl ClusterSession {
 
 impl Drop for ClusterSession {
     fn drop(&mut self) {
+        self.cluster
+            .counters()
+            .open_sessions
+            .fetch_sub(1, Ordering::Relaxed);
         // An open transaction is rolled back by each backend when its connection closes;
         // the write turn is released with the guard.
         if self.txn.as_ref().is_some_and(|t| t.turn.is_some()) {
