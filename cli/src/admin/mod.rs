@@ -26,24 +26,25 @@ struct Admin {
 }
 
 impl Admin {
-    fn authorised(&self, headers: &HeaderMap) -> Result<(), Response> {
+    /// True when no token is configured or the request carries it.
+    fn authorised(&self, headers: &HeaderMap) -> bool {
         let Some(token) = &self.token else {
-            return Ok(());
+            return true;
         };
         let given = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given == Some(token.as_str()) {
-            Ok(())
-        } else {
-            Err((
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "missing or wrong bearer token"})),
-            )
-                .into_response())
-        }
+        given == Some(token.as_str())
     }
+}
+
+fn unauthorised() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "missing or wrong bearer token"})),
+    )
+        .into_response()
 }
 
 /// The router of the admin API.
@@ -56,8 +57,8 @@ pub fn router(cluster: Arc<Cluster>, token: Option<String>) -> Router {
 }
 
 async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin.authorised(&headers) {
-        return r;
+    if !admin.authorised(&headers) {
+        return unauthorised();
     }
     let mut backends = Vec::new();
     for member in admin.cluster.status() {
@@ -96,8 +97,8 @@ async fn detach(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(r) = admin.authorised(&headers) {
-        return r;
+    if !admin.authorised(&headers) {
+        return unauthorised();
     }
     if admin.cluster.backend(&name).is_none() {
         return (
@@ -120,8 +121,8 @@ async fn detach(
 }
 
 async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin.authorised(&headers) {
-        return r;
+    if !admin.authorised(&headers) {
+        return unauthorised();
     }
     let c = admin.cluster.counters();
     let log = admin.cluster.log().stats();
