@@ -233,17 +233,30 @@ impl ClusterSession {
                 ));
             }
         }
-        let mut results: Vec<(String, Verdict)> = Vec::new();
-        for name in txn.members.clone() {
-            let result = match self.conns.get_mut(&name) {
-                Some(conn) => conn.execute(sql, params).await,
-                None => Err(BackendError::Connection {
-                    backend: name.clone(),
-                    reason: "no connection".into(),
-                }),
-            };
-            results.push((name, result));
+        // Every backend runs the statement at the same time; the vote needs them all.
+        let members = txn.members.clone();
+        let running = self
+            .conns
+            .iter_mut()
+            .filter(|(name, _)| members.contains(name))
+            .map(|(name, conn)| async move {
+                let result = conn.execute(sql, params).await;
+                (name.clone(), result)
+            });
+        let mut results: Vec<(String, Verdict)> = futures_util::future::join_all(running).await;
+        for name in &members {
+            if !results.iter().any(|(n, _)| n == name) {
+                results.push((
+                    name.clone(),
+                    Err(BackendError::Connection {
+                        backend: name.clone(),
+                        reason: "no connection".into(),
+                    }),
+                ));
+            }
         }
+        // Configuration order: with no majority, the first configured backend's side wins.
+        results.sort_by_key(|(n, _)| members.iter().position(|m| m == n));
         let (winner, dissent) = vote(&results);
         for (name, reason) in &dissent {
             if let Some(mut conn) = self.conns.remove(name) {
@@ -327,27 +340,37 @@ impl ClusterSession {
                 return Err(e.into());
             }
         };
-        for name in txn.members.clone() {
-            if !self.cluster.is_active(&name) {
-                // Detached meanwhile (by another session's failure): it gets nothing more.
-                if let Some(mut conn) = self.conns.remove(&name) {
-                    let _ = conn.rollback().await;
-                }
-                continue;
+        // Detached meanwhile (by another session's failure): it gets nothing more.
+        let (live, gone): (Vec<String>, Vec<String>) = txn
+            .members
+            .iter()
+            .cloned()
+            .partition(|n| self.cluster.is_active(n));
+        for name in gone {
+            if let Some(mut conn) = self.conns.remove(&name) {
+                let _ = conn.rollback().await;
             }
-            let committed = match self.conns.get_mut(&name) {
-                Some(conn) => conn.commit(Some(lsn)).await,
-                None => Err(BackendError::Connection {
-                    backend: name.clone(),
-                    reason: "no connection".into(),
-                }),
+        }
+        let committing = self
+            .conns
+            .iter_mut()
+            .filter(|(name, _)| live.contains(name))
+            .map(|(name, conn)| async move {
+                let result = conn.commit(Some(lsn)).await;
+                (name.clone(), result)
+            });
+        let committed: Vec<(String, Result<(), BackendError>)> =
+            futures_util::future::join_all(committing).await;
+        for name in &live {
+            let failure = match committed.iter().find(|(n, _)| n == name) {
+                Some((_, Ok(()))) => continue,
+                Some((_, Err(e))) => e.to_string(),
+                None => "no connection".to_string(),
             };
-            if let Err(e) = committed {
-                // The write is logged: the backend is now behind and must catch up.
-                self.conns.remove(&name);
-                self.cluster
-                    .detach(&name, &format!("commit of LSN {lsn} failed: {e}"))?;
-            }
+            // The write is logged: the backend is now behind and must catch up.
+            self.conns.remove(name);
+            self.cluster
+                .detach(name, &format!("commit of LSN {lsn} failed: {failure}"))?;
         }
         drop(txn.turn.take());
         self.cluster
