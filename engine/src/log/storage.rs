@@ -102,6 +102,9 @@ pub trait LogStorage: Send + Sync + 'static {
     fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
 }
 
+/// How long opening waits for another handle to release the directory's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The embedded default: a sled database with one tree of frames and one of metadata.
 pub struct SledStorage {
     db: sled::Db,
@@ -113,11 +116,28 @@ impl SledStorage {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         // Background flushing is off: the log decides when to sync (its durability mode).
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .flush_every_ms(None)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        // sled finishes buffer writes on its own threads after a handle is dropped and
+        // holds the directory's lock until then; a reopen right after a close (or an
+        // operator command just as the daemon exits) waits for it briefly.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    if started.elapsed() < std::time::Duration::from_millis(20) {
+                        tracing::info!(dir = %dir.display(), "waiting for the delta log's lock");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         let frames = db.open_tree("frames")?;
         let meta = db.open_tree("meta")?;
         Ok(SledStorage { db, frames, meta })
