@@ -12,7 +12,6 @@ mod split;
 use async_trait::async_trait;
 use mdbd_engine::cluster::{Cluster, ClusterSession};
 use pgwire::api::auth::noop::NoopStartupHandler;
-use pgwire::api::auth::StartupHandler;
 use pgwire::api::copy::NoopCopyHandler;
 use pgwire::api::query::{PlaceholderExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::Response;
@@ -116,7 +115,3 @@ impl PgWireServerHandlers for Handlers {
         Arc::new(NoopErrorHandler)
     }
 }
-
-// Keep the trait in scope for the blanket impl pgwire provides.
-#[allow(unused_imports)]
-use StartupHandler as _;

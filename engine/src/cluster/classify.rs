@@ -49,23 +49,9 @@ impl Default for Classifier {
     }
 }
 
-/// The statement after leading comments and white space.
-fn body(sql: &str) -> &str {
-    let mut rest = sql.trim_start();
-    loop {
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else {
-            return rest;
-        }
-    }
-}
-
 /// Its words, lower-cased, lazily: most statements are decided by the first two.
 fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
-    body(sql)
+    crate::backend::strip_leading_comments(sql)
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
         .map(|w| w.to_ascii_lowercase())
