@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
-use mdbd_engine::backend::{Backend, BackendError, Outcome, Session, SnapshotInfo, TableChecksum};
+use mdbd_engine::backend::{
+    Backend, BackendError, Description, Outcome, Session, SnapshotInfo, TableChecksum,
+};
 use mdbd_engine::cluster::{Classifier, Cluster, ClusterError, MemberState};
 use mdbd_engine::log::{
     DeltaLog, Durability, LogOptions, Lsn, Payload, Record, Statement, Value, WriteTxn,
@@ -57,6 +59,9 @@ impl Session for FlakySession {
     }
     async fn rollback(&mut self) -> Result<(), BackendError> {
         self.inner.rollback().await
+    }
+    async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
+        self.inner.describe(sql).await
     }
 }
 

@@ -1,7 +1,9 @@
 //! A session on MySQL/MariaDB: one mysql_async connection.
 
 use super::convert;
-use mdbd_engine::backend::{command_tag, BackendError, Column, Outcome, ResultSet, Session};
+use mdbd_engine::backend::{
+    command_tag, BackendError, Column, Description, Outcome, ResultSet, Session,
+};
 use mdbd_engine::log::{Lsn, Value};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -81,6 +83,30 @@ pub struct MysqlSession {
 impl Session for MysqlSession {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
         execute(&self.backend, &mut self.conn, sql, params).await
+    }
+
+    async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
+        let stmt = self
+            .conn
+            .prep(sql)
+            .await
+            .map_err(|e| convert::error(&self.backend, e))?;
+        let columns = stmt
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name_str().into_owned(),
+                type_name: convert::type_name(c.column_type()),
+            })
+            .collect();
+        let params = stmt
+            .params()
+            .iter()
+            .map(|c| convert::type_name(c.column_type()))
+            .collect();
+        // The server keeps prepared statements until they are closed.
+        let _ = self.conn.close(stmt).await;
+        Ok(Description { params, columns })
     }
 
     async fn begin(&mut self) -> Result<(), BackendError> {

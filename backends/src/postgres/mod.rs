@@ -67,29 +67,6 @@ pub struct PgBackend {
     replay: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
 }
 
-/// Statements PostgreSQL will not run inside a transaction block.
-fn outside_transaction(sql: &str) -> bool {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .take(4)
-        .map(|w| w.to_ascii_uppercase())
-        .collect();
-    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-    w(0) == "VACUUM"
-        || (w(0) == "REINDEX" && matches!(w(1), "DATABASE" | "SYSTEM"))
-        || (w(0) == "CREATE"
-            && (w(1) == "DATABASE"
-                || w(1) == "TABLESPACE"
-                || (w(1) == "INDEX" && w(2) == "CONCURRENTLY")
-                || (w(1) == "UNIQUE" && w(3) == "CONCURRENTLY")))
-        || (w(0) == "DROP"
-            && (w(1) == "DATABASE"
-                || w(1) == "TABLESPACE"
-                || (w(1) == "INDEX" && w(2) == "CONCURRENTLY")))
-        || (w(0) == "REINDEX" && words.iter().any(|x| x == "CONCURRENTLY"))
-        || (w(0) == "ALTER" && w(1) == "SYSTEM")
-}
-
 impl PgBackend {
     /// A backend on the database `options.conninfo` names.
     pub fn new(name: &str, options: PgOptions) -> Result<Self, BackendError> {
@@ -147,6 +124,7 @@ impl Backend for PgBackend {
             backend: self.name.clone(),
             client: self.client().await?,
             marker: self.options.marker_table.clone(),
+            copy: None,
         }))
     }
 
@@ -186,7 +164,7 @@ impl Backend for PgBackend {
         })?;
         let marker = &self.options.marker_table;
         if let [only] = txn.statements.as_slice() {
-            if outside_transaction(&only.sql) {
+            if mdbd_engine::cluster::outside_transaction(&only.sql) {
                 if self.marker_of(client).await? >= lsn {
                     return Ok(false);
                 }
@@ -224,7 +202,7 @@ impl Backend for PgBackend {
                 .map_err(|e| self.err(e))?;
         }
         for stmt in &txn.statements {
-            if outside_transaction(&stmt.sql) {
+            if mdbd_engine::cluster::outside_transaction(&stmt.sql) {
                 return Err(BackendError::Config(format!(
                     "{:?} cannot run inside a transaction; log it as a write of its own",
                     stmt.sql

@@ -1,10 +1,14 @@
 //! A session on PostgreSQL: one tokio-postgres connection.
 
 use super::convert::{self, PgParam, PgValue};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use mdbd_engine::backend::{BackendError, Column, Outcome, ResultSet, Session};
+use mdbd_engine::backend::{CopyOut, Description};
 use mdbd_engine::log::{Lsn, Value};
 use postgres_types::ToSql;
-use tokio_postgres::{Client, NoTls};
+use std::pin::Pin;
+use tokio_postgres::{Client, CopyInSink, NoTls};
 
 /// Connects, running the connection's I/O on its own task.
 pub async fn connect(backend: &str, conninfo: &str) -> Result<Client, BackendError> {
@@ -27,6 +31,11 @@ pub async fn execute(
     sql: &str,
     params: &[Value],
 ) -> Result<Outcome, BackendError> {
+    if params.is_empty() {
+        if let Some(outcome) = execute_unprepared(backend, client, sql).await? {
+            return Ok(outcome);
+        }
+    }
     let stmt = client
         .prepare(sql)
         .await
@@ -79,11 +88,76 @@ pub async fn execute(
     Ok(Outcome::Rows(ResultSet { columns, rows: out }))
 }
 
+/// True for statements that return a result set even when it is empty.
+fn returns_rows(sql: &str) -> bool {
+    let head = mdbd_engine::backend::command_tag(sql, 0);
+    matches!(
+        head.split_whitespace().next().unwrap_or(""),
+        "SELECT" | "WITH" | "VALUES" | "SHOW" | "TABLE" | "EXPLAIN" | "FETCH"
+    ) || sql.to_ascii_lowercase().contains("returning")
+}
+
+/// A statement without parameters in one round trip (Parse/Bind/Describe/Execute/Sync of
+/// an unnamed statement) instead of a separate prepare. `None` when it returned no rows
+/// but is a query: the caller prepares it to learn the columns of the empty result.
+async fn execute_unprepared(
+    backend: &str,
+    client: &Client,
+    sql: &str,
+) -> Result<Option<Outcome>, BackendError> {
+    use futures_util::TryStreamExt;
+    let no_params: [(&(dyn ToSql + Sync), postgres_types::Type); 0] = [];
+    let stream = client
+        .query_typed_raw(sql, no_params)
+        .await
+        .map_err(|e| convert::error(backend, e))?;
+    futures_util::pin_mut!(stream);
+    let mut rows = Vec::new();
+    while let Some(row) = stream
+        .try_next()
+        .await
+        .map_err(|e| convert::error(backend, e))?
+    {
+        rows.push(row);
+    }
+    let affected = stream.rows_affected().unwrap_or(0);
+    let Some(first) = rows.first() else {
+        if returns_rows(sql) {
+            return Ok(None);
+        }
+        return Ok(Some(Outcome::Command {
+            tag: mdbd_engine::backend::command_tag(sql, affected),
+            rows: affected,
+            last_insert_id: None,
+        }));
+    };
+    let columns: Vec<Column> = first
+        .columns()
+        .iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            type_name: c.type_().name().to_string(),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let v: PgValue = row.try_get(i).map_err(|e| convert::error(backend, e))?;
+            values.push(v.0);
+        }
+        out.push(values);
+    }
+    Ok(Some(Outcome::Rows(ResultSet { columns, rows: out })))
+}
+
 /// One client (or replay) session on a PostgreSQL backend.
 pub struct PgSession {
     pub(super) backend: String,
     pub(super) client: Client,
     pub(super) marker: String,
+    /// A `COPY ... FROM STDIN` in progress.
+    pub(super) copy: Option<Pin<Box<CopyInSink<Bytes>>>>,
 }
 
 #[async_trait::async_trait]
@@ -120,10 +194,72 @@ impl Session for PgSession {
             .map_err(|e| convert::error(&self.backend, e))
     }
 
+    async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
+        let stmt = self
+            .client
+            .prepare(sql)
+            .await
+            .map_err(|e| convert::error(&self.backend, e))?;
+        Ok(Description {
+            params: stmt.params().iter().map(|t| t.name().to_string()).collect(),
+            columns: stmt
+                .columns()
+                .iter()
+                .map(|c| Column {
+                    name: c.name().to_string(),
+                    type_name: c.type_().name().to_string(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn copy_start(&mut self, sql: &str) -> Result<(), BackendError> {
+        let sink = self
+            .client
+            .copy_in::<_, Bytes>(sql)
+            .await
+            .map_err(|e| convert::error(&self.backend, e))?;
+        self.copy = Some(Box::pin(sink));
+        Ok(())
+    }
+
+    async fn copy_data(&mut self, data: Bytes) -> Result<(), BackendError> {
+        let sink = self.copy.as_mut().ok_or_else(no_copy)?;
+        sink.send(data)
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
+
+    async fn copy_finish(&mut self) -> Result<u64, BackendError> {
+        let mut sink = self.copy.take().ok_or_else(no_copy)?;
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
+
+    async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_>, BackendError> {
+        let backend = self.backend.clone();
+        let stream = self
+            .client
+            .copy_out(sql)
+            .await
+            .map_err(|e| convert::error(&self.backend, e))?;
+        Ok(stream
+            .map(move |r| r.map_err(|e| convert::error(&backend, e)))
+            .boxed())
+    }
+
     async fn rollback(&mut self) -> Result<(), BackendError> {
+        // A COPY abandoned half-way is aborted by dropping its sink.
+        self.copy = None;
         self.client
             .batch_execute("ROLLBACK")
             .await
             .map_err(|e| convert::error(&self.backend, e))
     }
+}
+
+fn no_copy() -> BackendError {
+    BackendError::Config("no COPY FROM STDIN is in progress on this connection".into())
 }

@@ -172,6 +172,18 @@ impl Backend for SqliteBackend {
     async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError> {
         let (table, txn) = (self.options.marker_table.clone(), txn.clone());
         self.with_conn(move |c| {
+            if let [only] = txn.statements.as_slice() {
+                if mdbd_engine::cluster::outside_transaction(&only.sql) {
+                    // VACUUM refuses a transaction; it changes no content, so running it
+                    // again after a crash between it and the marker is harmless.
+                    if read_marker(c, &table)? >= lsn {
+                        return Ok(false);
+                    }
+                    execute(c, &only.sql, &only.params)?;
+                    set_marker(c, &table, lsn)?;
+                    return Ok(true);
+                }
+            }
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(convert::error)?;

@@ -1,7 +1,9 @@
 //! A session on a SQLite file: one rusqlite connection, used from blocking tasks.
 
 use super::convert::{self, Param};
-use mdbd_engine::backend::{command_tag, BackendError, Column, Outcome, ResultSet, Session};
+use mdbd_engine::backend::{
+    command_tag, BackendError, Column, Description, Outcome, ResultSet, Session,
+};
 use mdbd_engine::log::{Lsn, Value};
 use rusqlite::Connection;
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,32 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<(), Back
             .map_err(convert::error)?;
     }
     Ok(())
+}
+
+/// The parameters (`$n` by number, `?` by position) and columns of `sql`.
+pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendError> {
+    let stmt = conn.prepare(sql).map_err(convert::error)?;
+    let mut count = 0;
+    for i in 1..=stmt.parameter_count() {
+        let n = stmt
+            .parameter_name(i)
+            .and_then(|n| n.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(i);
+        count = count.max(n);
+    }
+    Ok(Description {
+        // SQLite columns have no fixed type, so nothing can be inferred for parameters.
+        params: vec!["text".to_string(); count],
+        columns: stmt
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name().to_string(),
+                type_name: c.decl_type().unwrap_or("").to_string(),
+            })
+            .collect(),
+    })
 }
 
 /// Runs one statement on `conn`.
@@ -107,6 +135,11 @@ impl Session for SqliteSession {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
         let (sql, params) = (sql.to_string(), params.to_vec());
         on_conn(&self.conn, move |c| execute(c, &sql, &params)).await
+    }
+
+    async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
+        let sql = sql.to_string();
+        on_conn(&self.conn, move |c| describe(c, &sql)).await
     }
 
     async fn begin(&mut self) -> Result<(), BackendError> {

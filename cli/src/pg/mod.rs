@@ -1,24 +1,31 @@
 //! The PostgreSQL wire protocol front end (pgwire): one handler per client connection,
 //! owning that client's cluster session.
 //!
-//! Today: the simple query protocol (several statements in one string included), errors
-//! with the backend's SQLSTATE, transaction status in ReadyForQuery, `trust` users. The
-//! extended protocol (Parse/Bind/Execute), SCRAM, COPY and cancel are issue #4's remaining
-//! work: a client that sends Parse gets an error, not a wrong answer.
+//! - `simple.rs`: the simple query protocol (several statements in one string included),
+//!   `COPY ... TO STDOUT`, and the start of `COPY ... FROM STDIN`;
+//! - `copy.rs`: copy-in mode (the COPY data);
+//! - `extended.rs`: Parse / Bind / Describe / Execute;
+//! - `types.rs`: wire types, value encoding, parameter decoding;
+//! - `response.rs`: cluster outcomes and errors (SQLSTATE verbatim) as wire responses;
+//! - `split.rs`: splitting a query string into statements.
+//!
+//! Users are `trust` users from the configuration; cancel requests are not supported.
 
+mod copy;
+mod extended;
 mod response;
+mod simple;
 mod split;
+mod types;
 
 use async_trait::async_trait;
+use mdbd_engine::backend::Description;
 use mdbd_engine::cluster::{Cluster, ClusterSession};
 use pgwire::api::auth::noop::NoopStartupHandler;
-use pgwire::api::copy::NoopCopyHandler;
-use pgwire::api::query::{PlaceholderExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::Response;
 use pgwire::api::{ClientInfo, NoopErrorHandler, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -27,6 +34,8 @@ use tokio::sync::Mutex;
 pub struct Connection {
     session: Mutex<ClusterSession>,
     users: Arc<HashSet<String>>,
+    /// Statement descriptions given to this client (see `extended.rs`).
+    described: std::sync::Mutex<HashMap<String, Description>>,
 }
 
 impl Connection {
@@ -35,28 +44,8 @@ impl Connection {
         Arc::new(Connection {
             session: Mutex::new(cluster.session()),
             users,
+            described: std::sync::Mutex::new(HashMap::new()),
         })
-    }
-}
-
-#[async_trait]
-impl SimpleQueryHandler for Connection {
-    async fn do_query<'a, C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response<'a>>>
-    where
-        C: ClientInfo + Unpin + Send + Sync,
-    {
-        let mut session = self.session.lock().await;
-        let mut out = Vec::new();
-        for statement in split::statements(query) {
-            let response = response::outcome(session.execute(statement, &[]).await)?;
-            let failed = matches!(response, Response::Error(_));
-            out.push(response);
-            // PostgreSQL stops a multi-statement string at its first error.
-            if failed {
-                break;
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -91,8 +80,8 @@ pub struct Handlers(pub Arc<Connection>);
 impl PgWireServerHandlers for Handlers {
     type StartupHandler = Connection;
     type SimpleQueryHandler = Connection;
-    type ExtendedQueryHandler = PlaceholderExtendedQueryHandler;
-    type CopyHandler = NoopCopyHandler;
+    type ExtendedQueryHandler = Connection;
+    type CopyHandler = Connection;
     type ErrorHandler = NoopErrorHandler;
 
     fn simple_query_handler(&self) -> Arc<Self::SimpleQueryHandler> {
@@ -100,7 +89,7 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn extended_query_handler(&self) -> Arc<Self::ExtendedQueryHandler> {
-        Arc::new(PlaceholderExtendedQueryHandler)
+        self.0.clone()
     }
 
     fn startup_handler(&self) -> Arc<Self::StartupHandler> {
@@ -108,7 +97,7 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn copy_handler(&self) -> Arc<Self::CopyHandler> {
-        Arc::new(NoopCopyHandler)
+        self.0.clone()
     }
 
     fn error_handler(&self) -> Arc<Self::ErrorHandler> {

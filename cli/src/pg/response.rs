@@ -1,9 +1,11 @@
 //! Cluster outcomes and errors as PostgreSQL wire responses.
 
+use super::types;
 use futures_util::stream;
-use mdbd_engine::backend::{Outcome, ResultSet};
+use mdbd_engine::backend::{Column, Outcome, ResultSet};
 use mdbd_engine::cluster::ClusterError;
 use mdbd_engine::log::Value;
+use pgwire::api::portal::Format;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::Type;
 use pgwire::error::{ErrorInfo, PgWireResult};
@@ -40,31 +42,46 @@ fn column_type(rs: &ResultSet, i: usize) -> Type {
     )
 }
 
-fn rows(rs: ResultSet) -> PgWireResult<Response<'static>> {
-    let fields: Vec<FieldInfo> = (0..rs.columns.len())
+/// Fields for a simple-query result: types from the values (text format).
+pub fn simple_fields(rs: &ResultSet) -> Vec<FieldInfo> {
+    (0..rs.columns.len())
         .map(|i| {
             FieldInfo::new(
                 rs.columns[i].name.clone(),
                 None,
                 None,
-                column_type(&rs, i),
+                column_type(rs, i),
                 FieldFormat::Text,
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Fields for the extended protocol: types from the column type names alone, so Describe
+/// (which has no rows) and Execute announce the same; formats as the client asked.
+pub fn described_fields(columns: &[Column], format: Option<&Format>) -> Vec<FieldInfo> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            FieldInfo::new(
+                c.name.clone(),
+                None,
+                None,
+                types::wire_type(&c.type_name),
+                format.map_or(FieldFormat::Text, |f| f.format_for(i)),
+            )
+        })
+        .collect()
+}
+
+fn rows(rs: ResultSet, fields: Vec<FieldInfo>) -> PgWireResult<Response<'static>> {
     let fields = Arc::new(fields);
     let mut out = Vec::with_capacity(rs.rows.len());
     for row in rs.rows {
         let mut enc = DataRowEncoder::new(fields.clone());
-        for v in row {
-            match v {
-                Value::Null => enc.encode_field(&None::<i64>)?,
-                Value::Bool(b) => enc.encode_field(&b)?,
-                Value::Int(i) => enc.encode_field(&i)?,
-                Value::Float(f) => enc.encode_field(&f)?,
-                Value::Text(t) => enc.encode_field(&t)?,
-                Value::Bytes(b) => enc.encode_field(&b)?,
-            }
+        for (v, f) in row.iter().zip(fields.iter()) {
+            types::encode(&mut enc, v, f.datatype())?;
         }
         out.push(enc.finish());
     }
@@ -86,9 +103,15 @@ fn tag(tag: &str, rows: u64) -> Tag {
 }
 
 /// One statement's response.
-pub fn outcome(result: Result<Outcome, ClusterError>) -> PgWireResult<Response<'static>> {
+pub fn outcome(
+    result: Result<Outcome, ClusterError>,
+    fields: impl FnOnce(&ResultSet) -> Vec<FieldInfo>,
+) -> PgWireResult<Response<'static>> {
     match result {
-        Ok(Outcome::Rows(rs)) => rows(rs),
+        Ok(Outcome::Rows(rs)) => {
+            let f = fields(&rs);
+            rows(rs, f)
+        }
         Ok(Outcome::Command { tag: t, rows, .. }) => Ok(match t.as_str() {
             "BEGIN" => Response::TransactionStart(Tag::new("BEGIN")),
             "COMMIT" | "ROLLBACK" => Response::TransactionEnd(Tag::new(&t)),

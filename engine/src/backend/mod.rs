@@ -86,6 +86,58 @@ pub trait Session: Send {
 
     /// Rolls the open transaction back; nothing of it remains.
     async fn rollback(&mut self) -> Result<(), BackendError>;
+
+    /// The parameter types and result columns of `sql`, without running it (the
+    /// extended query protocol's Describe). Parameter types are the engine's type names;
+    /// an engine that cannot infer them (SQLite) says `text`.
+    async fn describe(&mut self, sql: &str) -> Result<Description, BackendError>;
+
+    /// Starts `COPY ... FROM STDIN` (`sql`); the data follows through
+    /// [`copy_data`](Self::copy_data) and ends with [`copy_finish`](Self::copy_finish).
+    /// Engines without COPY refuse with a database error, which every backend of the
+    /// cluster then agrees on.
+    async fn copy_start(&mut self, sql: &str) -> Result<(), BackendError> {
+        let _ = sql;
+        Err(copy_unsupported())
+    }
+
+    /// Sends the next piece of COPY data, in the client's format, as it arrives.
+    async fn copy_data(&mut self, data: bytes::Bytes) -> Result<(), BackendError> {
+        let _ = data;
+        Err(copy_unsupported())
+    }
+
+    /// Ends the COPY; returns the rows it loaded. Not durable before the commit.
+    async fn copy_finish(&mut self) -> Result<u64, BackendError> {
+        Err(copy_unsupported())
+    }
+
+    /// Runs `COPY ... TO STDOUT` and streams its data, piece by piece.
+    async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_>, BackendError> {
+        let _ = sql;
+        Err(copy_unsupported())
+    }
+}
+
+/// What a statement takes and returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Description {
+    /// One type name per parameter (`$1`, `$2`, ...).
+    pub params: Vec<String>,
+    /// The result columns; empty for a statement without a result set.
+    pub columns: Vec<Column>,
+}
+
+/// The data of a `COPY ... TO STDOUT`, as the database sends it.
+pub type CopyOut<'a> = futures_util::stream::BoxStream<'a, Result<bytes::Bytes, BackendError>>;
+
+/// The database error an engine without COPY answers with.
+pub fn copy_unsupported() -> BackendError {
+    BackendError::Db(DbError {
+        code: "0A000".into(),
+        sqlstate: "0A000".into(),
+        message: "COPY is not supported by this database engine".into(),
+    })
 }
 
 /// What a snapshot's raw content is and which LSN it is consistent with.

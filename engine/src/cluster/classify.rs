@@ -113,6 +113,26 @@ impl Classifier {
     }
 }
 
+/// Statements that cannot run inside a transaction block (PostgreSQL's `VACUUM`,
+/// `CREATE INDEX CONCURRENTLY`, ...; SQLite's `VACUUM`): they run alone, in autocommit.
+pub fn outside_transaction(sql: &str) -> bool {
+    let words: Vec<String> = words(sql).take(4).collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    w(0) == "vacuum"
+        || (w(0) == "reindex" && matches!(w(1), "database" | "system"))
+        || (w(0) == "create"
+            && (w(1) == "database"
+                || w(1) == "tablespace"
+                || (w(1) == "index" && w(2) == "concurrently")
+                || (w(1) == "unique" && w(3) == "concurrently")))
+        || (w(0) == "drop"
+            && (w(1) == "database"
+                || w(1) == "tablespace"
+                || (w(1) == "index" && w(2) == "concurrently")))
+        || (w(0) == "reindex" && words.iter().any(|x| x == "concurrently"))
+        || (w(0) == "alter" && w(1) == "system")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +169,24 @@ mod tests {
             Classifier::new(vec!["audit".into()]).classify("SELECT audit(1)"),
             Kind::Write
         );
+    }
+
+    #[test]
+    fn statements_that_refuse_a_transaction_block() {
+        for sql in [
+            "VACUUM",
+            "vacuum analyze t",
+            "CREATE INDEX CONCURRENTLY i ON t(a)",
+            "ALTER SYSTEM SET x = 1",
+        ] {
+            assert!(outside_transaction(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE INDEX i ON t(a)",
+            "ANALYZE t",
+            "INSERT INTO vacuum VALUES (1)",
+        ] {
+            assert!(!outside_transaction(sql), "{sql}");
+        }
     }
 }

@@ -18,9 +18,13 @@
 //! to it from the log before anything is served.
 
 mod classify;
+mod copy;
+mod pin_time;
 mod session;
+mod write;
 
-pub use classify::{Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
+pub use classify::{outside_transaction, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
+pub use pin_time::pin_time;
 pub use session::ClusterSession;
 
 use crate::backend::{Backend, BackendError, DbError};
@@ -83,6 +87,8 @@ pub struct Counters {
     pub turn_wait_micros: AtomicU64,
     /// Client sessions open now.
     pub open_sessions: AtomicU64,
+    /// Bytes of `COPY ... FROM STDIN` data received.
+    pub copy_bytes: AtomicU64,
 }
 
 pub(crate) struct Member {
@@ -96,6 +102,7 @@ pub struct Cluster {
     members: RwLock<Vec<Member>>,
     turn: Arc<tokio::sync::Mutex<()>>,
     classifier: Classifier,
+    kind: crate::snapshot::BackendKind,
     next_read: AtomicUsize,
     next_session: AtomicU64,
     counters: Counters,
@@ -113,6 +120,9 @@ impl Cluster {
         backends: Vec<Arc<dyn Backend>>,
         classifier: Classifier,
     ) -> Result<Arc<Self>, ClusterError> {
+        let kind = backends
+            .first()
+            .map_or(crate::snapshot::BackendKind::Sqlite, |b| b.kind());
         let mut members = Vec::new();
         for backend in backends {
             let state = match log.meta(&state_key(backend.name()))? {
@@ -128,6 +138,7 @@ impl Cluster {
             members: RwLock::new(members),
             turn: Arc::new(tokio::sync::Mutex::new(())),
             classifier,
+            kind,
             next_read: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             counters: Counters::default(),
@@ -249,6 +260,11 @@ impl Cluster {
         self.log
             .set_meta(&state_key(name), format!("detached:{reason}").as_bytes())?;
         Ok(())
+    }
+
+    /// The engine every backend of this cluster runs.
+    pub fn kind(&self) -> crate::snapshot::BackendKind {
+        self.kind
     }
 
     pub(crate) fn classifier(&self) -> &Classifier {

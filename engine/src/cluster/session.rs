@@ -1,9 +1,8 @@
 //! A client session on the cluster: routing, the transaction and the write turn.
 
-use super::{vote, Cluster, ClusterError, Kind, Verdict};
-use crate::backend::{Backend, BackendError, Outcome, Session};
+use super::{Cluster, ClusterError, Kind};
+use crate::backend::{Backend, BackendError, Description, Outcome, Session};
 use crate::log::{Lsn, Payload, Record, Statement, Value, WriteTxn};
-use crate::snapshot::BackendKind;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,28 +10,32 @@ use tokio::sync::OwnedMutexGuard;
 
 /// An open transaction of a session.
 #[derive(Default)]
-struct Txn {
+pub(super) struct Txn {
     /// Held from the first write to COMMIT/ROLLBACK.
-    turn: Option<OwnedMutexGuard<()>>,
+    pub(super) turn: Option<OwnedMutexGuard<()>>,
     /// Backends with an open transaction for this session, in configuration order.
-    members: Vec<String>,
+    pub(super) members: Vec<String>,
     /// Statements to log at COMMIT.
-    writes: Vec<Statement>,
+    pub(super) writes: Vec<Statement>,
     /// A statement failed in a PostgreSQL transaction: only ROLLBACK is possible now.
-    aborted: bool,
+    pub(super) aborted: bool,
+    /// The instant current-time functions of its writes are pinned to.
+    pub(super) time: Option<std::time::SystemTime>,
 }
 
 /// One client connection's view of the cluster.
 pub struct ClusterSession {
-    cluster: Arc<Cluster>,
+    pub(super) cluster: Arc<Cluster>,
     id: u64,
-    conns: HashMap<String, Box<dyn Session>>,
-    txn: Option<Txn>,
+    pub(super) conns: HashMap<String, Box<dyn Session>>,
+    pub(super) txn: Option<Txn>,
+    /// A `COPY ... FROM STDIN` in progress.
+    pub(super) copy: Option<super::copy::CopyIn>,
     /// `SET` statements of this session, logged with every write so replay reproduces it.
-    settings: Vec<(String, String)>,
+    pub(super) settings: Vec<(String, String)>,
 }
 
-fn command(tag: &str) -> Outcome {
+pub(super) fn command(tag: &str) -> Outcome {
     Outcome::Command {
         tag: tag.into(),
         rows: 0,
@@ -65,6 +68,7 @@ impl ClusterSession {
             id,
             conns: HashMap::new(),
             txn: None,
+            copy: None,
             settings: Vec::new(),
         }
     }
@@ -79,7 +83,7 @@ impl ClusterSession {
         self.txn.is_some()
     }
 
-    async fn conn(
+    pub(super) async fn conn(
         &mut self,
         backend: &Arc<dyn Backend>,
     ) -> Result<&mut Box<dyn Session>, BackendError> {
@@ -96,6 +100,26 @@ impl ClusterSession {
         self.conns
             .get_mut(&name)
             .ok_or_else(|| BackendError::Config("session vanished".into()))
+    }
+
+    /// The backend a read-only request goes to: inside a transaction that wrote, the
+    /// session's own first member (it sees the transaction's writes); else the next one.
+    pub(super) fn one_backend(&self) -> Result<Arc<dyn Backend>, ClusterError> {
+        match self.txn.as_ref().and_then(|t| t.members.first()) {
+            Some(name) => self.cluster.backend(name),
+            None => self.cluster.read_backend(),
+        }
+        .ok_or_else(|| ClusterError::NoActiveBackend("nothing to read from".into()))
+    }
+
+    /// The parameter types and result columns of `sql`, from one backend.
+    pub async fn describe(&mut self, sql: &str) -> Result<Description, ClusterError> {
+        let backend = self.one_backend()?;
+        self.conn(&backend)
+            .await?
+            .describe(sql)
+            .await
+            .map_err(to_client)
     }
 
     fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
@@ -142,6 +166,9 @@ impl ClusterSession {
                     .execute(sql, params)
                     .await
                     .map_err(to_client)?)
+            }
+            Kind::Write if super::outside_transaction(sql) && self.txn.is_none() => {
+                self.write_alone(sql).await
             }
             Kind::Write => self.write(sql, params).await,
         }
@@ -191,120 +218,8 @@ impl ClusterSession {
         Ok(command("SET"))
     }
 
-    /// Runs a write on every active backend (inside this session's transaction on each).
-    async fn write(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
-        let autocommit = self.txn.is_none();
-        let mut txn = self.txn.take().unwrap_or_default();
-        if txn.aborted {
-            self.txn = Some(txn);
-            return Err(ClusterError::State(
-                "current transaction is aborted, commands ignored until end of transaction block"
-                    .into(),
-            ));
-        }
-        self.cluster
-            .counters()
-            .writes
-            .fetch_add(1, Ordering::Relaxed);
-        if txn.turn.is_none() {
-            let waited = std::time::Instant::now();
-            txn.turn = Some(self.cluster.turn().lock_owned().await);
-            self.cluster
-                .counters()
-                .turn_wait_micros
-                .fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
-            for backend in self.cluster.active() {
-                let begun = match self.conn(&backend).await {
-                    Ok(conn) => conn.begin().await,
-                    Err(e) => Err(e),
-                };
-                match begun {
-                    Ok(()) => txn.members.push(backend.name().into()),
-                    Err(e) => {
-                        self.conns.remove(backend.name());
-                        self.cluster
-                            .detach(backend.name(), &format!("could not begin: {e}"))?;
-                    }
-                }
-            }
-            if txn.members.is_empty() {
-                return Err(ClusterError::NoActiveBackend(
-                    "no backend could begin the write".into(),
-                ));
-            }
-        }
-        // Every backend runs the statement at the same time; the vote needs them all.
-        let members = txn.members.clone();
-        let running = self
-            .conns
-            .iter_mut()
-            .filter(|(name, _)| members.contains(name))
-            .map(|(name, conn)| async move {
-                let result = conn.execute(sql, params).await;
-                (name.clone(), result)
-            });
-        let mut results: Vec<(String, Verdict)> = futures_util::future::join_all(running).await;
-        for name in &members {
-            if !results.iter().any(|(n, _)| n == name) {
-                results.push((
-                    name.clone(),
-                    Err(BackendError::Connection {
-                        backend: name.clone(),
-                        reason: "no connection".into(),
-                    }),
-                ));
-            }
-        }
-        // Configuration order: with no majority, the first configured backend's side wins.
-        results.sort_by_key(|(n, _)| members.iter().position(|m| m == n));
-        let (winner, dissent) = vote(&results);
-        for (name, reason) in &dissent {
-            if let Some(mut conn) = self.conns.remove(name) {
-                let _ = conn.rollback().await;
-            }
-            txn.members.retain(|m| m != name);
-            self.cluster.detach(name, reason)?;
-        }
-        let Some(w) = winner else {
-            self.txn = Some(txn);
-            self.rollback().await;
-            return Err(ClusterError::NoActiveBackend(
-                "every backend failed the write".into(),
-            ));
-        };
-        match results.swap_remove(w).1 {
-            Ok(outcome) => {
-                txn.writes.push(Statement {
-                    sql: sql.into(),
-                    params: params.to_vec(),
-                    copy_data: None,
-                });
-                self.txn = Some(txn);
-                if autocommit {
-                    self.commit().await?;
-                }
-                Ok(outcome)
-            }
-            Err(e) => {
-                // Every voter agreed on this error. PostgreSQL aborts the transaction;
-                // the others undo the statement alone.
-                let postgres = self
-                    .cluster
-                    .active()
-                    .first()
-                    .is_some_and(|b| b.kind() == BackendKind::Postgres);
-                txn.aborted = postgres;
-                self.txn = Some(txn);
-                if autocommit {
-                    self.rollback().await;
-                }
-                Err(to_client(e))
-            }
-        }
-    }
-
     /// Logs the transaction's writes durably, then commits them everywhere with the marker.
-    async fn commit(&mut self) -> Result<Outcome, ClusterError> {
+    pub(super) async fn commit(&mut self) -> Result<Outcome, ClusterError> {
         let Some(mut txn) = self.txn.take() else {
             return Ok(command("COMMIT"));
         };
@@ -380,7 +295,7 @@ impl ClusterSession {
         Ok(command("COMMIT"))
     }
 
-    async fn rollback(&mut self) {
+    pub(super) async fn rollback(&mut self) {
         if let Some(txn) = self.txn.take() {
             for name in &txn.members {
                 if let Some(conn) = self.conns.get_mut(name) {
@@ -408,7 +323,7 @@ impl Drop for ClusterSession {
     }
 }
 
-fn to_client(e: BackendError) -> ClusterError {
+pub(super) fn to_client(e: BackendError) -> ClusterError {
     match e {
         BackendError::Db(db) => ClusterError::Db(db),
         other => ClusterError::Backend(other),

@@ -1,0 +1,185 @@
+//! Wire types: which PostgreSQL type a column or parameter is announced as, how values are
+//! encoded for it (text or binary, as the client asked), and how parameters are decoded.
+//!
+//! Values cross the cluster as [`Value`]s. Types with an exact binary counterpart
+//! (booleans, integers, floats, text, bytea) keep their type on the wire; every other
+//! type (numeric, dates, json, uuid, ...) is announced as `text`, so a client reads it as
+//! a string in either format. Binary parameters of those types are refused with a clear
+//! error: send them in text format (which most drivers do for such types).
+
+use bytes::Bytes;
+use mdbd_engine::log::Value;
+use pgwire::api::results::{DataRowEncoder, FieldFormat};
+use pgwire::api::Type;
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use postgres_types::FromSql;
+
+/// The wire type for an engine's type name (PostgreSQL, MySQL or SQLite spelling).
+pub fn wire_type(type_name: &str) -> Type {
+    match type_name.to_ascii_lowercase().as_str() {
+        "bool" | "boolean" => Type::BOOL,
+        "int2" | "smallint" | "short" | "tiny" => Type::INT2,
+        "int4" | "long" | "int24" => Type::INT4,
+        "int8" | "bigint" | "integer" | "int" | "longlong" => Type::INT8,
+        "float4" | "float" => Type::FLOAT4,
+        "float8" | "double" | "real" | "double precision" => Type::FLOAT8,
+        "varchar" | "var_string" => Type::VARCHAR,
+        "bpchar" => Type::BPCHAR,
+        "name" => Type::NAME,
+        "bytea" | "blob" | "tiny_blob" | "medium_blob" | "long_blob" => Type::BYTEA,
+        _ => Type::TEXT,
+    }
+}
+
+fn user_error(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message,
+    )))
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => if *b { "t" } else { "f" }.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Text(t) => t.clone(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Bool(b) => Some(i64::from(*b)),
+        Value::Text(t) => t.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn float_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Float(f) => Some(*f),
+        Value::Int(i) => Some(*i as f64),
+        Value::Text(t) => t.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Encodes `v` as the next field, whose announced type is `t`.
+pub fn encode(enc: &mut DataRowEncoder, v: &Value, t: &Type) -> PgWireResult<()> {
+    if matches!(v, Value::Null) {
+        return enc.encode_field(&None::<i64>);
+    }
+    let mismatch = || {
+        user_error(
+            "22P02",
+            format!("value {:?} cannot be sent as {}", text_of(v), t.name()),
+        )
+    };
+    match *t {
+        Type::BOOL => match v {
+            Value::Bool(b) => enc.encode_field(b),
+            other => enc.encode_field(&(int_of(other).ok_or_else(mismatch)? != 0)),
+        },
+        Type::INT2 => {
+            let i = int_of(v).and_then(|i| i16::try_from(i).ok());
+            enc.encode_field(&i.ok_or_else(mismatch)?)
+        }
+        Type::INT4 => {
+            let i = int_of(v).and_then(|i| i32::try_from(i).ok());
+            enc.encode_field(&i.ok_or_else(mismatch)?)
+        }
+        Type::INT8 => enc.encode_field(&int_of(v).ok_or_else(mismatch)?),
+        Type::FLOAT4 => enc.encode_field(&(float_of(v).ok_or_else(mismatch)? as f32)),
+        Type::FLOAT8 => enc.encode_field(&float_of(v).ok_or_else(mismatch)?),
+        Type::BYTEA => match v {
+            Value::Bytes(b) => enc.encode_field(b),
+            other => enc.encode_field(&text_of(other).into_bytes()),
+        },
+        _ => enc.encode_field(&text_of(v)),
+    }
+}
+
+/// Decodes one bound parameter: text-format parameters stay text (the backend parses
+/// them as it would a literal), binary ones are read by their type.
+pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResult<Value> {
+    let Some(raw) = raw else {
+        return Ok(Value::Null);
+    };
+    let bad = |e: Box<dyn std::error::Error + Sync + Send>| {
+        user_error(
+            "22P03",
+            format!(
+                "invalid binary value for parameter of type {}: {e}",
+                t.name()
+            ),
+        )
+    };
+    if format == FieldFormat::Text {
+        return String::from_utf8(raw.to_vec())
+            .map(Value::Text)
+            .map_err(|e| user_error("22021", format!("parameter is not UTF-8: {e}")));
+    }
+    Ok(match *t {
+        Type::BOOL => Value::Bool(bool::from_sql(t, raw).map_err(bad)?),
+        Type::INT2 => Value::Int(i16::from_sql(t, raw).map_err(bad)?.into()),
+        Type::INT4 => Value::Int(i32::from_sql(t, raw).map_err(bad)?.into()),
+        Type::INT8 => Value::Int(i64::from_sql(t, raw).map_err(bad)?),
+        Type::FLOAT4 => Value::Float(f32::from_sql(t, raw).map_err(bad)?.into()),
+        Type::FLOAT8 => Value::Float(f64::from_sql(t, raw).map_err(bad)?),
+        Type::BYTEA => Value::Bytes(raw.to_vec()),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            Value::Text(String::from_utf8(raw.to_vec()).map_err(|e| bad(Box::new(e)))?)
+        }
+        _ => {
+            return Err(user_error(
+                "0A000",
+                format!(
+                    "binary parameters of type {} are not supported; send this parameter in text format",
+                    t.name()
+                ),
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_of_every_engine_map_to_wire_types() {
+        assert_eq!(wire_type("int4"), Type::INT4);
+        assert_eq!(wire_type("INTEGER"), Type::INT8);
+        assert_eq!(wire_type("numeric"), Type::TEXT);
+        assert_eq!(wire_type("REAL"), Type::FLOAT8);
+        assert_eq!(wire_type("varchar"), Type::VARCHAR);
+    }
+
+    #[test]
+    fn binary_parameters_decode_by_type_and_text_stays_text() {
+        let four = Bytes::from_static(&[0, 0, 0, 42]);
+        assert_eq!(
+            decode(Some(&four), FieldFormat::Binary, &Type::INT4).unwrap(),
+            Value::Int(42)
+        );
+        assert_eq!(
+            decode(
+                Some(&Bytes::from_static(b"42")),
+                FieldFormat::Text,
+                &Type::INT4
+            )
+            .unwrap(),
+            Value::Text("42".into())
+        );
+        assert_eq!(
+            decode(None, FieldFormat::Binary, &Type::INT4).unwrap(),
+            Value::Null
+        );
+        assert!(decode(Some(&four), FieldFormat::Binary, &Type::NUMERIC).is_err());
+        assert!(decode(Some(&four), FieldFormat::Binary, &Type::INT8).is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! The write path of a session: taking the write turn, running a write on every active
+//! backend at once, and the vote on their outcomes.
+
+use super::pin_time::pin_time;
+use super::session::{to_client, Txn};
+use super::{vote, ClusterError, ClusterSession, Verdict};
+use crate::backend::{BackendError, Outcome};
+use crate::log::{Payload, Record, Statement, Value, WriteTxn};
+use crate::snapshot::BackendKind;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+/// Runs `$call` on the connection of every backend named in `$members`, all at once, and
+/// collects `(name, result)` in member order; a member without a connection counts as
+/// unreachable.
+macro_rules! on_members {
+    ($conns:expr, $members:expr, |$conn:ident| $call:expr) => {{
+        let members: &[String] = $members;
+        let running = $conns
+            .iter_mut()
+            .filter(|(name, _)| members.contains(name))
+            .map(|(name, $conn)| async move { (name.clone(), $call.await) });
+        let mut results: Vec<(String, Result<_, BackendError>)> =
+            futures_util::future::join_all(running).await;
+        for name in members {
+            if !results.iter().any(|(n, _)| n == name) {
+                results.push((
+                    name.clone(),
+                    Err(BackendError::Connection {
+                        backend: name.clone(),
+                        reason: "no connection".into(),
+                    }),
+                ));
+            }
+        }
+        // Configuration order: with no majority, the first configured backend's side wins.
+        results.sort_by_key(|(n, _)| members.iter().position(|m| m == n));
+        results
+    }};
+}
+pub(super) use on_members;
+
+fn aborted() -> ClusterError {
+    ClusterError::State(
+        "current transaction is aborted, commands ignored until end of transaction block".into(),
+    )
+}
+
+impl ClusterSession {
+    /// Takes the write turn (once per transaction), blocking until the writer before it
+    /// commits or rolls back.
+    async fn take_turn(&mut self) -> tokio::sync::OwnedMutexGuard<()> {
+        let waited = Instant::now();
+        let turn = self.cluster.turn().lock_owned().await;
+        self.cluster
+            .counters()
+            .turn_wait_micros
+            .fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
+        turn
+    }
+
+    /// Opens a connection to every active backend that lacks one; returns the names of
+    /// those that have one. A backend that cannot be reached is detached.
+    async fn connect_active(&mut self) -> Result<Vec<String>, ClusterError> {
+        let mut names = Vec::new();
+        for backend in self.cluster.active() {
+            match self.conn(&backend).await {
+                Ok(_) => names.push(backend.name().to_string()),
+                Err(e) => {
+                    self.conns.remove(backend.name());
+                    self.cluster
+                        .detach(backend.name(), &format!("could not connect: {e}"))?;
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// The session's transaction, holding the write turn and begun on every active backend.
+    pub(super) async fn begin_write(&mut self) -> Result<Txn, ClusterError> {
+        let mut txn = self.txn.take().unwrap_or_default();
+        if txn.aborted {
+            self.txn = Some(txn);
+            return Err(aborted());
+        }
+        if txn.turn.is_none() {
+            txn.turn = Some(self.take_turn().await);
+            let names = self.connect_active().await?;
+            let begun = on_members!(self.conns, &names, |conn| conn.begin());
+            for (name, result) in begun {
+                match result {
+                    Ok(()) => txn.members.push(name),
+                    Err(e) => {
+                        self.conns.remove(&name);
+                        self.cluster
+                            .detach(&name, &format!("could not begin: {e}"))?;
+                    }
+                }
+            }
+            if txn.members.is_empty() {
+                return Err(ClusterError::NoActiveBackend(
+                    "no backend could begin the write".into(),
+                ));
+            }
+        }
+        txn.time.get_or_insert_with(SystemTime::now);
+        self.cluster
+            .counters()
+            .writes
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(txn)
+    }
+
+    /// Votes on the members' results: each dissenter is rolled back and detached with the
+    /// reason; returns the winning result.
+    pub(super) async fn settle(
+        &mut self,
+        txn: &mut Txn,
+        mut results: Vec<(String, Verdict)>,
+    ) -> Result<Verdict, ClusterError> {
+        let (winner, dissent) = vote(&results);
+        for (name, reason) in &dissent {
+            if let Some(mut conn) = self.conns.remove(name) {
+                let _ = conn.rollback().await;
+            }
+            txn.members.retain(|m| m != name);
+            self.cluster.detach(name, reason)?;
+        }
+        match winner {
+            Some(w) => Ok(results.swap_remove(w).1),
+            None => Err(ClusterError::NoActiveBackend(
+                "every backend failed the write".into(),
+            )),
+        }
+    }
+
+    /// Ends one write statement: a success joins the transaction's log record (and an
+    /// autocommit write commits); an error every backend agreed on goes to the client.
+    pub(super) async fn conclude(
+        &mut self,
+        mut txn: Txn,
+        autocommit: bool,
+        statement: Statement,
+        verdict: Result<Verdict, ClusterError>,
+    ) -> Result<Outcome, ClusterError> {
+        match verdict {
+            Err(e) => {
+                self.txn = Some(txn);
+                self.rollback().await;
+                Err(e)
+            }
+            Ok(Ok(outcome)) => {
+                txn.writes.push(statement);
+                self.txn = Some(txn);
+                if autocommit {
+                    self.commit().await?;
+                }
+                Ok(outcome)
+            }
+            Ok(Err(e)) => {
+                // PostgreSQL aborts the transaction; the others undo the statement alone.
+                txn.aborted = self.cluster.kind() == BackendKind::Postgres;
+                self.txn = Some(txn);
+                if autocommit {
+                    self.rollback().await;
+                }
+                Err(to_client(e))
+            }
+        }
+    }
+
+    /// Runs a write on every active backend, inside this session's transaction on each.
+    pub(super) async fn write(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Outcome, ClusterError> {
+        let autocommit = self.txn.is_none();
+        let mut txn = self.begin_write().await?;
+        let at = txn.time.unwrap_or_else(SystemTime::now);
+        let sql = pin_time(sql, self.cluster.kind(), at).into_owned();
+        let members = txn.members.clone();
+        let text: &str = &sql;
+        let results = on_members!(self.conns, &members, |conn| conn.execute(text, params));
+        let verdict = self.settle(&mut txn, results).await;
+        let statement = Statement {
+            sql,
+            params: params.to_vec(),
+            copy_data: None,
+        };
+        self.conclude(txn, autocommit, statement, verdict).await
+    }
+
+    /// Runs a statement that refuses a transaction block (`VACUUM`, `CREATE INDEX
+    /// CONCURRENTLY`) under the write turn, in autocommit on every backend; once it has
+    /// succeeded everywhere it is logged and each marker moves past it. Nothing is logged
+    /// for an error every backend agreed on. (Were mdbd to die between the statement and
+    /// its log append, the backends would hold an effect the log lacks; these statements
+    /// change no rows, so only an index or a database could be left over.)
+    pub(super) async fn write_alone(&mut self, sql: &str) -> Result<Outcome, ClusterError> {
+        let turn = self.take_turn().await;
+        self.cluster
+            .counters()
+            .writes
+            .fetch_add(1, Ordering::Relaxed);
+        let members = self.connect_active().await?;
+        let results = on_members!(self.conns, &members, |conn| conn.execute(sql, &[]));
+        let mut txn = Txn {
+            turn: Some(turn),
+            members,
+            ..Txn::default()
+        };
+        let outcome = self.settle(&mut txn, results).await?.map_err(to_client)?;
+        let record = Record::now(
+            self.id(),
+            Payload::Write(WriteTxn {
+                settings: self.settings.clone(),
+                statements: vec![Statement {
+                    sql: sql.into(),
+                    params: Vec::new(),
+                    copy_data: None,
+                }],
+            }),
+        );
+        let lsn = self
+            .cluster
+            .log()
+            .append(std::slice::from_ref(&record))
+            .await?
+            .start;
+        let marked = on_members!(self.conns, &txn.members, |conn| async {
+            conn.begin().await?;
+            conn.commit(Some(lsn)).await
+        });
+        for (name, result) in marked {
+            if let Err(e) = result {
+                self.conns.remove(&name);
+                self.cluster
+                    .detach(&name, &format!("marker move to LSN {lsn} failed: {e}"))?;
+            }
+        }
+        self.cluster
+            .counters()
+            .commits
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(outcome)
+    }
+}
