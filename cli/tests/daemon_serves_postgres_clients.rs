@@ -1,104 +1,49 @@
 //! `mdbd run` over three SQLite files, driven by real PostgreSQL clients (`psql` and
 //! tokio-postgres): statements, errors with SQLSTATE, transactions, identical backends,
-//! SIGKILL and restart with every acknowledged write kept, graceful SIGTERM.
+//! SIGKILL and restart with every acknowledged write kept, graceful SIGTERM, the extended
+//! protocol, 16 concurrent clients.
 
-use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
-use mdbd_engine::backend::Backend;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{mdbd, psql, start, Three};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn config(dir: &Path, port: u16) -> PathBuf {
-    let admin = free_port();
-    let d = dir.display();
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{d}/data\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n\n\
-         [[backend]]\nname = \"a\"\nkind = \"sqlite\"\npath = \"{d}/a.db\"\n\n[[backend]]\nname = \"b\"\nkind = \"sqlite\"\npath = \"{d}/b.db\"\n\n\
-         [[backend]]\nname = \"c\"\nkind = \"sqlite\"\npath = \"{d}/c.db\"\n"
-    );
-    let path = dir.join("mdbd.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn start(config: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_mdbd"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mdbd did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn psql(port: u16, sql: &str) -> (bool, String) {
-    // Bounded: a statement stuck behind a write turn nobody releases fails the test
-    // instead of hanging it.
-    let out = Command::new("timeout")
-        .args([
-            "20",
-            "psql",
-            "-X",
-            "-A",
-            "-t",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "demo",
-            "-d",
-            "app",
-            "-c",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .trim()
-        .to_string(),
-    )
+fn config(dir: &Path, port: u16) -> std::path::PathBuf {
+    Three::sqlite(dir).config(dir, port)
 }
 
 async fn identical(dir: &Path) -> Vec<mdbd_engine::backend::TableChecksum> {
-    let mut sums = Vec::new();
-    for name in ["a", "b", "c"] {
-        sums.push(
-            SqliteBackend::new(
-                name,
-                &dir.join(format!("{name}.db")),
-                SqliteOptions::default(),
-            )
-            .unwrap()
-            .checksums()
-            .await
-            .unwrap(),
-        );
-    }
-    assert_eq!(sums[0], sums[1]);
-    assert_eq!(sums[0], sums[2]);
-    sums.swap_remove(0)
+    Three::sqlite(dir).identical(&[0, 1, 2]).await
+}
+
+fn free_port() -> u16 {
+    common::free_port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extended_protocol_carries_parameters_of_several_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let daemon = start(&config(dir.path(), port), port);
+    common::workload::extended_protocol(port).await;
+    common::stop(daemon);
+    identical(dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_clients_of_mixed_reads_and_writes_leave_identical_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let daemon = start(&config(dir.path(), port), port);
+    common::workload::mixed_load(port, 16, 20).await;
+    common::stop(daemon);
+    let sums = identical(dir.path()).await;
+    assert!(
+        sums.iter().any(|t| t.table == "events" && t.rows == 320),
+        "{sums:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,21 +245,6 @@ async fn a_client_gone_mid_transaction_is_rolled_back_and_frees_the_write_turn()
         .unwrap();
     daemon.wait().unwrap();
     identical(dir.path()).await;
-}
-
-fn mdbd(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mdbd"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

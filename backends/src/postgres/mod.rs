@@ -124,6 +124,7 @@ impl Backend for PgBackend {
             backend: self.name.clone(),
             client: self.client().await?,
             marker: self.options.marker_table.clone(),
+            begin_pending: false,
             copy: None,
         }))
     }

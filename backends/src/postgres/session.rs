@@ -156,42 +156,90 @@ pub struct PgSession {
     pub(super) backend: String,
     pub(super) client: Client,
     pub(super) marker: String,
+    /// `begin` was called; BEGIN goes out with the next statement.
+    pub(super) begin_pending: bool,
     /// A `COPY ... FROM STDIN` in progress.
     pub(super) copy: Option<Pin<Box<CopyInSink<Bytes>>>>,
+}
+
+impl PgSession {
+    /// Sends a deferred BEGIN on its own (for requests that cannot carry it).
+    async fn send_pending_begin(&mut self) -> Result<(), BackendError> {
+        if std::mem::take(&mut self.begin_pending) {
+            self.client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(|e| convert::error(&self.backend, e))?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl Session for PgSession {
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+        if std::mem::take(&mut self.begin_pending) {
+            // Both requests go out before either answer is awaited (tokio-postgres sends
+            // in the order the futures are first polled): one round trip, not two.
+            let (begun, result) = tokio::join!(
+                self.client.batch_execute("BEGIN"),
+                execute(&self.backend, &self.client, sql, params)
+            );
+            begun.map_err(|e| convert::error(&self.backend, e))?;
+            return result;
+        }
         execute(&self.backend, &self.client, sql, params).await
     }
 
     async fn begin(&mut self) -> Result<(), BackendError> {
-        self.client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|e| convert::error(&self.backend, e))
+        // Sent with the transaction's first statement, in the same round trip.
+        self.begin_pending = true;
+        Ok(())
     }
 
     async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError> {
-        if let Some(lsn) = marker {
-            let sql = format!("UPDATE {} SET lsn = $1 WHERE id = 1", self.marker);
-            let n = self
-                .client
-                .execute(&sql, &[&(lsn.get() as i64)])
-                .await
-                .map_err(|e| convert::error(&self.backend, e))?;
-            if n != 1 {
-                return Err(BackendError::Marker(format!(
-                    "table {} has no row to update",
-                    self.marker
-                )));
-            }
+        let pending = std::mem::take(&mut self.begin_pending);
+        if pending && marker.is_none() {
+            return Ok(()); // nothing was sent: nothing to commit
         }
-        self.client
-            .batch_execute("COMMIT")
+        let begin = if pending { "BEGIN; " } else { "" };
+        let Some(lsn) = marker else {
+            return self
+                .client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| convert::error(&self.backend, e));
+        };
+        // The marker update and COMMIT in one round trip. The LSN is an integer and the
+        // table name a checked identifier, so the text is safe to build.
+        let sql = format!(
+            "{begin}UPDATE {} SET lsn = {} WHERE id = 1; COMMIT",
+            self.marker,
+            lsn.get()
+        );
+        let replies = self
+            .client
+            .simple_query(&sql)
             .await
-            .map_err(|e| convert::error(&self.backend, e))
+            .map_err(|e| convert::error(&self.backend, e))?;
+        // Replies: [BEGIN,] UPDATE n, COMMIT.
+        let completes: Vec<u64> = replies
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        let updated = completes.len().checked_sub(2).map(|i| completes[i]);
+        if updated != Some(1) {
+            // Committed without the marker: the caller detaches this backend, whose
+            // marker can no longer be trusted.
+            return Err(BackendError::Marker(format!(
+                "table {} has no row to update",
+                self.marker
+            )));
+        }
+        Ok(())
     }
 
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
@@ -214,6 +262,7 @@ impl Session for PgSession {
     }
 
     async fn copy_start(&mut self, sql: &str) -> Result<(), BackendError> {
+        self.send_pending_begin().await?;
         let sink = self
             .client
             .copy_in::<_, Bytes>(sql)
@@ -239,6 +288,7 @@ impl Session for PgSession {
     }
 
     async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_>, BackendError> {
+        self.send_pending_begin().await?;
         let backend = self.backend.clone();
         let stream = self
             .client
@@ -253,6 +303,9 @@ impl Session for PgSession {
     async fn rollback(&mut self) -> Result<(), BackendError> {
         // A COPY abandoned half-way is aborted by dropping its sink.
         self.copy = None;
+        if std::mem::take(&mut self.begin_pending) {
+            return Ok(());
+        }
         self.client
             .batch_execute("ROLLBACK")
             .await

@@ -8,11 +8,16 @@
 //! error: send them in text format (which most drivers do for such types).
 
 use bytes::Bytes;
+use mdbd_engine::cluster::utc_parts;
 use mdbd_engine::log::Value;
 use pgwire::api::results::{DataRowEncoder, FieldFormat};
 use pgwire::api::Type;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use postgres_types::FromSql;
+
+/// 2000-01-01, PostgreSQL's binary epoch, after 1970-01-01.
+const PG_EPOCH_DAYS: i64 = 10_957;
+const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
 
 /// The wire type for an engine's type name (PostgreSQL, MySQL or SQLite spelling).
 pub fn wire_type(type_name: &str) -> Type {
@@ -131,6 +136,18 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
         Type::FLOAT4 => Value::Float(f32::from_sql(t, raw).map_err(bad)?.into()),
         Type::FLOAT8 => Value::Float(f64::from_sql(t, raw).map_err(bad)?),
         Type::BYTEA => Value::Bytes(raw.to_vec()),
+        // Microseconds / days since 2000-01-01, passed on as text the backends parse.
+        Type::TIMESTAMPTZ | Type::TIMESTAMP => {
+            let micros = i64::from_sql(&Type::INT8, raw).map_err(bad)?;
+            let (date, time, frac) = utc_parts(micros.saturating_add(PG_EPOCH_MICROS));
+            let zone = if *t == Type::TIMESTAMPTZ { "+00" } else { "" };
+            Value::Text(format!("{date} {time}.{frac}{zone}"))
+        }
+        Type::DATE => {
+            let days = i32::from_sql(&Type::INT4, raw).map_err(bad)?;
+            let micros = (i64::from(days) + PG_EPOCH_DAYS) * 86_400_000_000;
+            Value::Text(utc_parts(micros).0)
+        }
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|e| bad(Box::new(e)))?)
         }
@@ -180,6 +197,16 @@ mod tests {
             Value::Null
         );
         assert!(decode(Some(&four), FieldFormat::Binary, &Type::NUMERIC).is_err());
+        let day_one = Bytes::from_static(&[0, 0, 0, 1]);
+        assert_eq!(
+            decode(Some(&day_one), FieldFormat::Binary, &Type::DATE).unwrap(),
+            Value::Text("2000-01-02".into())
+        );
+        let micros = Bytes::copy_from_slice(&(-1_500_000i64).to_be_bytes());
+        assert_eq!(
+            decode(Some(&micros), FieldFormat::Binary, &Type::TIMESTAMPTZ).unwrap(),
+            Value::Text("1999-12-31 23:59:58.500000+00".into())
+        );
         assert!(decode(Some(&four), FieldFormat::Binary, &Type::INT8).is_err());
     }
 }

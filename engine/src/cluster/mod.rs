@@ -24,7 +24,7 @@ mod session;
 mod write;
 
 pub use classify::{outside_transaction, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
-pub use pin_time::pin_time;
+pub use pin_time::{pin_time, utc_parts};
 pub use session::ClusterSession;
 
 use crate::backend::{Backend, BackendError, DbError};

@@ -41,16 +41,21 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC.
-fn utc_text(at: SystemTime) -> (String, String, String) {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
+/// A UTC instant, given in microseconds since 1970-01-01 (negative: before), as
+/// (`YYYY-MM-DD`, `HH:MM:SS`, `ffffff`): the text PostgreSQL, MySQL and SQLite all parse.
+pub fn utc_parts(unix_micros: i64) -> (String, String, String) {
+    let secs = unix_micros.div_euclid(1_000_000);
+    let micros = unix_micros.rem_euclid(1_000_000);
     let (y, m, d) = civil(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     let date = format!("{y:04}-{m:02}-{d:02}");
     let time = format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60);
-    let micros = since.subsec_micros();
     (date, time, format!("{micros:06}"))
+}
+
+fn utc_text(at: SystemTime) -> (String, String, String) {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    utc_parts(since.as_micros() as i64)
 }
 
 /// What a current-time function becomes, given the pinned instant; `None`: not ours.
