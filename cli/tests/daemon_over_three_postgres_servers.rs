@@ -135,3 +135,39 @@ async fn copy_and_vacuum_reach_every_backend() {
     );
     assert!(sums.iter().any(|t| t.rows == 20_000), "{sums:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_backend_that_dies_is_detached_by_the_health_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut three = Three::postgres();
+    let port = common::free_port();
+    let cfg = three.config(dir.path(), port);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[[user]]",
+        "[health]\ninterval = \"200ms\"\ntimeout = \"1s\"\n\n[[user]]",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let daemon = start(&cfg, port);
+    if let Three::Postgres(servers) = &mut three {
+        servers[2].kill();
+    }
+    // No client traffic at all: only the health check can notice.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, status) = common::mdbd(&["status", "--config", cfg.to_str().unwrap()]);
+        let c = status
+            .lines()
+            .find(|l| l.starts_with("c "))
+            .unwrap_or_default()
+            .to_string();
+        if c.contains("detached") {
+            assert!(c.contains("health check"), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "c was never detached: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(psql(port, "CREATE TABLE after (v int)").0);
+    stop(daemon);
+    three.identical(&[0, 1]).await;
+}

@@ -115,6 +115,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Classifier::new(config.server.write_functions.clone()),
     )
     .await?;
+    let health = cluster.spawn_health_checks(
+        crate::config::parse_duration(&config.health.interval).map_err(anyhow::Error::msg)?,
+        crate::config::parse_duration(&config.health.timeout).map_err(anyhow::Error::msg)?,
+    );
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -181,6 +185,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
         connections.shutdown().await;
     }
+    health.abort();
+    let _ = health.await;
     let _ = stop_admin.send(());
     let _ = admin_task.await;
     drop(cluster);

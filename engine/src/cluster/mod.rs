@@ -19,6 +19,7 @@
 
 mod classify;
 mod copy;
+mod health;
 mod pin_time;
 mod session;
 mod write;
