@@ -77,13 +77,7 @@ async fn psql_and_tokio_postgres_work_and_every_backend_gets_the_writes() {
         "{text}"
     );
 
-    let (client, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=demo dbname=app"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let client = common::client(port).await;
     client
         .simple_query("BEGIN; INSERT INTO t VALUES (3, 'tres', 3); ROLLBACK")
         .await
@@ -131,61 +125,22 @@ async fn a_daemon_killed_mid_load_keeps_every_acknowledged_write() {
     let port = free_port();
     let cfg = config(dir.path(), port);
     let mut daemon = start(&cfg, port);
-    assert!(
-        psql(
-            port,
-            "CREATE TABLE acked (writer INTEGER, seq INTEGER, PRIMARY KEY (writer, seq))"
-        )
-        .0
-    );
-    let mut writers = Vec::new();
-    for w in 0..4 {
-        writers.push(tokio::spawn(async move {
-            let (client, conn) = tokio_postgres::connect(
-                &format!("host=127.0.0.1 port={port} user=demo dbname=app"),
-                tokio_postgres::NoTls,
-            )
-            .await
-            .unwrap();
-            tokio::spawn(conn);
-            let mut acked = 0;
-            for seq in 0.. {
-                match client
-                    .simple_query(&format!("INSERT INTO acked VALUES ({w}, {seq})"))
-                    .await
-                {
-                    Ok(_) => acked = seq + 1,
-                    Err(_) => break, // the daemon died: this one was never acknowledged
-                }
-            }
-            acked
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let load = tokio::spawn(common::workload::writers(
+        port,
+        4,
+        Instant::now() + Duration::from_secs(30),
+    ));
+    tokio::time::sleep(Duration::from_millis(600)).await;
     daemon.kill().unwrap(); // SIGKILL
     daemon.wait().unwrap();
-    let mut acked = Vec::new();
-    for w in writers {
-        acked.push(w.await.unwrap());
-    }
-    assert!(acked.iter().sum::<i64>() > 0, "nothing was acknowledged");
-    let mut daemon = start(&cfg, port);
-    for (w, n) in acked.iter().enumerate() {
-        let (_, text) = psql(
-            port,
-            &format!("SELECT count(*) FROM acked WHERE writer = {w} AND seq < {n}"),
-        );
-        assert_eq!(
-            text,
-            n.to_string(),
-            "writer {w}: acknowledged writes missing"
-        );
-    }
-    Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    daemon.wait().unwrap();
+    let acked = load.await.unwrap();
+    assert!(
+        acked.iter().map(|(n, _)| n).sum::<i64>() > 0,
+        "nothing was acknowledged"
+    );
+    let daemon = start(&cfg, port);
+    common::workload::all_acknowledged_present(port, &acked);
+    common::stop(daemon);
     identical(dir.path()).await;
 }
 
@@ -194,7 +149,7 @@ async fn a_client_gone_mid_transaction_is_rolled_back_and_frees_the_write_turn()
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let mut daemon = start(&cfg, port);
+    let daemon = start(&cfg, port);
     assert!(psql(port, "CREATE TABLE t (v INTEGER)").0);
     // A psql that opens a transaction, writes (taking the write turn), then is killed.
     let mut client = Command::new("psql")
@@ -239,11 +194,7 @@ async fn a_client_gone_mid_transaction_is_rolled_back_and_frees_the_write_turn()
         psql(port, "SELECT group_concat(v) FROM t"),
         (true, "2".into())
     );
-    Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    daemon.wait().unwrap();
+    common::stop(daemon);
     identical(dir.path()).await;
 }
 

@@ -64,18 +64,29 @@ pub async fn execute(
             last_insert_id: None,
         });
     }
-    let columns: Vec<Column> = stmt
-        .columns()
+    let columns = columns_of(stmt.columns());
+    let rows = client
+        .query(&stmt, &refs)
+        .await
+        .map_err(|e| convert::error(backend, e))?;
+    result_set(backend, columns, rows)
+}
+
+fn columns_of(columns: &[tokio_postgres::Column]) -> Vec<Column> {
+    columns
         .iter()
         .map(|c| Column {
             name: c.name().to_string(),
             type_name: c.type_().name().to_string(),
         })
-        .collect();
-    let rows = client
-        .query(&stmt, &refs)
-        .await
-        .map_err(|e| convert::error(backend, e))?;
+        .collect()
+}
+
+fn result_set(
+    backend: &str,
+    columns: Vec<Column>,
+    rows: Vec<tokio_postgres::Row>,
+) -> Result<Outcome, BackendError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let mut values = Vec::with_capacity(columns.len());
@@ -131,24 +142,8 @@ async fn execute_unprepared(
             last_insert_id: None,
         }));
     };
-    let columns: Vec<Column> = first
-        .columns()
-        .iter()
-        .map(|c| Column {
-            name: c.name().to_string(),
-            type_name: c.type_().name().to_string(),
-        })
-        .collect();
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut values = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
-            let v: PgValue = row.try_get(i).map_err(|e| convert::error(backend, e))?;
-            values.push(v.0);
-        }
-        out.push(values);
-    }
-    Ok(Some(Outcome::Rows(ResultSet { columns, rows: out })))
+    let columns = columns_of(first.columns());
+    Ok(Some(result_set(backend, columns, rows)?))
 }
 
 /// One client (or replay) session on a PostgreSQL backend.
@@ -250,14 +245,7 @@ impl Session for PgSession {
             .map_err(|e| convert::error(&self.backend, e))?;
         Ok(Description {
             params: stmt.params().iter().map(|t| t.name().to_string()).collect(),
-            columns: stmt
-                .columns()
-                .iter()
-                .map(|c| Column {
-                    name: c.name().to_string(),
-                    type_name: c.type_().name().to_string(),
-                })
-                .collect(),
+            columns: columns_of(stmt.columns()),
         })
     }
 

@@ -22,6 +22,18 @@ pub(crate) struct CopyIn {
     failed: Vec<(String, BackendError)>,
 }
 
+impl CopyIn {
+    /// The transaction's members whose COPY has not failed.
+    fn healthy_members(&self) -> Vec<String> {
+        self.txn
+            .members
+            .iter()
+            .filter(|m| !self.failed.iter().any(|(n, _)| n == *m))
+            .cloned()
+            .collect()
+    }
+}
+
 fn no_copy() -> ClusterError {
     ClusterError::State("no COPY FROM STDIN is in progress".into())
 }
@@ -66,13 +78,7 @@ impl ClusterSession {
     pub async fn copy_in_data(&mut self, data: Bytes) -> Result<(), ClusterError> {
         let copy = self.copy.as_mut().ok_or_else(no_copy)?;
         copy.data.extend_from_slice(&data);
-        let members: Vec<String> = copy
-            .txn
-            .members
-            .iter()
-            .filter(|m| !copy.failed.iter().any(|(n, _)| n == *m))
-            .cloned()
-            .collect();
+        let members = copy.healthy_members();
         let data = &data;
         let results = on_members!(self.conns, &members, |conn| conn.copy_data(data.clone()));
         for (name, result) in results {
@@ -86,13 +92,7 @@ impl ClusterSession {
     /// Ends the COPY everywhere, compares the row counts, and (in autocommit) commits it.
     pub async fn copy_in_finish(&mut self) -> Result<Outcome, ClusterError> {
         let mut copy = self.copy.take().ok_or_else(no_copy)?;
-        let members: Vec<String> = copy
-            .txn
-            .members
-            .iter()
-            .filter(|m| !copy.failed.iter().any(|(n, _)| n == *m))
-            .cloned()
-            .collect();
+        let members = copy.healthy_members();
         let finished = on_members!(self.conns, &members, |conn| conn.copy_finish());
         let mut results: Vec<(String, Verdict)> = finished
             .into_iter()
