@@ -30,25 +30,8 @@ pub fn ratio(raw: u64, stored: u64) -> String {
 
 /// Microseconds since the Unix epoch as RFC 3339 UTC.
 pub fn timestamp(micros: u64) -> String {
-    let secs = micros / 1_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        micros % 1_000_000
-    )
+    let (date, time, frac) = mdbd_engine::cluster::utc_parts(micros as i64);
+    format!("{date}T{time}.{frac}Z")
 }
 
 /// Longest SQL text or parameter shown whole.

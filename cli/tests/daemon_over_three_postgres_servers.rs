@@ -66,26 +66,8 @@ async fn a_backend_killed_mid_load_is_detached_and_no_client_sees_an_error() {
 async fn a_daemon_killed_mid_load_keeps_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let three = Three::postgres();
-    let port = common::free_port();
-    let cfg = three.config(dir.path(), port);
-    let mut daemon = start(&cfg, port);
-    let load = tokio::spawn(common::workload::writers(
-        port,
-        8,
-        Instant::now() + Duration::from_secs(30),
-    ));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    daemon.kill().unwrap(); // SIGKILL
-    daemon.wait().unwrap();
-    let acked = load.await.unwrap();
-    assert!(
-        acked.iter().map(|(n, _)| n).sum::<i64>() > 0,
-        "nothing was acknowledged"
-    );
-    let daemon = start(&cfg, port);
-    common::workload::all_acknowledged_present(port, &acked);
-    stop(daemon);
-    three.identical(&[0, 1, 2]).await;
+    common::workload::kill_daemon_mid_load(&three, dir.path(), 8, Duration::from_millis(1200))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,26 +122,8 @@ async fn psql_and_tokio_postgres_work_and_every_backend_gets_the_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_load_keeps_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), port);
-    let mut daemon = start(&cfg, port);
-    let load = tokio::spawn(common::workload::writers(
-        port,
-        4,
-        Instant::now() + Duration::from_secs(30),
-    ));
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    daemon.kill().unwrap(); // SIGKILL
-    daemon.wait().unwrap();
-    let acked = load.await.unwrap();
-    assert!(
-        acked.iter().map(|(n, _)| n).sum::<i64>() > 0,
-        "nothing was acknowledged"
-    );
-    let daemon = start(&cfg, port);
-    common::workload::all_acknowledged_present(port, &acked);
-    common::stop(daemon);
-    identical(dir.path()).await;
+    let three = Three::sqlite(dir.path());
+    common::workload::kill_daemon_mid_load(&three, dir.path(), 4, Duration::from_millis(600)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,9 @@
 //! parameter types, so statements with binary parameters of non-text types declare them.
 
 use super::{client, psql};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_postgres::types::Type;
+use tokio_postgres::{GenericClient, Statement};
 
 /// An aggregate's value: PostgreSQL announces `count` as int8 and `sum` as numeric (sent
 /// as text), SQLite announces expressions as text.
@@ -12,6 +13,32 @@ fn number(row: &tokio_postgres::Row) -> i64 {
     row.try_get::<_, i64>(0)
         .or_else(|_| row.get::<_, String>(0).parse::<i64>())
         .unwrap()
+}
+
+/// Inserts a row of `kinds` with only id, name and time set.
+async fn insert_plain(
+    c: &impl GenericClient,
+    insert: &Statement,
+    id: i32,
+    name: &str,
+    at: SystemTime,
+) -> Result<u64, tokio_postgres::Error> {
+    let (no_int, no_text): (Option<i64>, Option<&str>) = (None, None);
+    c.execute(
+        insert,
+        &[
+            &id,
+            &no_int,
+            &0f64,
+            &name,
+            &true,
+            &Vec::<u8>::new(),
+            &no_text,
+            &at,
+            &no_text,
+        ],
+    )
+    .await
 }
 
 /// The extended protocol with parameters of several types, named statements, commit and
@@ -127,60 +154,14 @@ pub async fn extended_protocol(port: u16) {
     // Transactions: rolled back leaves nothing, committed stays.
     let mut c = c;
     let tx = c.transaction().await.unwrap();
-    tx.execute(
-        &insert,
-        &[
-            &3i32,
-            &none_i64,
-            &0f64,
-            &"drei",
-            &true,
-            &Vec::<u8>::new(),
-            &none_text,
-            &at,
-            &none_text,
-        ],
-    )
-    .await
-    .unwrap();
+    insert_plain(&tx, &insert, 3, "drei", at).await.unwrap();
     tx.rollback().await.unwrap();
     let tx = c.transaction().await.unwrap();
-    tx.execute(
-        &insert,
-        &[
-            &4i32,
-            &none_i64,
-            &0f64,
-            &"vier",
-            &true,
-            &Vec::<u8>::new(),
-            &none_text,
-            &at,
-            &none_text,
-        ],
-    )
-    .await
-    .unwrap();
+    insert_plain(&tx, &insert, 4, "vier", at).await.unwrap();
     tx.commit().await.unwrap();
 
     // Errors arrive with their SQLSTATE; the session stays usable.
-    let dup = c
-        .execute(
-            &insert,
-            &[
-                &1i32,
-                &none_i64,
-                &0f64,
-                &"dup",
-                &true,
-                &Vec::<u8>::new(),
-                &none_text,
-                &at,
-                &none_text,
-            ],
-        )
-        .await
-        .unwrap_err();
+    let dup = insert_plain(&c, &insert, 1, "dup", at).await.unwrap_err();
     assert_eq!(dup.code().map(|s| s.code()), Some("23505"), "{dup}");
     let syntax = c.prepare("SELEC 1").await.unwrap_err();
     assert_eq!(syntax.code().map(|s| s.code()), Some("42601"), "{syntax}");
@@ -327,4 +308,30 @@ pub fn all_acknowledged_present(port: u16, acked: &[(i64, bool)]) {
             "writer {w}: acknowledged writes missing"
         );
     }
+}
+
+/// `mdbd run` on `three`, SIGKILLed `after` into a load of `n` writers, restarted: every
+/// acknowledged insert is there, and every backend holds the same content.
+pub async fn kill_daemon_mid_load(
+    three: &super::Three,
+    dir: &std::path::Path,
+    n: i32,
+    after: Duration,
+) {
+    let port = super::free_port();
+    let cfg = three.config(dir, port);
+    let mut daemon = super::start(&cfg, port);
+    let load = tokio::spawn(writers(port, n, Instant::now() + Duration::from_secs(30)));
+    tokio::time::sleep(after).await;
+    daemon.kill().unwrap(); // SIGKILL
+    daemon.wait().unwrap();
+    let acked = load.await.unwrap();
+    assert!(
+        acked.iter().map(|(n, _)| n).sum::<i64>() > 0,
+        "nothing was acknowledged"
+    );
+    let daemon = super::start(&cfg, port);
+    all_acknowledged_present(port, &acked);
+    super::stop(daemon);
+    three.identical(&[0, 1, 2]).await;
 }
