@@ -73,6 +73,9 @@ impl Backend for Flaky {
     fn kind(&self) -> BackendKind {
         self.inner.kind()
     }
+    fn snapshot_content_type(&self) -> &'static str {
+        self.inner.snapshot_content_type()
+    }
     async fn open_session(&self) -> Result<Box<dyn Session>, BackendError> {
         if self.broken.load(Ordering::SeqCst) {
             return Err(down(self.name()));

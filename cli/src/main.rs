@@ -56,6 +56,35 @@ enum Command {
         #[arg(long)]
         admin: Option<String>,
     },
+    /// Join a backend online (snapshot from a donor, delta replay, switch-over) and show
+    /// its progress until it is active.
+    Join {
+        /// The backend's name.
+        name: String,
+        /// The donor (default: chosen by the daemon).
+        #[arg(long)]
+        donor: Option<String>,
+        /// `online` (the donor keeps serving) or `detach` (default: from the config).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Take a snapshot even if a delta-only rejoin would do.
+        #[arg(long)]
+        force_snapshot: bool,
+        /// Return once the join is started.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Make the daemon re-read its configuration file (as SIGHUP does).
+    Reload {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        admin: Option<String>,
+    },
     /// Check a configuration file without starting anything.
     CheckConfig {
         /// The configuration file.
@@ -98,6 +127,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => cmd::run::run(&config),
+        Command::Join {
+            name,
+            donor,
+            mode,
+            force_snapshot,
+            no_wait,
+            config,
+            admin,
+        } => cmd::join::run(
+            cmd::join::Request {
+                name: &name,
+                donor: donor.as_deref(),
+                mode: mode.as_deref(),
+                force_snapshot,
+                wait: !no_wait,
+            },
+            config.as_deref(),
+            admin.as_deref(),
+        ),
+        Command::Reload { config, admin } => cmd::reload::run(config.as_deref(), admin.as_deref()),
         Command::CheckConfig { file } => cmd::check_config::run(&file),
         Command::Status { config, admin } => cmd::status::run(config.as_deref(), admin.as_deref()),
         Command::Detach {

@@ -11,9 +11,10 @@
 //! - Session settings logged with a write are applied with `SET SESSION name = value`
 //!   before it. `COPY` is refused (MySQL has no COPY).
 //! - Snapshot: `mariadb-dump --single-transaction --routines --triggers --events
-//!   --hex-blob` of the database (path configurable). The LSN is the marker, read before
-//!   and after the dump; if they differ, writes ran during the dump and the snapshot is
-//!   refused (take it with the donor detached, or under the write turn). Restore: the
+//!   --hex-blob` of the database (path configurable): one consistent InnoDB snapshot,
+//!   marker row included, so it may be taken while the donor serves (`online` joins); the
+//!   restored marker says which writes it holds. DDL during the dump makes mysqldump fail
+//!   (the join is then aborted, never restored from an inconsistent dump). Restore: the
 //!   `mariadb` client into the database emptied by [`Backend::reset`]; DDL commits as it
 //!   goes, so a failed restore leaves a partial database, and the next attempt resets it.
 
@@ -277,6 +278,19 @@ impl Backend for MysqlBackend {
         BackendKind::Mysql
     }
 
+    fn snapshot_content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
+
+    async fn estimated_size(&self) -> Option<u64> {
+        let mut conn = self.conn().await.ok()?;
+        let size: Option<u64> = conn
+            .query_first("SELECT CAST(coalesce(sum(DATA_LENGTH), 0) AS UNSIGNED) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+            .await
+            .ok()?;
+        size
+    }
+
     async fn open_session(&self) -> Result<Box<dyn mdbd_engine::backend::Session>, BackendError> {
         Ok(Box::new(MysqlSession {
             backend: self.name.clone(),
@@ -347,13 +361,12 @@ impl Backend for MysqlBackend {
             .map(String::from),
         );
         dump.args.push(self.database.clone());
+        // `--single-transaction` dumps one consistent InnoDB snapshot, marker included, so
+        // the restored marker says exactly which writes the dump holds even when writes ran
+        // meanwhile (`before` is then only a lower bound). DDL during the dump breaks the
+        // snapshot: mysqldump fails with "table definition has changed" and the join is
+        // aborted rather than restored from an inconsistent dump.
         let bytes = dump.dump(out).await?;
-        let after = self.applied_lsn().await?;
-        if before != after {
-            return Err(BackendError::Config(format!(
-                "writes ran during the dump (marker {before} -> {after}); snapshot with the donor detached or under the write turn"
-            )));
-        }
         Ok(SnapshotInfo {
             content_type: CONTENT_TYPE.into(),
             lsn: before,

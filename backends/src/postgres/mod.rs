@@ -119,6 +119,24 @@ impl Backend for PgBackend {
         BackendKind::Postgres
     }
 
+    fn snapshot_content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
+
+    async fn estimated_size(&self) -> Option<u64> {
+        // The dump holds table data without indexes or free space: the table sizes are
+        // the closer estimate.
+        let client = self.client().await.ok()?;
+        let row = client
+            .query_one(
+                "SELECT coalesce(sum(pg_table_size(c.oid)), 0)::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+                &[],
+            )
+            .await
+            .ok()?;
+        u64::try_from(row.get::<_, i64>(0)).ok()
+    }
+
     async fn open_session(&self) -> Result<Box<dyn mdbd_engine::backend::Session>, BackendError> {
         Ok(Box::new(PgSession {
             backend: self.name.clone(),

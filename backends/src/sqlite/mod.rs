@@ -136,6 +136,14 @@ impl Backend for SqliteBackend {
         BackendKind::Sqlite
     }
 
+    fn snapshot_content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
+
+    async fn estimated_size(&self) -> Option<u64> {
+        tokio::fs::metadata(&self.path).await.ok().map(|m| m.len())
+    }
+
     async fn open_session(&self) -> Result<Box<dyn mdbd_engine::backend::Session>, BackendError> {
         let conn = self.connect()?;
         Ok(Box::new(SqliteSession {

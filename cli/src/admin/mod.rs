@@ -2,27 +2,40 @@
 //!
 //! - `GET /v1/status`: backends (state, reason, applied LSN), the delta log, sessions.
 //! - `POST /v1/backends/{name}/detach`: take a backend out of service.
+//! - `POST /v1/backends/{name}/join`, `GET /v1/joins`, `GET /v1/joins/{id}`,
+//!   `DELETE /v1/joins/{id}`: online joins (see [`joins`]).
+//! - `POST /v1/reload`: re-read the config file; backends added to it are registered
+//!   detached, ready to be joined.
 //! - `GET /metrics`: Prometheus text format.
 //!
 //! With `admin_token` configured, every request needs `Authorization: Bearer <token>`.
 
 pub mod client;
+mod joins;
+
+pub use joins::join_json;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mdbd_engine::cluster::DonorMode;
 use mdbd_engine::cluster::{Cluster, MemberState};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Re-reads the configuration; returns the backends it registered.
+pub type Reload = Arc<dyn Fn() -> anyhow::Result<Vec<String>> + Send + Sync>;
+
 #[derive(Clone)]
 struct Admin {
     cluster: Arc<Cluster>,
     token: Option<String>,
+    default_mode: Option<DonorMode>,
+    reload: Option<Reload>,
 }
 
 impl Admin {
@@ -39,6 +52,10 @@ impl Admin {
     }
 }
 
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
 fn unauthorised() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -47,13 +64,45 @@ fn unauthorised() -> Response {
         .into_response()
 }
 
-/// The router of the admin API.
-pub fn router(cluster: Arc<Cluster>, token: Option<String>) -> Router {
+/// The router of the admin API. `default_mode` is the configured donor mode of joins;
+/// `reload` re-reads the configuration file.
+pub fn router(
+    cluster: Arc<Cluster>,
+    token: Option<String>,
+    default_mode: Option<DonorMode>,
+    reloader: Option<Reload>,
+) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/backends/{name}/detach", post(detach))
+        .route("/v1/backends/{name}/join", post(joins::start))
+        .route("/v1/joins", get(joins::list))
+        .route("/v1/joins/{id}", get(joins::get_one).delete(joins::cancel))
+        .route("/v1/reload", post(reload))
         .route("/metrics", get(metrics))
-        .with_state(Admin { cluster, token })
+        .with_state(Admin {
+            cluster,
+            token,
+            default_mode,
+            reload: reloader,
+        })
+}
+
+async fn reload(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+    if !admin.authorised(&headers) {
+        return unauthorised();
+    }
+    let Some(reload) = admin.reload.clone() else {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "no configuration file to reload".into(),
+        );
+    };
+    match tokio::task::spawn_blocking(move || reload()).await {
+        Ok(Ok(added)) => Json(json!({ "added": added })).into_response(),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
@@ -65,6 +114,10 @@ async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
         let (state, reason) = match &member.state {
             MemberState::Active => ("active", Value::Null),
             MemberState::Detached { reason } => ("detached", Value::String(reason.clone())),
+            MemberState::Joining { join, role } => (
+                "joining",
+                Value::String(format!("{role:?} of join {join}").to_lowercase()),
+            ),
         };
         let applied = match admin.cluster.backend(&member.name) {
             Some(b) => match b.applied_lsn().await {
@@ -84,8 +137,16 @@ async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
             b["lag"] = json!(end.saturating_sub(1).saturating_sub(applied));
         }
     }
+    let joins: Vec<Value> = admin
+        .cluster
+        .joins()
+        .iter()
+        .filter(|j| !j.record.phase.is_terminal())
+        .map(join_json)
+        .collect();
     Json(json!({
         "backends": backends,
+        "joins": joins,
         "log": {"first_lsn": log.first.get(), "end_lsn": end, "frames": log.frames, "stored_bytes": log.stored_bytes, "raw_bytes": log.raw_bytes, "refusing_appends": log.refusal},
         "sessions": admin.cluster.counters().open_sessions.load(Ordering::Relaxed),
     }))
@@ -110,7 +171,10 @@ async fn detach(
     if admin.cluster.active().iter().all(|b| b.name() == name) {
         return (StatusCode::CONFLICT, Json(json!({"error": format!("{name} is the last active backend; detaching it would stop the cluster")}))).into_response();
     }
-    match admin.cluster.detach(&name, "detached by the operator") {
+    match admin
+        .cluster
+        .detach(&name, mdbd_engine::cluster::join::OPERATOR_DETACH)
+    {
         Ok(()) => Json(json!({"detached": name})).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,6 +218,26 @@ async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> Response {
         c.detaches.load(Ordering::Relaxed),
     );
     counter(
+        "mdbd_switchovers_total",
+        "Servers made active by a join's switch-over.",
+        c.switchovers.load(Ordering::Relaxed),
+    );
+    counter(
+        "mdbd_switchover_pause_microseconds_total",
+        "Time writers were held by switch-overs.",
+        c.switch_pause_micros.load(Ordering::Relaxed),
+    );
+    counter(
+        "mdbd_joins_finished_total",
+        "Joins that finished.",
+        c.joins_finished.load(Ordering::Relaxed),
+    );
+    counter(
+        "mdbd_joins_aborted_total",
+        "Joins that were cancelled or failed.",
+        c.joins_aborted.load(Ordering::Relaxed),
+    );
+    counter(
         "mdbd_write_turn_wait_microseconds_total",
         "Time spent waiting for the write turn.",
         c.turn_wait_micros.load(Ordering::Relaxed),
@@ -173,6 +257,11 @@ async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> Response {
         "mdbd_log_stored_bytes",
         "Bytes of the delta log on disk.",
         log.stored_bytes,
+    );
+    gauge(
+        "mdbd_switchover_pause_max_microseconds",
+        "Longest time writers were held by one switch-over.",
+        c.switch_pause_max_micros.load(Ordering::Relaxed),
     );
     gauge(
         "mdbd_sessions",

@@ -2,8 +2,10 @@
 
 pub mod check_config;
 pub mod detach;
+pub mod join;
 pub mod log_dump;
 pub mod log_verify;
+pub mod reload;
 pub mod run;
 pub mod status;
 

@@ -13,7 +13,7 @@ use mdbd_backends::mysql::{MysqlBackend, MysqlOptions};
 use mdbd_backends::postgres::{PgBackend, PgOptions};
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
 use mdbd_engine::backend::Backend;
-use mdbd_engine::cluster::{Classifier, Cluster};
+use mdbd_engine::cluster::{Classifier, Cluster, DonorMode};
 use mdbd_engine::log::{DeltaLog, Durability, LogOptions};
 use std::collections::HashSet;
 use std::path::Path;
@@ -76,11 +76,32 @@ pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config))?;
+    runtime.block_on(serve(config, file.to_path_buf()))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// Re-reads `file`: backends it adds are built and registered detached, ready to be
+/// joined. Removed or changed backends need a restart (said in the log).
+fn reload(cluster: &Cluster, file: &Path) -> anyhow::Result<Vec<String>> {
+    let config = Config::load(file)?;
+    let mut added = Vec::new();
+    let built = backends(&config)?;
+    for backend in built {
+        let name = backend.name().to_string();
+        if cluster.add_backend(backend)? {
+            tracing::info!(backend = %name, "backend added by reload: detached, ready to be joined");
+            added.push(name);
+        }
+    }
+    for member in cluster.status() {
+        if !config.backends.iter().any(|b| b.name == member.name) {
+            tracing::warn!(backend = %member.name, "backend removed from the configuration: it stays until a restart");
+        }
+    }
+    Ok(added)
+}
+
+async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     let users: HashSet<String> = config
         .users
         .iter()
@@ -119,6 +140,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         crate::config::parse_duration(&config.health.interval).map_err(anyhow::Error::msg)?,
         crate::config::parse_duration(&config.health.timeout).map_err(anyhow::Error::msg)?,
     );
+    let donor_mode: DonorMode = config.join.donor_mode.parse().map_err(anyhow::Error::msg)?;
+    let auto_join = config.join.auto_join.then(|| {
+        cluster.spawn_auto_join(
+            crate::config::parse_duration(&config.health.interval)
+                .unwrap_or(Duration::from_secs(2)),
+            Some(donor_mode),
+        )
+    });
+    let reloader: crate::admin::Reload = {
+        let (cluster, file) = (cluster.clone(), file.clone());
+        Arc::new(move || reload(&cluster, &file))
+    };
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -136,7 +169,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin = axum::serve(
         admin_listener,
-        crate::admin::router(cluster.clone(), config.server.admin_token.clone()),
+        crate::admin::router(
+            cluster.clone(),
+            config.server.admin_token.clone(),
+            Some(donor_mode),
+            Some(reloader.clone()),
+        ),
     )
     .with_graceful_shutdown(async {
         let _ = admin_stopped.await;
@@ -149,6 +187,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let users = Arc::new(users);
     let mut connections = tokio::task::JoinSet::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -165,6 +204,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
+            _ = hangup.recv() => {
+                let reloader = reloader.clone();
+                match tokio::task::spawn_blocking(move || reloader()).await {
+                    Ok(Ok(added)) => tracing::info!(?added, "configuration reloaded (SIGHUP)"),
+                    Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "reload failed; nothing changed"),
+                    Err(e) => tracing::error!(error = %e, "reload failed"),
+                }
+            }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
@@ -187,6 +234,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     health.abort();
     let _ = health.await;
+    if let Some(task) = auto_join {
+        task.abort();
+    }
     let _ = stop_admin.send(());
     let _ = admin_task.await;
     drop(cluster);

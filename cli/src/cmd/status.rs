@@ -30,6 +30,23 @@ pub fn run(config: Option<&Path>, admin: Option<&str>) -> anyhow::Result<ExitCod
             b["reason"].as_str().unwrap_or("")
         );
     }
+    for j in status["joins"].as_array().into_iter().flatten() {
+        println!(
+            "join {}: {} <- {} ({} mode), phase {}{}; snapshot {} bytes; lag {}",
+            j["id"],
+            j["joiner"].as_str().unwrap_or("?"),
+            j["donor"].as_str().unwrap_or("-"),
+            j["mode"].as_str().unwrap_or("?"),
+            j["phase"].as_str().unwrap_or("?"),
+            if j["switching"].as_bool() == Some(true) {
+                " (switching over)"
+            } else {
+                ""
+            },
+            j["snapshot"]["bytes"],
+            j["lag"]
+        );
+    }
     let log = &status["log"];
     println!(
         "delta log: LSN {}..{} ({} frames, {} bytes stored); {} client sessions",

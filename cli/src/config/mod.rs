@@ -26,6 +26,9 @@ pub struct Config {
     /// Health checks.
     #[serde(default)]
     pub health: Health,
+    /// Online joins.
+    #[serde(default)]
+    pub join: Join,
     /// Front-end users.
     #[serde(default, rename = "user")]
     pub users: Vec<User>,
@@ -100,6 +103,25 @@ impl Default for Health {
         Health {
             interval: "2s".into(),
             timeout: "1s".into(),
+        }
+    }
+}
+
+/// `[join]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Join {
+    /// `online` (the donor keeps serving) or `detach` (it leaves service meanwhile).
+    pub donor_mode: String,
+    /// Join detached, healthy backends automatically (not those the operator detached).
+    pub auto_join: bool,
+}
+
+impl Default for Join {
+    fn default() -> Self {
+        Join {
+            donor_mode: "online".into(),
+            auto_join: false,
         }
     }
 }
@@ -265,6 +287,13 @@ impl Config {
                     self.log.durability
                 ),
             ));
+        }
+        if let Err(e) = self
+            .join
+            .donor_mode
+            .parse::<mdbd_engine::cluster::DonorMode>()
+        {
+            return Err(err("donor_mode", format!("donor_mode: {e}")));
         }
         if !(0..=22).contains(&self.log.compression_level) {
             return Err(err(

@@ -145,7 +145,9 @@ pub fn copy_unsupported() -> BackendError {
 pub struct SnapshotInfo {
     /// e.g. `sqlite/database`, `pg_dump/custom`, `mysqldump/sql`.
     pub content_type: String,
-    /// The applied-LSN marker inside the snapshot: it holds every write before this LSN.
+    /// The applied-LSN marker inside the snapshot as far as the backend knows it (the
+    /// marker the restored server then holds is authoritative; see
+    /// [`SnapshotHeader::lsn`](crate::snapshot::SnapshotHeader::lsn)).
     pub lsn: Lsn,
     /// Raw content bytes written.
     pub bytes: u64,
@@ -176,6 +178,16 @@ pub trait Backend: Send + Sync {
     /// marker update. Returns `false` without doing anything when the marker is already
     /// at or past `lsn` (exactly-once replay). A database error rolls everything back.
     async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError>;
+
+    /// What [`snapshot`](Self::snapshot) writes, e.g. `pg_dump/custom`; known before the
+    /// snapshot starts, because the stream's header names it.
+    fn snapshot_content_type(&self) -> &'static str;
+
+    /// About how many bytes a snapshot of this backend will be, for progress and ETA;
+    /// `None` when the engine cannot tell cheaply.
+    async fn estimated_size(&self) -> Option<u64> {
+        None
+    }
 
     /// Writes a snapshot's raw content to `out`, consistent with one LSN (the marker it
     /// contains). The caller frames it with the snapshot codec.

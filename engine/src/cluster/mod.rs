@@ -20,11 +20,15 @@
 mod classify;
 mod copy;
 mod health;
+pub mod join;
+mod members;
 mod pin_time;
 mod session;
 mod write;
 
 pub use classify::{outside_transaction, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
+pub use join::{DonorMode, JoinError, JoinOptions, JoinView, Phase};
+pub use members::{JoinRole, MemberState};
 pub use pin_time::{pin_time, utc_parts};
 pub use session::ClusterSession;
 
@@ -33,15 +37,6 @@ use crate::log::{DeltaLog, LogError, Payload};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use thiserror::Error;
-
-/// What a member is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MemberState {
-    /// Receives every write and may serve reads.
-    Active,
-    /// Receives nothing, for the recorded reason, until it is joined again.
-    Detached { reason: String },
-}
 
 /// A member as the status page shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +85,15 @@ pub struct Counters {
     pub open_sessions: AtomicU64,
     /// Bytes of `COPY ... FROM STDIN` data received.
     pub copy_bytes: AtomicU64,
+    /// Servers made active by a join's switch-over.
+    pub switchovers: AtomicU64,
+    /// Microseconds writers were held at switch-overs, in total.
+    pub switch_pause_micros: AtomicU64,
+    /// The longest switch-over pause, in microseconds.
+    pub switch_pause_max_micros: AtomicU64,
+    /// Joins finished / aborted.
+    pub joins_finished: AtomicU64,
+    pub joins_aborted: AtomicU64,
 }
 
 pub(crate) struct Member {
@@ -107,10 +111,7 @@ pub struct Cluster {
     next_read: AtomicUsize,
     next_session: AtomicU64,
     counters: Counters,
-}
-
-fn state_key(name: &str) -> String {
-    format!("member/{name}")
+    joins: join::Joins,
 }
 
 impl Cluster {
@@ -124,16 +125,7 @@ impl Cluster {
         let kind = backends
             .first()
             .map_or(crate::snapshot::BackendKind::Sqlite, |b| b.kind());
-        let mut members = Vec::new();
-        for backend in backends {
-            let state = match log.meta(&state_key(backend.name()))? {
-                Some(v) if v.starts_with(b"detached:") => MemberState::Detached {
-                    reason: String::from_utf8_lossy(&v[9..]).into_owned(),
-                },
-                _ => MemberState::Active,
-            };
-            members.push(Member { backend, state });
-        }
+        let members = members::restore(&log, backends)?;
         let cluster = Arc::new(Cluster {
             log,
             members: RwLock::new(members),
@@ -143,12 +135,14 @@ impl Cluster {
             next_read: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             counters: Counters::default(),
+            joins: join::Joins::default(),
         });
         for backend in cluster.active() {
             if let Err(e) = cluster.catch_up(&*backend).await {
                 cluster.detach(backend.name(), &format!("could not catch up at start: {e}"))?;
             }
         }
+        cluster.resume_joins()?;
         Ok(cluster)
     }
 
@@ -240,27 +234,6 @@ impl Cluster {
         let active = self.active();
         (!active.is_empty())
             .then(|| active[self.next_read.fetch_add(1, Ordering::Relaxed) % active.len()].clone())
-    }
-
-    /// Takes `name` out of service with `reason`, durably.
-    pub fn detach(&self, name: &str, reason: &str) -> Result<(), ClusterError> {
-        {
-            let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
-            let Some(m) = members.iter_mut().find(|m| m.backend.name() == name) else {
-                return Err(ClusterError::State(format!("no backend named {name:?}")));
-            };
-            if m.state != MemberState::Active {
-                return Ok(());
-            }
-            m.state = MemberState::Detached {
-                reason: reason.into(),
-            };
-        }
-        self.counters.detaches.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(backend = name, reason, "backend detached");
-        self.log
-            .set_meta(&state_key(name), format!("detached:{reason}").as_bytes())?;
-        Ok(())
     }
 
     /// The engine every backend of this cluster runs.

@@ -124,7 +124,11 @@ impl ClusterSession {
                 let _ = conn.rollback().await;
             }
             txn.members.retain(|m| m != name);
-            self.cluster.detach(name, reason)?;
+            if reason.starts_with("unreachable") {
+                self.cluster.detach(name, reason)?;
+            } else {
+                self.cluster.detach_diverged(name, reason)?;
+            }
         }
         match winner {
             Some(w) => Ok(results.swap_remove(w).1),

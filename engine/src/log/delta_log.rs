@@ -294,6 +294,28 @@ impl DeltaLog {
             .get_meta(&format!("{APP_PREFIX}{key}"))?)
     }
 
+    /// Removes a value stored with [`set_meta`](Self::set_meta), durably.
+    pub fn remove_meta(&self, key: &str) -> Result<(), LogError> {
+        let storage = &self.inner.shared.storage;
+        storage.remove_meta(&format!("{APP_PREFIX}{key}"))?;
+        storage.sync()?;
+        Ok(())
+    }
+
+    /// Every value stored with [`set_meta`](Self::set_meta) under a key starting with
+    /// `prefix`, in key order (keys without the prefix's namespace).
+    pub fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, LogError> {
+        let entries = self
+            .inner
+            .shared
+            .storage
+            .scan_meta(&format!("{APP_PREFIX}{prefix}"))?;
+        Ok(entries
+            .into_iter()
+            .map(|(k, v)| (k[APP_PREFIX.len()..].to_string(), v))
+            .collect())
+    }
+
     /// Removes every frame that holds only records below `lsn` and below every cursor.
     pub fn truncate_below(&self, lsn: Lsn) -> Result<TruncateReport, LogError> {
         retention::truncate(&self.inner.shared, lsn, None)

@@ -34,7 +34,11 @@ pub struct SnapshotHeader {
     pub kind: BackendKind,
     /// Name of the backend the snapshot was taken from.
     pub source: String,
-    /// The snapshot holds every write before this LSN and none at or after it.
+    /// The snapshot holds every write before this LSN. Taken with the donor out of service
+    /// (or under the write turn) it holds none at or after it; taken online, it may hold
+    /// some after it, and the applied-LSN marker inside the content says exactly which
+    /// (replay into the restored server is exactly-once from that marker). The log is
+    /// kept from here until the join ends.
     pub lsn: Lsn,
     /// When it was taken, microseconds since the Unix epoch.
     pub created_micros: u64,

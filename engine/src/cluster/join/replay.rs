@@ -1,0 +1,177 @@
+//! Catch-up and switch-over of one server: replay the log from its marker while live
+//! writes go on, then, close to the end, take the write turn, replay the rest and make it
+//! active before releasing the turn, so no write falls between "caught up" and "active".
+
+use super::failpoint;
+use super::registry::Job;
+use crate::backend::Backend;
+use crate::cluster::{Cluster, ClusterError, MemberState};
+use crate::log::{Lsn, Payload};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// A server this close to the end of the log (in records) is switched over: the rest is
+/// replayed under the write turn. Small, because writers wait for it.
+const CLOSE_ENOUGH: u64 = 32;
+
+/// How a server's catch-up ended without error.
+pub(super) struct SwitchedOver {
+    /// Writers were held this long.
+    pub pause: Duration,
+}
+
+impl Cluster {
+    /// Applies every logged write in `[from, end)` to `backend`, exactly once; returns how
+    /// many it applied.
+    async fn replay_range(
+        &self,
+        backend: &dyn Backend,
+        from: Lsn,
+        end: Lsn,
+        job: &Job,
+        cancellable: bool,
+    ) -> Result<u64, String> {
+        if from >= end {
+            return Ok(0);
+        }
+        let (mut applied, mut seen) = (0, 0u64);
+        let records = self
+            .log
+            .read_from(from)
+            .map_err(|e| format!("reading the log from {from}: {e}"))?;
+        for item in records {
+            let logged = item.map_err(|e| format!("reading the log: {e}"))?;
+            if logged.lsn >= end {
+                break;
+            }
+            if let Payload::Write(txn) = &logged.record.payload {
+                if backend
+                    .apply(logged.lsn, txn)
+                    .await
+                    .map_err(|e| format!("replay of LSN {} failed: {e}", logged.lsn))?
+                {
+                    applied += 1;
+                }
+            }
+            seen += 1;
+            if seen % 256 == 0 {
+                self.note_lag(job, backend.name(), logged.lsn);
+                if cancellable && job.cancel.is_cancelled() {
+                    return Err("cancelled".into());
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    fn note_lag(&self, job: &Job, name: &str, at: Lsn) {
+        let lag = self.log.end().get().saturating_sub(at.get() + 1);
+        job.progress
+            .lag
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), lag);
+    }
+
+    /// Brings `name` up to the end of the log and makes it active. Every write before
+    /// `floor` is known to be in it already (it held them at the cut, or its snapshot was
+    /// taken after the cut), so replay starts at its marker or `floor`, whichever is later.
+    pub(super) async fn catch_up_and_switch(
+        &self,
+        job: &Job,
+        name: &str,
+        floor: Lsn,
+        cancellable: bool,
+    ) -> Result<SwitchedOver, String> {
+        let backend = self
+            .backend(name)
+            .ok_or_else(|| format!("no backend named {name:?}"))?;
+        if self.state_of(name) == Some(MemberState::Active) {
+            // Switched over before a restart.
+            return Ok(SwitchedOver {
+                pause: Duration::ZERO,
+            });
+        }
+        let marker = backend
+            .applied_lsn()
+            .await
+            .map_err(|e| format!("reading its marker: {e}"))?;
+        // The last LSN known applied.
+        let mut applied_lsn = marker.max(Lsn(floor.get().saturating_sub(1)));
+        if applied_lsn.next() < self.log.first() {
+            return Err(format!(
+                "its marker {applied_lsn} is older than the log, which starts at {}",
+                self.log.first()
+            ));
+        }
+        let mut applied = 0;
+        let mut rounds = 0u32;
+        loop {
+            if cancellable && job.cancel.is_cancelled() {
+                return Err("cancelled".into());
+            }
+            let end = self.log.end();
+            if applied_lsn.next() > end {
+                return Err(format!(
+                    "its marker {applied_lsn} is ahead of the log (ends before {end})"
+                ));
+            }
+            self.note_lag(job, name, applied_lsn);
+            if end.get() - applied_lsn.next().get() <= CLOSE_ENOUGH {
+                break;
+            }
+            applied += self
+                .replay_range(&*backend, applied_lsn.next(), end, job, cancellable)
+                .await?;
+            applied_lsn = Lsn(end.get() - 1);
+            rounds += 1;
+            if rounds == 1 {
+                failpoint("join-catch-up").await;
+            }
+        }
+        // Switch-over: no write can be in flight or start while the turn is held.
+        let turn = self.turn().lock_owned().await;
+        let held = Instant::now();
+        job.progress.switching.store(true, Ordering::Relaxed);
+        let result = async {
+            failpoint("join-switch-over").await;
+            let end = self.log.end();
+            applied += self
+                .replay_range(&*backend, applied_lsn.next(), end, job, false)
+                .await?;
+            self.set_state(name, MemberState::Active)
+                .map_err(|e| e.to_string())?;
+            self.note_lag(job, name, Lsn(end.get().saturating_sub(1)));
+            Ok::<_, String>(())
+        }
+        .await;
+        job.progress.switching.store(false, Ordering::Relaxed);
+        drop(turn);
+        let pause = held.elapsed();
+        result?;
+        let micros = pause.as_micros() as u64;
+        let c = self.counters();
+        c.switchovers.fetch_add(1, Ordering::Relaxed);
+        c.switch_pause_micros.fetch_add(micros, Ordering::Relaxed);
+        c.switch_pause_max_micros
+            .fetch_max(micros, Ordering::Relaxed);
+        tracing::info!(
+            backend = name,
+            applied,
+            pause_us = micros,
+            "switched over: active"
+        );
+        Ok(SwitchedOver { pause })
+    }
+
+    /// Appends a join-protocol record under the write turn (so it takes its place in the
+    /// one order of writes).
+    pub(super) async fn append_control(
+        &self,
+        control: crate::log::Control,
+    ) -> Result<Lsn, ClusterError> {
+        let _turn = self.turn().lock_owned().await;
+        let record = crate::log::Record::now(0, Payload::Control(control));
+        Ok(self.log.append(std::slice::from_ref(&record)).await?.start)
+    }
+}
