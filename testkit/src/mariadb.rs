@@ -38,48 +38,33 @@ impl MariaDb {
             ])
             .arg(format!("--datadir={}", data.display())))?;
         let port = crate::free_port()?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let child = Command::new(mariadbd())
-            .args(["--no-defaults", "--user=root"])
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!(
-                "--socket={}",
-                dir.path().join("mysqld.sock").display()
-            ))
-            .arg(format!("--port={port}"))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--skip-log-bin",
-                "--innodb-flush-log-at-trx-commit=0",
-                "--max-connections=300",
-                // What Debian's packaged configuration sets; --no-defaults leaves latin1.
-                "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_general_ci",
-            ])
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mysqld.pid").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
+        let child = spawn(dir.path(), port)?;
         let mut server = MariaDb { child, port, dir };
-        let ready = wait_until(Duration::from_secs(60), || {
-            server.client(None, "SELECT 1").is_ok()
-                || matches!(server.child.try_wait(), Ok(Some(_)))
-        });
-        if !ready || matches!(server.child.try_wait(), Ok(Some(_))) {
-            let log =
-                std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
-            stop(&mut server.child, "TERM");
-            return Err(io::Error::other(format!(
-                "MariaDB on port {port} did not start:\n{log}"
-            )));
-        }
+        server.wait_ready()?;
         server.client(None, "CREATE DATABASE app")?;
         Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let ready = wait_until(Duration::from_secs(60), || {
+            self.client(None, "SELECT 1").is_ok()
+                || matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !ready || matches!(self.child.try_wait(), Ok(Some(_))) {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            stop(&mut self.child, "TERM");
+            return Err(io::Error::other(format!(
+                "MariaDB on port {} did not start:\n{log}", self.port
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same data directory and port, after [`kill`](Self::kill).
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.child = spawn(self.dir.path(), self.port)?;
+        self.wait_ready()
     }
 
     /// The port it listens on (127.0.0.1).
@@ -126,4 +111,36 @@ impl Drop for MariaDb {
     fn drop(&mut self) {
         stop(&mut self.child, "TERM");
     }
+}
+
+fn spawn(dir: &Path, port: u16) -> io::Result<Child> {
+    let (data, tmp) = (dir.join("data"), dir.join("tmp"));
+        let log = std::fs::File::create(dir.join("server.log"))?;
+        let child = Command::new(mariadbd())
+            .args(["--no-defaults", "--user=root"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!(
+                "--socket={}",
+                dir.join("mysqld.sock").display()
+            ))
+            .arg(format!("--port={port}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-log-bin",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--max-connections=300",
+                // What Debian's packaged configuration sets; --no-defaults leaves latin1.
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
+            ])
+            .arg(format!("--tmpdir={}", tmp.display()))
+            .arg(format!(
+                "--pid-file={}",
+                dir.join("mysqld.pid").display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+        .spawn()?;
+    Ok(child)
 }

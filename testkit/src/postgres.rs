@@ -74,65 +74,54 @@ impl PgServer {
         as_owner(&mut initdb);
         run(&mut initdb)?;
         let port = crate::free_port()?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let mut postgres = Command::new(bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-p",
-                &port.to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-            ])
-            .arg(format!("unix_socket_directories={}", dir.path().display()))
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=200",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        as_owner(&mut postgres);
-        let child = postgres.spawn()?;
+        let child = spawn(&bin, dir.path(), port, ids)?;
         let mut server = PgServer {
             child,
             port,
             bin,
             dir,
         };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> io::Result<()> {
         let ready = wait_until(Duration::from_secs(30), || {
-            Command::new(server.bin.join("pg_isready"))
+            Command::new(self.bin.join("pg_isready"))
                 .args([
                     "-q",
                     "-h",
                     "127.0.0.1",
                     "-p",
-                    &port.to_string(),
+                    &self.port.to_string(),
                     "-U",
                     "postgres",
                 ])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false)
-                || matches!(server.child.try_wait(), Ok(Some(_)))
+                || matches!(self.child.try_wait(), Ok(Some(_)))
         });
-        if !ready || matches!(server.child.try_wait(), Ok(Some(_))) {
+        if !ready || matches!(self.child.try_wait(), Ok(Some(_))) {
             let log =
-                std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
-            stop(&mut server.child, FAST_SHUTDOWN);
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            stop(&mut self.child, FAST_SHUTDOWN);
             return Err(io::Error::other(format!(
-                "PostgreSQL on port {port} did not start:\n{log}"
+                "PostgreSQL on port {} did not start:\n{log}", self.port
             )));
         }
-        Ok(server)
+        Ok(())
+    }
+
+    /// Starts the server again on the same data directory and port, after [`kill`](Self::kill).
+    pub fn restart(&mut self) -> io::Result<()> {
+        let ids = if is_root() {
+            Some(user_ids("postgres")?)
+        } else {
+            None
+        };
+        self.child = spawn(&self.bin, self.dir.path(), self.port, ids)?;
+        self.wait_ready()
     }
 
     /// The port it listens on (127.0.0.1).
@@ -187,4 +176,41 @@ impl Drop for PgServer {
     fn drop(&mut self) {
         stop(&mut self.child, FAST_SHUTDOWN);
     }
+}
+
+fn spawn(bin: &Path, dir: &Path, port: u16, ids: Option<(u32, u32)>) -> io::Result<Child> {
+    let data = dir.join("data");
+    let as_owner = |cmd: &mut Command| {
+        if let Some((uid, gid)) = ids {
+            cmd.uid(uid).gid(gid);
+        }
+    };
+        let log = std::fs::File::create(dir.join("server.log"))?;
+        let mut postgres = Command::new(bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+            ])
+            .arg(format!("unix_socket_directories={}", dir.display()))
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        as_owner(&mut postgres);
+    postgres.spawn()
 }

@@ -2,12 +2,14 @@
 //! PostgreSQL servers), `mdbd run` on it, and real clients.
 #![allow(dead_code)] // each test file uses a part
 
+pub mod join;
 pub mod workload;
 
+use mdbd_backends::mysql::{MysqlBackend, MysqlOptions};
 use mdbd_backends::postgres::{PgBackend, PgOptions};
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
 use mdbd_engine::backend::{Backend, TableChecksum};
-use mdbd_testkit::PgServer;
+use mdbd_testkit::{MariaDb, PgServer};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,7 +23,10 @@ pub fn free_port() -> u16 {
 pub enum Three {
     Sqlite(PathBuf),
     Postgres(Vec<PgServer>),
+    Mariadb(Vec<MariaDb>),
 }
+
+pub const NAMES: [&str; 3] = ["a", "b", "c"];
 
 impl Three {
     pub fn sqlite(dir: &Path) -> Self {
@@ -32,9 +37,16 @@ impl Three {
         Three::Postgres((0..3).map(|_| PgServer::start().unwrap()).collect())
     }
 
-    fn backend_toml(&self) -> String {
+    pub fn mariadb() -> Self {
+        Three::Mariadb((0..3).map(|_| MariaDb::start().unwrap()).collect())
+    }
+
+    fn backend_toml(&self, names: &[&str]) -> String {
         let mut out = String::new();
-        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        for (i, name) in NAMES.iter().enumerate() {
+            if !names.contains(name) {
+                continue;
+            }
             match self {
                 Three::Sqlite(dir) => out.push_str(&format!(
                     "\n[[backend]]\nname = \"{name}\"\nkind = \"sqlite\"\npath = \"{}/{name}.db\"\n",
@@ -44,6 +56,10 @@ impl Three {
                     "\n[[backend]]\nname = \"{name}\"\nkind = \"postgres\"\nconninfo = \"{}\"\n",
                     servers[i].conninfo("postgres")
                 )),
+                Three::Mariadb(servers) => out.push_str(&format!(
+                    "\n[[backend]]\nname = \"{name}\"\nkind = \"mysql\"\nurl = \"{}\"\n",
+                    servers[i].url("app")
+                )),
             }
         }
         out
@@ -51,19 +67,31 @@ impl Three {
 
     /// A config for `mdbd run` on these backends, written into `dir`.
     pub fn config(&self, dir: &Path, port: u16) -> PathBuf {
-        let admin = free_port();
+        self.config_of(dir, port, free_port(), &NAMES, "")
+    }
+
+    /// A config with only the backends `names`, the admin API on `admin`, and `extra`
+    /// sections appended.
+    pub fn config_of(
+        &self,
+        dir: &Path,
+        port: u16,
+        admin: u16,
+        names: &[&str],
+        extra: &str,
+    ) -> PathBuf {
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{}",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
             dir.display(),
-            self.backend_toml()
+            self.backend_toml(names)
         );
         let path = dir.join("mdbd.toml");
         std::fs::write(&path, text).unwrap();
         path
     }
 
-    fn backend(&self, i: usize) -> Box<dyn Backend> {
-        let name = ["a", "b", "c"][i];
+    pub fn backend(&self, i: usize) -> Box<dyn Backend> {
+        let name = NAMES[i];
         match self {
             Three::Sqlite(dir) => Box::new(
                 SqliteBackend::new(
@@ -75,6 +103,9 @@ impl Three {
             ),
             Three::Postgres(servers) => Box::new(
                 PgBackend::new(name, PgOptions::new(&servers[i].conninfo("postgres"))).unwrap(),
+            ),
+            Three::Mariadb(servers) => Box::new(
+                MysqlBackend::new(name, MysqlOptions::new(&servers[i].url("app"))).unwrap(),
             ),
         }
     }
@@ -103,15 +134,23 @@ impl Three {
         match self {
             Three::Sqlite(_) => "sqlite",
             Three::Postgres(_) => "postgres",
+            Three::Mariadb(_) => "mariadb",
         }
     }
 }
 
 /// Starts `mdbd run` and waits until it listens.
 pub fn start(config: &Path, port: u16) -> Child {
+    start_with(config, port, &[])
+}
+
+/// Starts `mdbd run` with extra environment variables (failpoints) and waits until it
+/// listens.
+pub fn start_with(config: &Path, port: u16, env: &[(&str, &str)]) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_mdbd"))
         .args(["run", "--config"])
         .arg(config)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -190,5 +229,27 @@ pub fn mdbd(args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ),
+    )
+}
+
+/// `method path` on the admin API at `127.0.0.1:admin`: (HTTP status, JSON body).
+pub fn admin(admin: u16, method: &str, path: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", admin)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null),
     )
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// A server this close to the end of the log (in records) is switched over: the rest is
 /// replayed under the write turn. Small, because writers wait for it.
-const CLOSE_ENOUGH: u64 = 32;
+const CLOSE_ENOUGH: u64 = 8;
 
 /// How a server's catch-up ended without error.
 pub(super) struct SwitchedOver {
@@ -105,7 +105,6 @@ impl Cluster {
             ));
         }
         let mut applied = 0;
-        let mut rounds = 0u32;
         loop {
             if cancellable && job.cancel.is_cancelled() {
                 return Err("cancelled".into());
@@ -124,10 +123,6 @@ impl Cluster {
                 .replay_range(&*backend, applied_lsn.next(), end, job, cancellable)
                 .await?;
             applied_lsn = Lsn(end.get() - 1);
-            rounds += 1;
-            if rounds == 1 {
-                failpoint("join-catch-up").await;
-            }
         }
         // Switch-over: no write can be in flight or start while the turn is held.
         let turn = self.turn().lock_owned().await;

@@ -1,6 +1,7 @@
 //! The join driver: runs a join's phases in order from wherever its record says it is,
 //! and aborts it cleanly on a failure or a cancel.
 
+use super::failpoint;
 use super::record::{DonorMode, Phase};
 use super::registry::{now_micros, Job};
 use super::transfer::transfer;
@@ -245,6 +246,7 @@ impl Cluster {
                 servers.push(donor.clone());
             }
         }
+        failpoint("join-catch-up").await;
         let runs = servers
             .iter()
             .map(|s| self.catch_up_and_switch(job, s, floor, true));

@@ -1,0 +1,36 @@
+//! Online joins on a cluster of SQLite files, through the daemon with real clients.
+
+mod common;
+
+use common::join::join_under_load;
+use common::Three;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_online_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    join_under_load(&Three::sqlite(dir.path()), dir.path(), "online", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_detach_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    join_under_load(&Three::sqlite(dir.path()), dir.path(), "detach", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_survives_kill_in_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    join_under_load(&Three::sqlite(dir.path()), dir.path(), "detach", Some("snapshot")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_survives_kill_in_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    join_under_load(&Three::sqlite(dir.path()), dir.path(), "online", Some("catch_up")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_survives_kill_in_switch_over() {
+    let dir = tempfile::tempdir().unwrap();
+    join_under_load(&Three::sqlite(dir.path()), dir.path(), "detach", Some("switch_over")).await;
+}
