@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::join::join_under_load;
+use common::join::{join_under_load, rejoin_by_delta};
 use common::Three;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,17 +20,41 @@ async fn join_detach_under_load() {
 #[tokio::test(flavor = "multi_thread")]
 async fn join_survives_kill_in_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    join_under_load(&Three::sqlite(dir.path()), dir.path(), "detach", Some("snapshot")).await;
+    join_under_load(
+        &Three::sqlite(dir.path()),
+        dir.path(),
+        "detach",
+        Some("snapshot"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn join_survives_kill_in_catch_up() {
     let dir = tempfile::tempdir().unwrap();
-    join_under_load(&Three::sqlite(dir.path()), dir.path(), "online", Some("catch_up")).await;
+    join_under_load(
+        &Three::sqlite(dir.path()),
+        dir.path(),
+        "online",
+        Some("catch_up"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn join_survives_kill_in_switch_over() {
     let dir = tempfile::tempdir().unwrap();
-    join_under_load(&Three::sqlite(dir.path()), dir.path(), "detach", Some("switch_over")).await;
+    join_under_load(
+        &Three::sqlite(dir.path()),
+        dir.path(),
+        "detach",
+        Some("switch_over"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejoin_after_operator_detach_replays_delta_only() {
+    let dir = tempfile::tempdir().unwrap();
+    rejoin_by_delta(&mut Three::sqlite(dir.path()), dir.path()).await;
 }

@@ -47,15 +47,15 @@ impl MariaDb {
 
     fn wait_ready(&mut self) -> io::Result<()> {
         let ready = wait_until(Duration::from_secs(60), || {
-            self.client(None, "SELECT 1").is_ok()
-                || matches!(self.child.try_wait(), Ok(Some(_)))
+            self.client(None, "SELECT 1").is_ok() || matches!(self.child.try_wait(), Ok(Some(_)))
         });
         if !ready || matches!(self.child.try_wait(), Ok(Some(_))) {
             let log =
                 std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
             stop(&mut self.child, "TERM");
             return Err(io::Error::other(format!(
-                "MariaDB on port {} did not start:\n{log}", self.port
+                "MariaDB on port {} did not start:\n{log}",
+                self.port
             )));
         }
         Ok(())
@@ -115,32 +115,26 @@ impl Drop for MariaDb {
 
 fn spawn(dir: &Path, port: u16) -> io::Result<Child> {
     let (data, tmp) = (dir.join("data"), dir.join("tmp"));
-        let log = std::fs::File::create(dir.join("server.log"))?;
-        let child = Command::new(mariadbd())
-            .args(["--no-defaults", "--user=root"])
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!(
-                "--socket={}",
-                dir.join("mysqld.sock").display()
-            ))
-            .arg(format!("--port={port}"))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--skip-log-bin",
-                "--innodb-flush-log-at-trx-commit=0",
-                "--max-connections=300",
-                // What Debian's packaged configuration sets; --no-defaults leaves latin1.
-                "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_general_ci",
-            ])
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg(format!(
-                "--pid-file={}",
-                dir.join("mysqld.pid").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
+    let log = std::fs::File::create(dir.join("server.log"))?;
+    let child = Command::new(mariadbd())
+        .args(["--no-defaults", "--user=root"])
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+        .arg(format!("--port={port}"))
+        .args([
+            "--bind-address=127.0.0.1",
+            "--skip-log-bin",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--max-connections=300",
+            // What Debian's packaged configuration sets; --no-defaults leaves latin1.
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci",
+        ])
+        .arg(format!("--tmpdir={}", tmp.display()))
+        .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
         .spawn()?;
     Ok(child)
 }

@@ -107,7 +107,8 @@ impl PgServer {
                 std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
             stop(&mut self.child, FAST_SHUTDOWN);
             return Err(io::Error::other(format!(
-                "PostgreSQL on port {} did not start:\n{log}", self.port
+                "PostgreSQL on port {} did not start:\n{log}",
+                self.port
             )));
         }
         Ok(())
@@ -185,32 +186,32 @@ fn spawn(bin: &Path, dir: &Path, port: u16, ids: Option<(u32, u32)>) -> io::Resu
             cmd.uid(uid).gid(gid);
         }
     };
-        let log = std::fs::File::create(dir.join("server.log"))?;
-        let mut postgres = Command::new(bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-p",
-                &port.to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-            ])
-            .arg(format!("unix_socket_directories={}", dir.display()))
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=200",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        as_owner(&mut postgres);
+    let log = std::fs::File::create(dir.join("server.log"))?;
+    let mut postgres = Command::new(bin.join("postgres"));
+    postgres
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+        ])
+        .arg(format!("unix_socket_directories={}", dir.display()))
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    as_owner(&mut postgres);
     postgres.spawn()
 }

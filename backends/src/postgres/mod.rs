@@ -82,6 +82,86 @@ impl PgBackend {
         connect(&self.name, &self.options.conninfo).await
     }
 
+    /// Runs one logged statement inside a replay transaction.
+    async fn run_logged(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        stmt: &mdbd_engine::log::Statement,
+    ) -> Result<(), BackendError> {
+        if mdbd_engine::cluster::outside_transaction(&stmt.sql) {
+            return Err(BackendError::Config(format!(
+                "{:?} cannot run inside a transaction; log it as a write of its own",
+                stmt.sql
+            )));
+        }
+        match &stmt.copy_data {
+            Some(data) => {
+                let sink = tx
+                    .copy_in::<_, bytes::Bytes>(stmt.sql.as_str())
+                    .await
+                    .map_err(|e| self.err(e))?;
+                futures_util::pin_mut!(sink);
+                use futures_util::SinkExt;
+                for chunk in data.chunks(1 << 20) {
+                    sink.send(bytes::Bytes::copy_from_slice(chunk))
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+                sink.finish().await.map_err(|e| self.err(e))?;
+            }
+            None => {
+                execute(&self.name, tx.client(), &stmt.sql, &stmt.params).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a run of logged writes without settings in one transaction, the marker
+    /// moved once to the last: one commit instead of one per write, so a joining server
+    /// catches up faster than clients write.
+    async fn apply_grouped(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
+        let mut replay = self.replay.lock().await;
+        if replay.as_ref().is_none_or(|c| c.is_closed()) {
+            *replay = Some(self.client().await?);
+        }
+        let client = replay.as_mut().ok_or_else(|| BackendError::Connection {
+            backend: self.name.clone(),
+            reason: "no replay connection".into(),
+        })?;
+        let marker = &self.options.marker_table;
+        let tx = client.transaction().await.map_err(|e| self.err(e))?;
+        let current = tx
+            .query_one(
+                &format!("SELECT lsn FROM {marker} WHERE id = 1 FOR UPDATE"),
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(e))?
+            .get::<_, i64>(0);
+        let mut last = None;
+        let mut applied = 0;
+        for (lsn, txn) in batch {
+            if lsn.get() as i64 <= current {
+                continue;
+            }
+            for stmt in &txn.statements {
+                self.run_logged(&tx, stmt).await?;
+            }
+            last = Some(*lsn);
+            applied += 1;
+        }
+        if let Some(lsn) = last {
+            tx.execute(
+                &format!("UPDATE {marker} SET lsn = $1 WHERE id = 1"),
+                &[&(lsn.get() as i64)],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+            tx.commit().await.map_err(|e| self.err(e))?;
+        }
+        Ok(applied)
+    }
+
     fn err(&self, e: tokio_postgres::Error) -> BackendError {
         convert::error(&self.name, e)
     }
@@ -221,31 +301,7 @@ impl Backend for PgBackend {
                 .map_err(|e| self.err(e))?;
         }
         for stmt in &txn.statements {
-            if mdbd_engine::cluster::outside_transaction(&stmt.sql) {
-                return Err(BackendError::Config(format!(
-                    "{:?} cannot run inside a transaction; log it as a write of its own",
-                    stmt.sql
-                )));
-            }
-            match &stmt.copy_data {
-                Some(data) => {
-                    let sink = tx
-                        .copy_in::<_, bytes::Bytes>(stmt.sql.as_str())
-                        .await
-                        .map_err(|e| self.err(e))?;
-                    futures_util::pin_mut!(sink);
-                    use futures_util::SinkExt;
-                    for chunk in data.chunks(1 << 20) {
-                        sink.send(bytes::Bytes::copy_from_slice(chunk))
-                            .await
-                            .map_err(|e| self.err(e))?;
-                    }
-                    sink.finish().await.map_err(|e| self.err(e))?;
-                }
-                None => {
-                    execute(&self.name, tx.client(), &stmt.sql, &stmt.params).await?;
-                }
-            }
+            self.run_logged(&tx, stmt).await?;
         }
         tx.execute(
             &format!("UPDATE {marker} SET lsn = $1 WHERE id = 1"),
@@ -255,6 +311,25 @@ impl Backend for PgBackend {
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(true)
+    }
+
+    async fn apply_batch(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
+        let groupable = batch.len() > 1
+            && batch.iter().all(|(_, t)| {
+                t.settings.is_empty()
+                    && !t
+                        .statements
+                        .iter()
+                        .any(|s| mdbd_engine::cluster::outside_transaction(&s.sql))
+            });
+        if groupable {
+            return self.apply_grouped(batch).await;
+        }
+        let mut applied = 0;
+        for (lsn, txn) in batch {
+            applied += u64::from(self.apply(*lsn, txn).await?);
+        }
+        Ok(applied)
     }
 
     async fn snapshot(

@@ -215,6 +215,54 @@ impl Backend for SqliteBackend {
         .await
     }
 
+    async fn apply_batch(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
+        let alone = |t: &WriteTxn| {
+            t.statements
+                .iter()
+                .any(|s| mdbd_engine::cluster::outside_transaction(&s.sql))
+        };
+        if batch.len() <= 1 || batch.iter().any(|(_, t)| alone(t)) {
+            let mut applied = 0;
+            for (lsn, txn) in batch {
+                applied += u64::from(self.apply(*lsn, txn).await?);
+            }
+            return Ok(applied);
+        }
+        // One transaction (one sync) for the run, the marker moved once to the last.
+        let table = self.options.marker_table.clone();
+        let batch: Vec<(Lsn, WriteTxn)> = batch.iter().map(|(l, t)| (*l, (*t).clone())).collect();
+        self.with_conn(move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(convert::error)?;
+            let current = read_marker(&tx, &table)?;
+            let mut last = None;
+            for (lsn, txn) in &batch {
+                if *lsn <= current {
+                    continue;
+                }
+                for stmt in &txn.statements {
+                    if stmt.copy_data.is_some() {
+                        return Err(BackendError::Db(DbError {
+                            code: "MDBD_COPY".into(),
+                            sqlstate: "0A000".into(),
+                            message: "COPY is not supported by SQLite backends".into(),
+                        }));
+                    }
+                    execute(&tx, &stmt.sql, &stmt.params)?;
+                }
+                last = Some(*lsn);
+            }
+            let applied = batch.iter().filter(|(l, _)| *l > current).count() as u64;
+            if let Some(lsn) = last {
+                set_marker(&tx, &table, lsn)?;
+                tx.commit().map_err(convert::error)?;
+            }
+            Ok(applied)
+        })
+        .await
+    }
+
     async fn snapshot(
         &self,
         out: &mut (dyn AsyncWrite + Send + Unpin),

@@ -231,3 +231,118 @@ pub async fn join_under_load(three: &Three, dir: &Path, mode: &str, kill_in: Opt
     stop(d.child);
     converged(three, &[0, 1, 2]).await;
 }
+
+/// Waits until backend `i` shows `state` in the status (30 s at most); returns it.
+pub fn wait_state(admin_port: u16, i: usize, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, s) = admin(admin_port, "GET", "/v1/status");
+        if s["backends"][i]["state"] == state {
+            return s["backends"][i].clone();
+        }
+        assert!(Instant::now() < deadline, "backend {i} never {state}: {s}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Backend b leaves for a few seconds under load (its server killed and restarted; for
+/// SQLite, which has no server, detached by the operator), then is joined again: by delta
+/// replay alone, without a snapshot.
+pub async fn rejoin_by_delta(three: &mut Three, dir: &Path) {
+    let d = daemon(three, dir, &NAMES, &[]);
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let clients = tokio::spawn(load(d.port, 8, stop_flag.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sqlite = matches!(three, Three::Sqlite(_));
+    if sqlite {
+        let (status, body) = admin(d.admin, "POST", "/v1/backends/b/detach");
+        assert_eq!(status, 200, "{body}");
+    } else {
+        three.kill_server(1);
+    }
+    let b = wait_state(d.admin, 1, "detached");
+    eprintln!("b detached: {b}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    if !sqlite {
+        three.restart_server(1);
+    }
+    let id = request_join(d.admin, "b", "");
+    let j = wait_join(d.admin, id, ended);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop_flag.store(true, Ordering::Relaxed);
+    let results = clients.await.unwrap();
+    eprintln!("join: {j}");
+    assert_eq!(j["phase"], "finished", "{j}");
+    assert_eq!(j["delta_only"], true, "took a snapshot: {j}");
+    assert_eq!(j["snapshot"]["attempts"], 0, "{j}");
+    no_errors(&results);
+    all_present(d.port, &results);
+    stop(d.child);
+    converged(three, &[0, 1, 2]).await;
+}
+
+/// A `detach`-mode join of c from donor b, where the donor's or the joiner's server
+/// (`victim`) dies during the snapshot: the join is aborted with the reason, clients see
+/// no error, the cluster keeps serving with the others.
+pub async fn join_loses(three: &mut Three, dir: &Path, victim: &str) {
+    let d = daemon(
+        three,
+        dir,
+        &["a", "b"],
+        &[("MDBD_FAILPOINTS", "join-snapshot-start=3000")],
+    );
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let clients = tokio::spawn(load(d.port, 8, stop_flag.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    add_c(three, dir, &d);
+    let id = request_join(d.admin, "c", "mode=detach&donor=b");
+    wait_join(d.admin, id, |j| j["phase"] == "snapshot");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (server, expected) = match victim {
+        "donor" => (1, "donor snapshot failed"),
+        _ => (2, "joiner restore failed"),
+    };
+    three.kill_server(server);
+    let j = wait_join(d.admin, id, ended);
+    eprintln!("join: {j}");
+    assert_eq!(j["phase"], "aborted", "{j}");
+    let reason = j["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(expected),
+        "reason {reason:?} lacks {expected:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_flag.store(true, Ordering::Relaxed);
+    let results = clients.await.unwrap();
+    no_errors(&results);
+    all_present(d.port, &results);
+    let (_, s) = admin(d.admin, "GET", "/v1/status");
+    let state = |i: usize| {
+        s["backends"][i]["state"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    };
+    let why = |i: usize| {
+        s["backends"][i]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(state(0), "active", "{s}");
+    assert_eq!(state(server), "detached", "{s}");
+    assert!(why(server).contains(&format!("join {id} aborted")), "{s}");
+    // A dead joiner leaves the donor to come back by replaying its delta.
+    let serving: Vec<usize> = if victim == "donor" {
+        vec![0]
+    } else {
+        vec![0, 1]
+    };
+    if victim != "donor" {
+        assert_eq!(state(1), "active", "the donor did not return: {s}");
+    }
+    let (ok, out) = psql(d.port, "INSERT INTO acked VALUES (999, 0)");
+    assert!(ok, "the cluster stopped serving: {out}");
+    stop(d.child);
+    converged(three, &serving).await;
+}

@@ -129,6 +129,24 @@ impl Three {
         first
     }
 
+    /// Kills server `i` (SIGKILL). SQLite has no server: panics.
+    pub fn kill_server(&mut self, i: usize) {
+        match self {
+            Three::Sqlite(_) => panic!("SQLite has no server to kill"),
+            Three::Postgres(s) => s[i].kill(),
+            Three::Mariadb(s) => s[i].kill(),
+        }
+    }
+
+    /// Starts server `i` again on its data directory.
+    pub fn restart_server(&mut self, i: usize) {
+        match self {
+            Three::Sqlite(_) => panic!("SQLite has no server to restart"),
+            Three::Postgres(s) => s[i].restart().unwrap(),
+            Three::Mariadb(s) => s[i].restart().unwrap(),
+        }
+    }
+
     /// The engine's name, for messages.
     pub fn engine(&self) -> &'static str {
         match self {

@@ -179,6 +179,19 @@ pub trait Backend: Send + Sync {
     /// at or past `lsn` (exactly-once replay). A database error rolls everything back.
     async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError>;
 
+    /// Applies consecutive logged writes in LSN order, each exactly once, as
+    /// [`apply`](Self::apply) would one by one; returns how many it applied. An engine may
+    /// group them in one transaction with the marker moved to the last (atomic: after a
+    /// crash the marker still says exactly which are there), so that replay outpaces
+    /// clients. The default applies them one by one.
+    async fn apply_batch(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
+        let mut applied = 0;
+        for (lsn, txn) in batch {
+            applied += u64::from(self.apply(*lsn, txn).await?);
+        }
+        Ok(applied)
+    }
+
     /// What [`snapshot`](Self::snapshot) writes, e.g. `pg_dump/custom`; known before the
     /// snapshot starts, because the stream's header names it.
     fn snapshot_content_type(&self) -> &'static str;

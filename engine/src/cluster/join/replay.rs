@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 /// replayed under the write turn. Small, because writers wait for it.
 const CLOSE_ENOUGH: u64 = 8;
 
+/// Logged writes applied in one backend transaction during catch-up (at most), and their
+/// statement text (at most): one commit per run instead of one per write.
+const BATCH: usize = 256;
+const BATCH_BYTES: usize = 4 << 20;
+
 /// How a server's catch-up ended without error.
 pub(super) struct SwitchedOver {
     /// Writers were held this long.
@@ -34,31 +39,47 @@ impl Cluster {
         if from >= end {
             return Ok(0);
         }
-        let (mut applied, mut seen) = (0, 0u64);
+        let mut applied = 0;
         let records = self
             .log
             .read_from(from)
             .map_err(|e| format!("reading the log from {from}: {e}"))?;
-        for item in records {
-            let logged = item.map_err(|e| format!("reading the log: {e}"))?;
-            if logged.lsn >= end {
-                break;
-            }
-            if let Payload::Write(txn) = &logged.record.payload {
-                if backend
-                    .apply(logged.lsn, txn)
-                    .await
-                    .map_err(|e| format!("replay of LSN {} failed: {e}", logged.lsn))?
-                {
-                    applied += 1;
+        let mut batch: Vec<(Lsn, crate::log::WriteTxn)> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut records = records;
+        loop {
+            let item = match records.next() {
+                Some(item) => Some(item.map_err(|e| format!("reading the log: {e}"))?),
+                None => None,
+            };
+            let at_end = match &item {
+                Some(logged) if logged.lsn < end => {
+                    if let Payload::Write(txn) = &logged.record.payload {
+                        batch_bytes += txn.statements.iter().map(|s| s.sql.len()).sum::<usize>();
+                        batch.push((logged.lsn, txn.clone()));
+                    }
+                    false
                 }
-            }
-            seen += 1;
-            if seen % 256 == 0 {
-                self.note_lag(job, backend.name(), logged.lsn);
+                _ => true,
+            };
+            if !batch.is_empty() && (at_end || batch.len() >= BATCH || batch_bytes >= BATCH_BYTES) {
+                let refs: Vec<(Lsn, &crate::log::WriteTxn)> =
+                    batch.iter().map(|(l, t)| (*l, t)).collect();
+                let first = batch[0].0;
+                applied += backend
+                    .apply_batch(&refs)
+                    .await
+                    .map_err(|e| format!("replay of LSN {first}.. failed: {e}"))?;
+                let last = batch[batch.len() - 1].0;
+                batch.clear();
+                batch_bytes = 0;
+                self.note_lag(job, backend.name(), last);
                 if cancellable && job.cancel.is_cancelled() {
                     return Err("cancelled".into());
                 }
+            }
+            if at_end {
+                break;
             }
         }
         Ok(applied)

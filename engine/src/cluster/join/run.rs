@@ -201,6 +201,7 @@ impl Cluster {
             .reset()
             .await
             .map_err(|e| format!("joiner reset failed: {e}"))?;
+        failpoint("join-snapshot-start").await;
         let header = SnapshotHeader {
             kind: self.kind(),
             source: donor_name.clone(),
