@@ -3,121 +3,18 @@
 //! same database error everywhere reaches the client; a restart brings backends up to the
 //! end of the log; detached states survive restarts.
 
-use async_trait::async_trait;
+mod common;
+
+use common::flaky::Flaky;
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
-use mdbd_engine::backend::{
-    Backend, BackendError, Description, Outcome, Session, SnapshotInfo, TableChecksum,
-};
+use mdbd_engine::backend::{Backend, Outcome, TableChecksum};
 use mdbd_engine::cluster::{Classifier, Cluster, ClusterError, MemberState};
 use mdbd_engine::log::{
     DeltaLog, Durability, LogOptions, Lsn, Payload, Record, Statement, Value, WriteTxn,
 };
-use mdbd_engine::snapshot::BackendKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
-
-/// A backend that starts failing with connection errors when `broken` is set.
-struct Flaky {
-    inner: SqliteBackend,
-    broken: Arc<AtomicBool>,
-}
-
-struct FlakySession {
-    inner: Box<dyn Session>,
-    broken: Arc<AtomicBool>,
-    name: String,
-}
-
-fn down(name: &str) -> BackendError {
-    BackendError::Connection {
-        backend: name.into(),
-        reason: "connection reset by peer".into(),
-    }
-}
-
-#[async_trait]
-impl Session for FlakySession {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(down(&self.name));
-        }
-        self.inner.execute(sql, params).await
-    }
-    async fn begin(&mut self) -> Result<(), BackendError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(down(&self.name));
-        }
-        self.inner.begin().await
-    }
-    async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(down(&self.name));
-        }
-        self.inner.commit(marker).await
-    }
-    async fn rollback(&mut self) -> Result<(), BackendError> {
-        self.inner.rollback().await
-    }
-    async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
-        self.inner.describe(sql).await
-    }
-}
-
-#[async_trait]
-impl Backend for Flaky {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn kind(&self) -> BackendKind {
-        self.inner.kind()
-    }
-    fn snapshot_content_type(&self) -> &'static str {
-        self.inner.snapshot_content_type()
-    }
-    async fn open_session(&self) -> Result<Box<dyn Session>, BackendError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(down(self.name()));
-        }
-        Ok(Box::new(FlakySession {
-            inner: self.inner.open_session().await?,
-            broken: self.broken.clone(),
-            name: self.name().into(),
-        }))
-    }
-    async fn health(&self) -> Result<(), BackendError> {
-        self.inner.health().await
-    }
-    async fn ensure_marker(&self) -> Result<(), BackendError> {
-        self.inner.ensure_marker().await
-    }
-    async fn applied_lsn(&self) -> Result<Lsn, BackendError> {
-        self.inner.applied_lsn().await
-    }
-    async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError> {
-        self.inner.apply(lsn, txn).await
-    }
-    async fn snapshot(
-        &self,
-        out: &mut (dyn AsyncWrite + Send + Unpin),
-    ) -> Result<SnapshotInfo, BackendError> {
-        self.inner.snapshot(out).await
-    }
-    async fn restore(
-        &self,
-        content_type: &str,
-        input: &mut (dyn AsyncRead + Send + Unpin),
-    ) -> Result<(), BackendError> {
-        self.inner.restore(content_type, input).await
-    }
-    async fn reset(&self) -> Result<(), BackendError> {
-        self.inner.reset().await
-    }
-    async fn checksums(&self) -> Result<Vec<TableChecksum>, BackendError> {
-        self.inner.checksums().await
-    }
-}
 
 struct Setup {
     backends: Vec<Arc<Flaky>>,
@@ -135,10 +32,7 @@ fn setup(dir: &Path) -> Setup {
             SqliteOptions::default(),
         )
         .unwrap();
-        backends.push(Arc::new(Flaky {
-            inner,
-            broken: broken.clone(),
-        }));
+        backends.push(Arc::new(Flaky::new(inner, broken.clone())));
         breakers.push(broken);
     }
     Setup { backends, breakers }

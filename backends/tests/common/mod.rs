@@ -1,4 +1,7 @@
 //! What the backend tests share.
+#![allow(dead_code)]
+
+pub mod flaky;
 
 use mdbd_engine::backend::Backend;
 use mdbd_engine::log::Lsn;
