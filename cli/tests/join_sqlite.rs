@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::join::{join_under_load, rejoin_by_delta};
+use common::join::{auto_join, cancel_join, join_under_load, rejoin_by_delta};
 use common::Three;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,4 +57,16 @@ async fn join_survives_kill_in_switch_over() {
 async fn rejoin_after_operator_detach_replays_delta_only() {
     let dir = tempfile::tempdir().unwrap();
     rejoin_by_delta(&mut Three::sqlite(dir.path()), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_join_joins_added_backends_but_not_operator_detached_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    auto_join(&Three::sqlite(dir.path()), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_join_leaves_the_joiner_detached_and_the_donor_back() {
+    let dir = tempfile::tempdir().unwrap();
+    cancel_join(&Three::sqlite(dir.path()), dir.path()).await;
 }

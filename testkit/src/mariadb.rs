@@ -36,7 +36,11 @@ impl MariaDb {
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ])
-            .arg(format!("--datadir={}", data.display())))?;
+            .arg(format!("--datadir={}", data.display()))
+            // Its bootstrap server needs a private tmpdir too: instances installing at
+            // once in a shared /tmp remove each other's temporary tables.
+            .arg(format!("--tmpdir={}", tmp.display()))
+            .env("TMPDIR", &tmp))?;
         let port = crate::free_port()?;
         let child = spawn(dir.path(), port)?;
         let mut server = MariaDb { child, port, dir };

@@ -116,18 +116,26 @@ impl PgBackend {
         Ok(())
     }
 
+    /// The replay connection, (re)connected when missing or closed.
+    async fn replay_client<'a>(
+        &self,
+        slot: &'a mut Option<tokio_postgres::Client>,
+    ) -> Result<&'a mut tokio_postgres::Client, BackendError> {
+        if slot.as_ref().is_none_or(|c| c.is_closed()) {
+            *slot = Some(self.client().await?);
+        }
+        slot.as_mut().ok_or_else(|| BackendError::Connection {
+            backend: self.name.clone(),
+            reason: "no replay connection".into(),
+        })
+    }
+
     /// Applies a run of logged writes without settings in one transaction, the marker
     /// moved once to the last: one commit instead of one per write, so a joining server
     /// catches up faster than clients write.
     async fn apply_grouped(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
         let mut replay = self.replay.lock().await;
-        if replay.as_ref().is_none_or(|c| c.is_closed()) {
-            *replay = Some(self.client().await?);
-        }
-        let client = replay.as_mut().ok_or_else(|| BackendError::Connection {
-            backend: self.name.clone(),
-            reason: "no replay connection".into(),
-        })?;
+        let client = self.replay_client(&mut replay).await?;
         let marker = &self.options.marker_table;
         let tx = client.transaction().await.map_err(|e| self.err(e))?;
         let current = tx
@@ -254,13 +262,7 @@ impl Backend for PgBackend {
 
     async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError> {
         let mut replay = self.replay.lock().await;
-        if replay.as_ref().is_none_or(|c| c.is_closed()) {
-            *replay = Some(self.client().await?);
-        }
-        let client = replay.as_mut().ok_or_else(|| BackendError::Connection {
-            backend: self.name.clone(),
-            reason: "no replay connection".into(),
-        })?;
+        let client = self.replay_client(&mut replay).await?;
         let marker = &self.options.marker_table;
         if let [only] = txn.statements.as_slice() {
             if mdbd_engine::cluster::outside_transaction(&only.sql) {

@@ -199,14 +199,7 @@ impl Backend for SqliteBackend {
                 return Ok(false);
             }
             for stmt in &txn.statements {
-                if stmt.copy_data.is_some() {
-                    return Err(BackendError::Db(DbError {
-                        code: "MDBD_COPY".into(),
-                        sqlstate: "0A000".into(),
-                        message: "COPY is not supported by SQLite backends".into(),
-                    }));
-                }
-                execute(&tx, &stmt.sql, &stmt.params)?;
+                run_logged(&tx, stmt)?;
             }
             set_marker(&tx, &table, lsn)?;
             tx.commit().map_err(convert::error)?;
@@ -242,14 +235,7 @@ impl Backend for SqliteBackend {
                     continue;
                 }
                 for stmt in &txn.statements {
-                    if stmt.copy_data.is_some() {
-                        return Err(BackendError::Db(DbError {
-                            code: "MDBD_COPY".into(),
-                            sqlstate: "0A000".into(),
-                            message: "COPY is not supported by SQLite backends".into(),
-                        }));
-                    }
-                    execute(&tx, &stmt.sql, &stmt.params)?;
+                    run_logged(&tx, stmt)?;
                 }
                 last = Some(*lsn);
             }
@@ -385,3 +371,19 @@ impl Backend for SqliteBackend {
 }
 
 use mdbd_engine::backend::Outcome;
+
+/// Runs one logged statement inside a replay transaction (SQLite has no COPY).
+fn run_logged(
+    tx: &rusqlite::Transaction<'_>,
+    stmt: &mdbd_engine::log::Statement,
+) -> Result<(), BackendError> {
+    if stmt.copy_data.is_some() {
+        return Err(BackendError::Db(DbError {
+            code: "MDBD_COPY".into(),
+            sqlstate: "0A000".into(),
+            message: "COPY is not supported by SQLite backends".into(),
+        }));
+    }
+    execute(tx, &stmt.sql, &stmt.params)?;
+    Ok(())
+}

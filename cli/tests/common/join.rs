@@ -346,3 +346,70 @@ pub async fn join_loses(three: &mut Three, dir: &Path, victim: &str) {
     stop(d.child);
     converged(three, &serving).await;
 }
+
+/// With `auto_join = true`, a backend added by a reload is joined without a request; a
+/// backend the operator detached is left alone.
+pub async fn auto_join(three: &Three, dir: &Path) {
+    let extra = "[join]\nauto_join = true\n\n[health]\ninterval = \"200ms\"\n";
+    let (port, admin_port) = (free_port(), free_port());
+    let cfg = three.config_of(dir, port, admin_port, &["a", "b"], extra);
+    let daemon = start(&cfg, port);
+    let (ok, out) = psql(port, "CREATE TABLE t (id int4 PRIMARY KEY)");
+    assert!(ok, "{out}");
+    assert!(psql(port, "INSERT INTO t VALUES (1)").0);
+    three.config_of(dir, port, admin_port, &NAMES, extra);
+    let (status, body) = admin(admin_port, "POST", "/v1/reload");
+    assert_eq!(status, 200, "{body}");
+    wait_state(admin_port, 2, "active");
+    let (_, joins) = admin(admin_port, "GET", "/v1/joins");
+    assert_eq!(joins["joins"][0]["joiner"], "c", "{joins}");
+    assert_eq!(joins["joins"][0]["phase"], "finished", "{joins}");
+    let (status, body) = admin(admin_port, "POST", "/v1/backends/b/detach");
+    assert_eq!(status, 200, "{body}");
+    assert!(psql(port, "INSERT INTO t VALUES (2)").0);
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, s) = admin(admin_port, "GET", "/v1/status");
+    assert_eq!(s["backends"][1]["state"], "detached", "auto-joined: {s}");
+    stop(daemon);
+    converged(three, &[0, 2]).await;
+}
+
+/// `DELETE /v1/joins/{id}` during the snapshot aborts the join: the joiner stays
+/// detached with the reason, a `detach`-mode donor comes back, a second cancel is refused.
+pub async fn cancel_join(three: &Three, dir: &Path) {
+    let d = daemon(
+        three,
+        dir,
+        &["a", "b"],
+        &[("MDBD_FAILPOINTS", "join-snapshot-start=3000")],
+    );
+    add_c(three, dir, &d);
+    let id = request_join(d.admin, "c", "mode=detach");
+    wait_join(d.admin, id, |j| j["phase"] == "snapshot");
+    let (status, body) = admin(d.admin, "DELETE", &format!("/v1/joins/{id}"));
+    assert_eq!(status, 202, "{body}");
+    let j = wait_join(d.admin, id, ended);
+    assert_eq!(j["phase"], "aborted", "{j}");
+    assert!(
+        j["reason"].as_str().unwrap_or("").contains("cancelled"),
+        "{j}"
+    );
+    let (status, body) = admin(d.admin, "DELETE", &format!("/v1/joins/{id}"));
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = admin(d.admin, "GET", "/v1/joins/999");
+    assert_eq!(status, 404);
+    let (status, body) = admin(d.admin, "POST", "/v1/backends/nope/join");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("nope"),
+        "{body}"
+    );
+    let (status, body) = admin(d.admin, "POST", "/v1/backends/a/join");
+    assert_eq!(status, 409, "{body}");
+    wait_state(d.admin, 1, "active");
+    let (_, s) = admin(d.admin, "GET", "/v1/status");
+    assert_eq!(s["backends"][2]["state"], "detached", "{s}");
+    assert!(psql(d.port, "INSERT INTO acked VALUES (1, 1)").0);
+    stop(d.child);
+    converged(three, &[0, 1]).await;
+}

@@ -157,6 +157,19 @@ impl Cluster {
     /// Sets `name`'s state, whatever it was, durably (the join coordinator's transitions).
     /// Making a member active must happen under the write turn.
     pub(crate) fn set_state(&self, name: &str, state: MemberState) -> Result<(), ClusterError> {
+        self.set_state_in_memory(name, state)?;
+        self.persist_state(name)
+    }
+
+    /// Sets `name`'s state for everything that runs from now on, without writing it down:
+    /// a switch-over does this under the write turn and persists afterwards, so writers
+    /// do not wait for a sync. A crash in between finds the member still joining and its
+    /// catch-up is resumed from its marker, which is as safe as it is cheap.
+    pub(crate) fn set_state_in_memory(
+        &self,
+        name: &str,
+        state: MemberState,
+    ) -> Result<(), ClusterError> {
         {
             let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
             let Some(m) = members.iter_mut().find(|m| m.backend.name() == name) else {
@@ -165,6 +178,14 @@ impl Cluster {
             m.state = state.clone();
         }
         tracing::info!(backend = name, state = %state.encode(), "member state changed");
+        Ok(())
+    }
+
+    /// Writes `name`'s current state down, durably.
+    pub(crate) fn persist_state(&self, name: &str) -> Result<(), ClusterError> {
+        let state = self
+            .state_of(name)
+            .ok_or_else(|| ClusterError::State(format!("no backend named {name:?}")))?;
         self.log
             .set_meta(&state_key(name), state.encode().as_bytes())?;
         Ok(())

@@ -155,7 +155,7 @@ impl Cluster {
             applied += self
                 .replay_range(&*backend, applied_lsn.next(), end, job, false)
                 .await?;
-            self.set_state(name, MemberState::Active)
+            self.set_state_in_memory(name, MemberState::Active)
                 .map_err(|e| e.to_string())?;
             self.note_lag(job, name, Lsn(end.get().saturating_sub(1)));
             Ok::<_, String>(())
@@ -165,6 +165,7 @@ impl Cluster {
         drop(turn);
         let pause = held.elapsed();
         result?;
+        self.persist_state(name).map_err(|e| e.to_string())?;
         let micros = pause.as_micros() as u64;
         let c = self.counters();
         c.switchovers.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,39 @@
+# What the benchmark scripts share: the PostgreSQL binaries, a release mdbd, a temporary
+# root removed on exit (servers stopped), free loopback ports (never 5432), throwaway
+# PostgreSQL servers with fsync=off. Sourced from the repository root.
+
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+PGBENCH=${PGBENCH:-$PGBIN/pgbench}
+[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench)
+
+cargo build --release -q -p mdbd
+MDBD=$PWD/target/release/mdbd
+
+root=$(mktemp -d /tmp/mdbd-pgbench.XXXXXX)
+chmod 755 "$root"
+pids=()
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for d in "$root"/*/; do [ -f "$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+  rm -rf "$root"
+}
+trap cleanup EXIT
+
+free_port() {
+  while :; do
+    local p=$((20000 + RANDOM % 40000))
+    [ "$p" = 5432 ] && continue
+    (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
+  done
+}
+
+start_pg() { # name -> port
+  local dir=$root/$1 port
+  port=$(free_port)
+  mkdir -p "$dir"; [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  as_pg "$PGBIN/initdb" -D "$dir" --no-sync -A trust -U postgres >/dev/null
+  as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  echo "$port"
+}
+
