@@ -145,9 +145,13 @@ impl Cluster {
                 .await?;
             applied_lsn = Lsn(end.get() - 1);
         }
-        // Switch-over: no write can be in flight or start while the turn is held.
-        let turn = self.turn().lock_owned().await;
-        let held = Instant::now();
+        // Switch-over: no write can be in flight or start while the turn is held. Queued
+        // for the turn behind the writers already waiting (it is fair), the server keeps
+        // replaying what they commit meanwhile, so that once the turn is ours only the
+        // last few records remain and writers wait for little more than those.
+        let (turn, held) = self
+            .queue_for_turn(&*backend, &mut applied_lsn, &mut applied, job)
+            .await?;
         job.progress.switching.store(true, Ordering::Relaxed);
         let result = async {
             failpoint("join-switch-over").await;
@@ -179,6 +183,43 @@ impl Cluster {
             "switched over: active"
         );
         Ok(SwitchedOver { pause })
+    }
+
+    /// Waits for the write turn while replaying into `backend` whatever is committed
+    /// meanwhile; returns the turn and when it was granted.
+    async fn queue_for_turn(
+        &self,
+        backend: &dyn Backend,
+        applied_lsn: &mut Lsn,
+        applied: &mut u64,
+        job: &Job,
+    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, Instant), String> {
+        let (grant, mut granted) = tokio::sync::oneshot::channel();
+        let turn = self.turn();
+        // A task of its own, so that a replay round is never cut off by the grant; if
+        // this side gives up, the send fails and the turn is released at once.
+        tokio::spawn(async move {
+            let guard = turn.lock_owned().await;
+            let _ = grant.send((guard, Instant::now()));
+        });
+        loop {
+            match granted.try_recv() {
+                Ok(turn) => return Ok(turn),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err("the write turn was never granted".into())
+                }
+            }
+            let end = self.log.end();
+            if applied_lsn.next() < end {
+                *applied += self
+                    .replay_range(backend, applied_lsn.next(), end, job, false)
+                    .await?;
+                *applied_lsn = Lsn(end.get() - 1);
+            } else {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
     }
 
     /// Appends a join-protocol record under the write turn (so it takes its place in the
