@@ -104,6 +104,11 @@ impl MariaDb {
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
     }
 
+    /// Stops the server cleanly (it writes everything it committed down first).
+    pub fn stop(&mut self) {
+        stop(&mut self.child, "TERM");
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -166,6 +166,11 @@ impl PgServer {
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
     }
 
+    /// Stops the server cleanly (it writes everything it committed down first).
+    pub fn stop(&mut self) {
+        stop(&mut self.child, FAST_SHUTDOWN);
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

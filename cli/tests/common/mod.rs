@@ -138,6 +138,15 @@ impl Three {
         }
     }
 
+    /// Stops server `i` cleanly (SIGTERM / fast shutdown).
+    pub fn stop_server(&mut self, i: usize) {
+        match self {
+            Three::Sqlite(_) => panic!("SQLite has no server to stop"),
+            Three::Postgres(s) => s[i].stop(),
+            Three::Mariadb(s) => s[i].stop(),
+        }
+    }
+
     /// Starts server `i` again on its data directory.
     pub fn restart_server(&mut self, i: usize) {
         match self {
