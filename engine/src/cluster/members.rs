@@ -106,7 +106,7 @@ pub(super) fn restore(
             None => new_member(log, backend.name())?,
         };
         log.set_meta(&state_key(backend.name()), state.encode().as_bytes())?;
-        members.push(Member { backend, state });
+        members.push(Member::new(backend, state));
     }
     Ok(members)
 }
@@ -231,7 +231,7 @@ impl Cluster {
         self.members
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Member { backend, state });
+            .push(Member::new(backend, state));
         Ok(true)
     }
 }

@@ -99,6 +99,27 @@ pub struct Counters {
 pub(crate) struct Member {
     pub backend: Arc<dyn Backend>,
     pub state: MemberState,
+    /// Reads this backend is serving right now: the load the donor choice compares.
+    pub load: Arc<AtomicUsize>,
+}
+
+impl Member {
+    pub(crate) fn new(backend: Arc<dyn Backend>, state: MemberState) -> Self {
+        Member {
+            backend,
+            state,
+            load: Arc::default(),
+        }
+    }
+}
+
+/// Counts one read in flight on a backend for as long as it lives.
+pub(crate) struct LoadGuard(Arc<AtomicUsize>);
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A cluster of identical backends behind one delta log.
@@ -231,9 +252,32 @@ impl Cluster {
 
     /// The next backend to serve a read (round robin over the active ones).
     pub(crate) fn read_backend(&self) -> Option<Arc<dyn Backend>> {
-        let active = self.active();
-        (!active.is_empty())
-            .then(|| active[self.next_read.fetch_add(1, Ordering::Relaxed) % active.len()].clone())
+        self.read_backend_counted().map(|(backend, _)| backend)
+    }
+
+    /// Like [`Cluster::read_backend`], with a guard that counts the read in the backend's
+    /// load until it is dropped.
+    pub(crate) fn read_backend_counted(&self) -> Option<(Arc<dyn Backend>, LoadGuard)> {
+        let members = self.members();
+        let active: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.state == MemberState::Active)
+            .collect();
+        if active.is_empty() {
+            return None;
+        }
+        let m = active[self.next_read.fetch_add(1, Ordering::Relaxed) % active.len()];
+        m.load.fetch_add(1, Ordering::Relaxed);
+        Some((m.backend.clone(), LoadGuard(m.load.clone())))
+    }
+
+    /// Reads in flight per active backend, in configuration order.
+    pub(crate) fn active_loads(&self) -> Vec<(String, usize)> {
+        self.members()
+            .iter()
+            .filter(|m| m.state == MemberState::Active)
+            .map(|m| (m.backend.name().to_string(), m.load.load(Ordering::Relaxed)))
+            .collect()
     }
 
     /// The engine every backend of this cluster runs.

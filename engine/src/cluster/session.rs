@@ -181,9 +181,9 @@ impl ClusterSession {
             .fetch_add(1, Ordering::Relaxed);
         // Try each active backend in turn: a broken one is detached and the next answers.
         for _ in 0..self.cluster.active().len().max(1) {
-            let backend = self
+            let (backend, _load) = self
                 .cluster
-                .read_backend()
+                .read_backend_counted()
                 .ok_or_else(|| ClusterError::NoActiveBackend("nothing to read from".into()))?;
             let result = match self.conn(&backend).await {
                 Ok(conn) => conn.execute(sql, params).await,

@@ -137,8 +137,9 @@ impl Cluster {
         Ok(marker.next())
     }
 
-    /// The donor: the one requested (which must be active), else the last active backend
-    /// in configuration order (the first ones break ties in votes and keep serving).
+    /// The donor: the one requested (which must be active), else the active backend with
+    /// the least load (fewest reads in flight); ties go to the last in configuration order,
+    /// so the first ones, which break ties in votes, keep serving.
     fn choose_donor(&self, joiner: &str, requested: Option<&str>) -> Result<String, String> {
         let active = self.active();
         match requested {
@@ -147,11 +148,7 @@ impl Cluster {
                 "the requested donor {name} is not active ({:?})",
                 self.state_of(name)
             )),
-            None => active
-                .iter()
-                .rev()
-                .find(|b| b.name() != joiner)
-                .map(|b| b.name().to_string())
+            None => least_loaded(&self.active_loads(), joiner)
                 .ok_or_else(|| "no active backend can be the donor".to_string()),
         }
     }
@@ -341,5 +338,41 @@ impl Cluster {
         self.counters()
             .joins_aborted
             .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The least loaded of `loads` other than `joiner`; ties go to the last one.
+fn least_loaded(loads: &[(String, usize)], joiner: &str) -> Option<String> {
+    loads
+        .iter()
+        .rev()
+        .filter(|(name, _)| name != joiner)
+        .min_by_key(|(_, load)| *load)
+        .map(|(name, _)| name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::least_loaded;
+
+    fn loads(v: &[(&str, usize)]) -> Vec<(String, usize)> {
+        v.iter().map(|(n, l)| (n.to_string(), *l)).collect()
+    }
+
+    #[test]
+    fn donor_is_the_least_loaded_and_ties_go_to_the_last() {
+        assert_eq!(
+            least_loaded(&loads(&[("a", 3), ("b", 1), ("c", 2)]), "x").as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            least_loaded(&loads(&[("a", 0), ("b", 0), ("c", 0)]), "x").as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            least_loaded(&loads(&[("a", 0), ("b", 0), ("c", 0)]), "c").as_deref(),
+            Some("b")
+        );
+        assert_eq!(least_loaded(&loads(&[("a", 0)]), "a"), None);
     }
 }
