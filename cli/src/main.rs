@@ -17,6 +17,7 @@ mod admin;
 mod cmd;
 mod config;
 mod format;
+mod mysql;
 mod pg;
 
 use clap::{Parser, Subcommand};

@@ -79,7 +79,7 @@ pub struct MysqlBackend {
 }
 
 /// Statements MySQL commits implicitly.
-fn implicit_commit(sql: &str) -> bool {
+pub fn implicit_commit(sql: &str) -> bool {
     let first = sql
         .split_whitespace()
         .next()

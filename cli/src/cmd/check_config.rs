@@ -12,7 +12,11 @@ pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
                 file.display(),
                 c.backends.len(),
                 c.backends[0].kind,
-                c.server.listen,
+                c.listeners()
+                    .iter()
+                    .map(|l| format!("{:?} {}", l.protocol, l.address()).to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 c.server.admin_listen
             );
             Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod detach;
 pub mod join;
+pub mod listeners;
 pub mod log_dump;
 pub mod log_verify;
 pub mod reload;

@@ -1,11 +1,12 @@
 //! `mdbd run --config FILE`: the daemon.
 //!
 //! Opens the delta log in `data_dir`, builds the backends, starts the cluster (which first
-//! brings every active backend up to the end of the log), then serves PostgreSQL-protocol
-//! clients until SIGINT or SIGTERM; then it stops accepting, gives open connections a
+//! brings every active backend up to the end of the log), then serves PostgreSQL- and
+//! MySQL-protocol clients on its listeners (`listeners.rs`) until SIGINT or SIGTERM; then it stops accepting, gives open connections a
 //! bounded time to finish, and closes the log (synced). The admin API (`crate::admin`)
 //! listens on `admin_listen` meanwhile.
 
+use super::listeners::Client;
 use crate::config::{Config, Kind};
 use crate::pg::{Connection, Handlers};
 use anyhow::{bail, Context};
@@ -108,8 +109,8 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         .filter(|u| u.auth == "trust")
         .map(|u| u.name.clone())
         .collect();
-    if let Some(u) = config.users.iter().find(|u| u.auth != "trust") {
-        bail!("user {:?}: {} front-end authentication is not implemented yet; only trust users on a loopback listener can log in today", u.name, u.auth);
+    if let Some(u) = config.users.iter().find(|u| u.auth == "scram-sha-256") {
+        bail!("user {:?}: {} front-end authentication is not implemented yet; PostgreSQL clients log in as trust users on a loopback listener today (MySQL clients also as mysql_native_password users)", u.name, u.auth);
     }
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
@@ -152,14 +153,12 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         let (cluster, file) = (cluster.clone(), file.clone());
         Arc::new(move || reload(&cluster, &file))
     };
-    let listener = tokio::net::TcpListener::bind(&config.server.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let (mut clients, accept_tasks, lines) = super::listeners::bind(&config, &cluster).await?;
     let active = cluster.active().len();
-    tracing::info!(listen = %config.server.listen, backends = config.backends.len(), active, "mdbd serving");
+    tracing::info!(listeners = ?lines, backends = config.backends.len(), active, "mdbd serving");
     println!(
-        "mdbd: serving PostgreSQL clients on {} ({active} of {} backends active)",
-        config.server.listen,
+        "mdbd: serving {} ({active} of {} backends active)",
+        lines.join(", "),
         config.backends.len()
     );
 
@@ -190,18 +189,23 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (socket, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-                };
-                let handlers = Handlers(Connection::new(&cluster, users.clone()));
-                connections.spawn(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                        tracing::debug!(%peer, error = %e, "client connection ended with an error");
-                    }
-                });
-            }
+            Some(client) = clients.recv() => match client {
+                Client::Postgres(socket, peer) => {
+                    let handlers = Handlers(Connection::new(&cluster, users.clone()));
+                    connections.spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            tracing::debug!(%peer, error = %e, "client connection ended with an error");
+                        }
+                    });
+                }
+                Client::Mysql(socket, peer, frontend) => {
+                    connections.spawn(async move {
+                        if let Err(e) = crate::mysql::serve(socket, frontend).await {
+                            tracing::debug!(%peer, error = %e, "MySQL client connection ended with an error");
+                        }
+                    });
+                }
+            },
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => {
@@ -215,7 +219,10 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    drop(listener);
+    for task in &accept_tasks {
+        task.abort();
+    }
+    drop(clients);
     tracing::info!(
         open = connections.len(),
         "shutting down: no new connections"

@@ -32,6 +32,9 @@ pub struct Config {
     /// Front-end users.
     #[serde(default, rename = "user")]
     pub users: Vec<User>,
+    /// Client listeners; without any, one PostgreSQL listener on `[server] listen`.
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<Listener>,
     /// The backends, in priority order (the first breaks ties).
     #[serde(rename = "backend")]
     pub backends: Vec<BackendConfig>,
@@ -41,7 +44,8 @@ pub struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Server {
-    pub listen: String,
+    /// The PostgreSQL listener when no `[[listener]]` is given.
+    pub listen: Option<String>,
     pub admin_listen: String,
     pub data_dir: PathBuf,
     pub consistency: String,
@@ -54,7 +58,7 @@ pub struct Server {
 impl Default for Server {
     fn default() -> Self {
         Server {
-            listen: "127.0.0.1:6432".into(),
+            listen: None,
             admin_listen: "127.0.0.1:6480".into(),
             data_dir: "mdbd-data".into(),
             consistency: "serial".into(),
@@ -126,12 +130,48 @@ impl Default for Join {
     }
 }
 
+/// The wire protocol of a listener.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Postgres,
+    Mysql,
+}
+
+/// `[[listener]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub protocol: Protocol,
+    /// Default: 127.0.0.1:6432 (postgres), 127.0.0.1:6033 (mysql).
+    pub listen: Option<String>,
+    /// MySQL: the database name clients use (`USE`, connect); default: the first
+    /// backend's database.
+    pub database: Option<String>,
+}
+
+/// The PostgreSQL listener's default address.
+pub const DEFAULT_PG_LISTEN: &str = "127.0.0.1:6432";
+/// The MySQL listener's default address.
+pub const DEFAULT_MYSQL_LISTEN: &str = "127.0.0.1:6033";
+
+impl Listener {
+    /// Its address, the default of its protocol when none is given.
+    pub fn address(&self) -> &str {
+        self.listen.as_deref().unwrap_or(match self.protocol {
+            Protocol::Postgres => DEFAULT_PG_LISTEN,
+            Protocol::Mysql => DEFAULT_MYSQL_LISTEN,
+        })
+    }
+}
+
 /// `[[user]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
-    /// `scram-sha-256` (default) or `trust` (loopback listeners only).
+    /// `scram-sha-256` (default; PostgreSQL listeners), `mysql_native_password` (MySQL
+    /// listeners) or `trust` (any password; loopback listeners only).
     #[serde(default = "default_auth")]
     pub auth: String,
     pub password: Option<String>,
@@ -239,16 +279,30 @@ impl Config {
             line: line_of(text, needle),
             message,
         };
-        for (key, value) in [
-            ("listen", &self.server.listen),
-            ("admin_listen", &self.server.admin_listen),
-        ] {
+        if self.server.listen.is_some() && !self.listeners.is_empty() {
+            return Err(err(
+                "[[listener]]",
+                "[server] listen and [[listener]] tables together: give every listener as a [[listener]]".into(),
+            ));
+        }
+        let listeners = self.listeners();
+        let mut addresses = vec![("admin_listen", self.server.admin_listen.clone())];
+        addresses.extend(
+            listeners
+                .iter()
+                .map(|l| ("listen", l.address().to_string())),
+        );
+        let mut seen = HashSet::new();
+        for (key, value) in &addresses {
             value.parse::<SocketAddr>().map_err(|e| {
                 err(
                     key,
                     format!("{key} = {value:?} is not an address:port ({e})"),
                 )
             })?;
+            if !seen.insert(value.clone()) {
+                return Err(err(value, format!("{value} is used by two listeners")));
+            }
         }
         if self.server.consistency != "serial" {
             return Err(err(
@@ -304,12 +358,12 @@ impl Config {
                 ),
             ));
         }
-        let loopback = self
-            .server
-            .listen
-            .parse::<SocketAddr>()
-            .map(|a| a.ip().is_loopback())
-            .unwrap_or(false);
+        let loopback = listeners.iter().all(|l| {
+            l.address()
+                .parse::<SocketAddr>()
+                .map(|a| a.ip().is_loopback())
+                .unwrap_or(false)
+        });
         let mut users = HashSet::new();
         for u in &self.users {
             if !users.insert(u.name.as_str()) {
@@ -319,11 +373,11 @@ impl Config {
                 ));
             }
             match (u.auth.as_str(), &u.password) {
-                ("scram-sha-256", Some(_)) => {}
-                ("scram-sha-256", None) => {
+                ("scram-sha-256" | "mysql_native_password", Some(_)) => {}
+                (method @ ("scram-sha-256" | "mysql_native_password"), None) => {
                     return Err(err(
                         &format!("\"{}\"", u.name),
-                        format!("user {:?} needs a password for scram-sha-256", u.name),
+                        format!("user {:?} needs a password for {method}", u.name),
                     ))
                 }
                 ("trust", _) if loopback => {}
@@ -331,7 +385,7 @@ impl Config {
                     return Err(err(
                         "trust",
                         format!(
-                            "user {:?}: trust is allowed only when listen is a loopback address",
+                            "user {:?}: trust is allowed only when every listener is on a loopback address",
                             u.name
                         ),
                     ))
@@ -340,7 +394,7 @@ impl Config {
                     return Err(err(
                         other,
                         format!(
-                            "user {:?}: auth = {other:?}: use \"scram-sha-256\" or \"trust\"",
+                            "user {:?}: auth = {other:?}: use \"scram-sha-256\", \"mysql_native_password\" or \"trust\"",
                             u.name
                         ),
                     ))
@@ -388,6 +442,55 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The client listeners: the `[[listener]]` tables, or one PostgreSQL listener on
+    /// `[server] listen` (default 127.0.0.1:6432).
+    pub fn listeners(&self) -> Vec<Listener> {
+        if !self.listeners.is_empty() {
+            return self.listeners.clone();
+        }
+        vec![Listener {
+            protocol: Protocol::Postgres,
+            listen: Some(
+                self.server
+                    .listen
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PG_LISTEN.into()),
+            ),
+            database: None,
+        }]
+    }
+}
+
+impl BackendConfig {
+    /// The database this backend holds: the MySQL URL's path, PostgreSQL's `dbname`
+    /// (default: the user name, else `postgres`), `main` for SQLite.
+    pub fn database(&self) -> String {
+        match self.kind {
+            Kind::Sqlite => "main".into(),
+            Kind::Mysql => self
+                .url
+                .as_deref()
+                .and_then(|u| u.split_once("://").map(|(_, rest)| rest))
+                .and_then(|rest| rest.split_once('/').map(|(_, path)| path))
+                .map(|path| path.split('?').next().unwrap_or("").to_string())
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| "mysql".into()),
+            Kind::Postgres => {
+                let info = self.conninfo.as_deref().unwrap_or("");
+                let value = |key: &str| {
+                    info.split_whitespace()
+                        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                        .map(|v| v.trim_matches('\'').to_string())
+                };
+                value("dbname")
+                    .or_else(|| value("user"))
+                    .unwrap_or_else(|| "postgres".into())
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a part
 
 pub mod join;
+pub mod mysql;
 pub mod workload;
 
 use mdbd_backends::mysql::{MysqlBackend, MysqlOptions};
@@ -41,7 +42,7 @@ impl Three {
         Three::Mariadb((0..3).map(|_| MariaDb::start().unwrap()).collect())
     }
 
-    fn backend_toml(&self, names: &[&str]) -> String {
+    pub fn backend_toml(&self, names: &[&str]) -> String {
         let mut out = String::new();
         for (i, name) in NAMES.iter().enumerate() {
             if !names.contains(name) {

@@ -16,7 +16,7 @@ mod checksum;
 mod outcome;
 
 pub use checksum::{TableChecksum, TableHasher};
-pub(crate) use outcome::strip_leading_comments;
+pub use outcome::strip_leading_comments;
 pub use outcome::{command_tag, Column, DbError, Outcome, ResultSet};
 
 use crate::log::{Lsn, Value, WriteTxn};

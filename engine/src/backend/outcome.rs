@@ -122,7 +122,7 @@ pub fn command_tag(sql: &str, rows: u64) -> String {
 }
 
 /// `sql` after leading white space and comments (`--`, `/* */`).
-pub(crate) fn strip_leading_comments(mut sql: &str) -> &str {
+pub fn strip_leading_comments(mut sql: &str) -> &str {
     loop {
         sql = sql.trim_start();
         if let Some(rest) = sql.strip_prefix("--") {

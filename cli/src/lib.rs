@@ -1,0 +1,6 @@
+//! The library half of the `mdbd` package: the MySQL wire codec, pure code over bytes, so
+//! the fuzz targets and tests reach the same decoders the daemon uses. Everything else of
+//! the daemon lives in the binary (`src/main.rs`).
+#![deny(unsafe_code)]
+
+pub mod mysql_wire;

@@ -1,0 +1,131 @@
+//! The connection phase: greeting, the client's answer, an auth switch for clients that
+//! default to another method, the password check, and the database named at connect.
+
+use super::packet::Packets;
+use mdbd::mysql_wire::handshake::{self, HandshakeResponse};
+use mdbd::mysql_wire::{results, status};
+use mdbd_engine::cluster::Cluster;
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How a configured user logs in on a MySQL listener.
+#[derive(Clone, Debug)]
+pub enum MysqlUser {
+    /// Any password (loopback listeners only; the configuration checks).
+    Trust,
+    /// `mysql_native_password` with this password.
+    Password(String),
+}
+
+/// What every connection of one MySQL listener shares.
+pub struct Frontend {
+    pub cluster: Arc<Cluster>,
+    pub users: HashMap<String, MysqlUser>,
+    /// The one database this cluster serves (`USE` of another is refused).
+    pub database: String,
+    /// PostgreSQL backends: `?` placeholders are numbered `$1`, `$2`, ...
+    pub numbered_placeholders: bool,
+    /// MySQL/MariaDB backends: DDL commits an open transaction first, as MySQL does.
+    pub is_mysql: bool,
+}
+
+/// The server version clients see.
+pub const VERSION: &str = concat!("5.7.99-mdbd-", env!("CARGO_PKG_VERSION"));
+
+/// Who logged in.
+pub struct Login {
+    pub user: String,
+    pub capabilities: u32,
+}
+
+fn scramble() -> [u8; 20] {
+    let mut rng = rand::thread_rng();
+    // Printable, no NUL: some clients treat the scramble as a C string.
+    std::array::from_fn(|_| rng.gen_range(0x21u8..0x7f))
+}
+
+fn denied(user: &str, with_password: bool) -> Vec<u8> {
+    results::err(
+        1045,
+        "28000",
+        &format!(
+            "Access denied for user '{user}' (using password: {})",
+            if with_password { "YES" } else { "NO" }
+        ),
+    )
+}
+
+/// Runs the connection phase; `None` when the client was refused (the reason was sent).
+pub async fn connect(
+    packets: &mut Packets,
+    frontend: &Frontend,
+    id: u32,
+) -> std::io::Result<Option<Login>> {
+    let scramble = scramble();
+    packets.push(&handshake::greeting(VERSION, id, &scramble));
+    packets.flush().await?;
+    let Some(payload) = packets.read().await? else {
+        return Ok(None);
+    };
+    let mut hello = match HandshakeResponse::parse(&payload) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::debug!(error = %e, "bad MySQL handshake");
+            packets.push(&results::err(1043, "08S01", &format!("Bad handshake: {e}")));
+            packets.flush().await?;
+            return Ok(None);
+        }
+    };
+    if hello
+        .auth_plugin
+        .as_deref()
+        .is_some_and(|p| p != handshake::NATIVE_PASSWORD)
+    {
+        packets.push(&handshake::auth_switch(&scramble));
+        packets.flush().await?;
+        let Some(answer) = packets.read().await? else {
+            return Ok(None);
+        };
+        hello.auth_response = answer;
+    }
+    let accepted = match frontend.users.get(&hello.user) {
+        Some(MysqlUser::Trust) => true,
+        Some(MysqlUser::Password(p)) => {
+            handshake::native_password_matches(p, &scramble, &hello.auth_response)
+        }
+        None => false,
+    };
+    if !accepted {
+        tracing::warn!(user = %hello.user, "MySQL login refused");
+        packets.push(&denied(&hello.user, !hello.auth_response.is_empty()));
+        packets.flush().await?;
+        return Ok(None);
+    }
+    if let Some(db) = hello.database.as_deref() {
+        if let Err(message) = check_database(frontend, db) {
+            packets.push(&results::err(1049, "42000", &message));
+            packets.flush().await?;
+            return Ok(None);
+        }
+    }
+    packets.push(&results::ok(0, 0, status::AUTOCOMMIT));
+    packets.flush().await?;
+    Ok(Some(Login {
+        user: hello.user,
+        capabilities: hello.capabilities,
+    }))
+}
+
+/// A database name a client may use: the cluster's own.
+pub fn check_database(frontend: &Frontend, db: &str) -> Result<(), String> {
+    let db = db.trim().trim_matches('`');
+    if db == frontend.database {
+        Ok(())
+    } else {
+        Err(format!(
+            "Unknown database '{db}': mdbd serves one database, '{}'",
+            frontend.database
+        ))
+    }
+}

@@ -1,0 +1,209 @@
+//! COM_QUERY: a query string, several statements when the client set
+//! CLIENT_MULTI_STATEMENTS (one result each, the last without MORE_RESULTS_EXISTS, the
+//! first error ending the string); `USE` and COM_INIT_DB; `SET autocommit`.
+
+use super::{auth, Conn};
+use mdbd::mysql_wire::handshake::caps;
+use mdbd::mysql_wire::results;
+use mdbd::mysql_wire::split;
+use mdbd_engine::backend::{DbError, Outcome};
+use mdbd_engine::cluster::ClusterError;
+
+fn db_error(code: &str, sqlstate: &str, message: String) -> ClusterError {
+    ClusterError::Db(DbError {
+        code: code.into(),
+        sqlstate: sqlstate.into(),
+        message,
+    })
+}
+
+fn done(tag: &str) -> Outcome {
+    Outcome::Command {
+        tag: tag.into(),
+        rows: 0,
+        last_insert_id: None,
+    }
+}
+
+fn first_word(sql: &str) -> String {
+    mdbd_engine::backend::strip_leading_comments(sql)
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .find(|w| !w.is_empty())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// `SET [SESSION | LOCAL | @@[session.|local.]]autocommit = value` -> the new value.
+fn autocommit_setting(sql: &str) -> Option<Result<bool, String>> {
+    let compact: String = sql
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let rest = compact.strip_prefix("set")?;
+    let rest = ["@@session.", "@@local.", "@@", "session", "local"]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))
+        .unwrap_or(rest);
+    let rest = rest.strip_prefix("autocommit")?;
+    let value = rest.strip_prefix(":=").or_else(|| rest.strip_prefix('='))?;
+    let value = value
+        .trim_end_matches(';')
+        .trim_matches(|c| c == '\'' || c == '"');
+    Some(match value {
+        "0" | "off" | "false" => Ok(false),
+        "1" | "on" | "true" => Ok(true),
+        v if v.contains(',') => {
+            Err("mdbd: set autocommit in a SET statement of its own".to_string())
+        }
+        v => Err(format!(
+            "Variable 'autocommit' can't be set to the value of '{v}'"
+        )),
+    })
+}
+
+/// `SELECT @@socket` (any case and spacing).
+fn is_socket_query(sql: &str) -> bool {
+    let compact: String = sql
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        compact.trim_end_matches(';'),
+        "select@@socket" | "select@@global.socket"
+    )
+}
+
+/// `USE name` -> the name.
+fn use_statement(sql: &str) -> Option<&str> {
+    let s = sql.trim();
+    let head = s.get(..4)?;
+    (head.eq_ignore_ascii_case("use ") || head.eq_ignore_ascii_case("use\t")).then(|| s[4..].trim())
+}
+
+/// COM_INIT_DB (and `USE`): only the cluster's own database.
+pub fn use_database(conn: &mut Conn, db: &str) {
+    match auth::check_database(&conn.frontend, db) {
+        Ok(()) => conn.ok(),
+        Err(message) => conn.packets.push(&results::err(1049, "42000", &message)),
+    }
+}
+
+/// Runs one statement of a COM_QUERY (or a prepared statement) with what the front end
+/// itself owns: `USE`, `autocommit`, the transaction an `autocommit = 0` session opens
+/// implicitly, and the commit a MySQL DDL statement makes implicitly.
+pub(super) async fn statement(
+    conn: &mut Conn,
+    sql: &str,
+    params: &[mdbd_engine::log::Value],
+) -> Result<Outcome, ClusterError> {
+    if let Some(db) = use_statement(sql) {
+        return auth::check_database(&conn.frontend, db)
+            .map(|()| done("USE"))
+            .map_err(|m| db_error("1049", "42000", m));
+    }
+    if is_socket_query(sql) {
+        // Drivers that prefer a local socket (mysql_async does) reconnect to the one the
+        // server names: a backend's would take the client around mdbd. There is none.
+        return Ok(Outcome::Rows(mdbd_engine::backend::ResultSet {
+            columns: vec![mdbd_engine::backend::Column {
+                name: "@@socket".into(),
+                type_name: "var_string".into(),
+            }],
+            rows: vec![vec![mdbd_engine::log::Value::Null]],
+        }));
+    }
+    if let Some(setting) = autocommit_setting(sql) {
+        let on = setting.map_err(|m| db_error("1231", "42000", m))?;
+        if on && !conn.autocommit && conn.session.in_transaction() {
+            // MySQL commits the open transaction when autocommit is switched back on.
+            conn.session.execute("COMMIT", &[]).await?;
+        }
+        conn.autocommit = on;
+        return Ok(done("SET"));
+    }
+    let word = first_word(sql);
+    let controls = matches!(
+        word.as_str(),
+        "begin" | "start" | "commit" | "rollback" | "set" | "savepoint" | "release" | "xa"
+    );
+    if conn.frontend.is_mysql && mdbd_backends::mysql::implicit_commit(sql) {
+        // MySQL commits the open transaction before DDL, which then runs on its own:
+        // do the same, so the DDL is logged as a write of its own (MySQL backends can
+        // only replay DDL that way).
+        if conn.session.in_transaction() {
+            conn.session.execute("COMMIT", &[]).await?;
+        }
+    } else if !conn.autocommit && !controls && !conn.session.in_transaction() {
+        conn.session.execute("BEGIN", &[]).await?;
+    }
+    if conn.frontend.numbered_placeholders && !params.is_empty() {
+        conn.session.execute(&split::numbered(sql), params).await
+    } else {
+        conn.session.execute(sql, params).await
+    }
+}
+
+/// COM_QUERY.
+pub async fn run(conn: &mut Conn, sql: &str) -> std::io::Result<()> {
+    let statements = split::statements(sql);
+    if statements.is_empty() {
+        conn.packets
+            .push(&results::err(1065, "42000", "Query was empty"));
+        return Ok(());
+    }
+    if statements.len() > 1 && conn.caps & caps::MULTI_STATEMENTS == 0 {
+        conn.packets.push(&results::err(
+            1064,
+            "42000",
+            "You have an error in your SQL syntax: several statements in one query need the client's CLIENT_MULTI_STATEMENTS option",
+        ));
+        return Ok(());
+    }
+    let last = statements.len() - 1;
+    for (i, sql) in statements.into_iter().enumerate() {
+        match statement(conn, sql, &[]).await {
+            Ok(outcome) => conn.outcome(outcome, false, i < last).await?,
+            Err(e) => {
+                conn.error(&e);
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn autocommit_settings_in_their_spellings() {
+        for (sql, want) in [
+            ("SET autocommit=0", Some(false)),
+            ("set @@autocommit = 1", Some(true)),
+            ("SET SESSION autocommit = OFF", Some(false)),
+            ("SET @@session.autocommit=ON;", Some(true)),
+            ("SET LOCAL autocommit = 'false'", Some(false)),
+            ("SET sql_mode = ''", None),
+            ("SELECT 1", None),
+        ] {
+            assert_eq!(autocommit_setting(sql).map(|r| r.unwrap()), want, "{sql}");
+        }
+        assert!(autocommit_setting("SET autocommit = 2").unwrap().is_err());
+        assert!(autocommit_setting("SET autocommit = 0, sql_mode = ''")
+            .unwrap()
+            .is_err());
+    }
+
+    #[test]
+    fn use_statements() {
+        assert_eq!(use_statement("USE shop"), Some("shop"));
+        assert_eq!(use_statement("use `shop`"), Some("`shop`"));
+        assert_eq!(use_statement("user_table"), None);
+        assert_eq!(first_word("/* x */ START TRANSACTION"), "start");
+        assert!(is_socket_query("SELECT @@socket"));
+        assert!(!is_socket_query("SELECT @@port"));
+    }
+}

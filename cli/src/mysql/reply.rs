@@ -1,0 +1,97 @@
+//! Cluster outcomes and errors as MySQL packets.
+
+use super::Conn;
+use mdbd::mysql_wire::buf::put_lenenc_int;
+use mdbd::mysql_wire::results::{self, ColumnDef};
+use mdbd::mysql_wire::status;
+use mdbd_engine::backend::Outcome;
+use mdbd_engine::cluster::ClusterError;
+
+/// Large result sets go out in pieces of about this size.
+const SEND_AT: usize = 256 * 1024;
+
+/// The error number, SQLSTATE and message for a client. MySQL backends' errors pass
+/// through verbatim; PostgreSQL and SQLite errors keep their SQLSTATE and message under
+/// MySQL's "unknown error" number 1105, with PostgreSQL's code in the message.
+pub fn error(e: &ClusterError) -> (u16, String, String) {
+    match e {
+        ClusterError::Db(db) => match db.code.parse::<u16>() {
+            Ok(code) => (code, db.sqlstate.clone(), db.message.clone()),
+            Err(_) => (
+                1105,
+                db.sqlstate.clone(),
+                format!("{} ({})", db.message, db.code),
+            ),
+        },
+        ClusterError::State(msg) => (1180, "HY000".into(), msg.clone()),
+        ClusterError::NoActiveBackend(msg) => {
+            (2013, "HY000".into(), format!("no active backend: {msg}"))
+        }
+        other => (1105, "HY000".into(), other.to_string()),
+    }
+}
+
+impl Conn {
+    pub(super) fn error(&mut self, e: &ClusterError) {
+        let (code, state, message) = error(e);
+        self.packets.push(&results::err(code, &state, &message));
+    }
+
+    /// Sends one statement's result; `more` when another result follows.
+    pub(super) async fn outcome(
+        &mut self,
+        outcome: Outcome,
+        binary: bool,
+        more: bool,
+    ) -> std::io::Result<()> {
+        let mut st = self.status();
+        if more {
+            st |= status::MORE_RESULTS_EXISTS;
+        }
+        match outcome {
+            Outcome::Command {
+                rows,
+                last_insert_id,
+                ..
+            } => {
+                self.packets
+                    .push(&results::ok(rows, last_insert_id.unwrap_or(0), st));
+            }
+            Outcome::Rows(rs) => {
+                let columns = results::columns(&rs, binary);
+                let mut count = Vec::new();
+                put_lenenc_int(&mut count, columns.len() as u64);
+                self.packets.push(&count);
+                for c in &columns {
+                    self.packets.push(&c.encode());
+                }
+                self.packets.push(&results::eof(st));
+                for row in &rs.rows {
+                    let packet = if binary {
+                        results::binary_row(row, &columns)
+                    } else {
+                        results::text_row(row)
+                    };
+                    self.packets.push(&packet);
+                    if self.packets.queued() >= SEND_AT {
+                        self.packets.flush().await?;
+                    }
+                }
+                self.packets.push(&results::eof(st));
+            }
+        }
+        Ok(())
+    }
+
+    /// The metadata of a prepared statement (params and columns).
+    pub(super) fn defs(&mut self, defs: &[ColumnDef]) {
+        if defs.is_empty() {
+            return;
+        }
+        for d in defs {
+            self.packets.push(&d.encode());
+        }
+        let st = self.status();
+        self.packets.push(&results::eof(st));
+    }
+}

@@ -1,0 +1,42 @@
+//! What the MySQL fuzz targets run, shared with the stable-toolchain corpus test
+//! (`cli/tests/fuzz_corpus_mysql.rs`). None of them may panic, whatever the input.
+
+use super::execute::{parse_params, statement_id, ParamType};
+use super::handshake::HandshakeResponse;
+use super::split;
+use std::collections::HashMap;
+
+/// A client's handshake response.
+pub fn handshake_response(data: &[u8]) {
+    let _ = HandshakeResponse::parse(data);
+}
+
+/// A COM_STMT_EXECUTE payload: the first byte chooses the statement's parameter count,
+/// the rest is the payload; it is decoded twice, the second time with the types bound by
+/// the first, as a client's next execution would be.
+pub fn stmt_execute(data: &[u8]) {
+    let Some((&count, payload)) = data.split_first() else {
+        return;
+    };
+    let _ = statement_id(payload);
+    let mut bound: Vec<ParamType> = Vec::new();
+    let long = HashMap::from([(1u16, b"long data".to_vec())]);
+    let _ = parse_params(payload, usize::from(count % 64), &mut bound, &long);
+    let _ = parse_params(
+        payload,
+        usize::from(count % 64),
+        &mut bound,
+        &HashMap::new(),
+    );
+}
+
+/// Query text: splitting and placeholder numbering.
+pub fn query_text(data: &[u8]) {
+    let sql = String::from_utf8_lossy(data);
+    let parts = split::statements(&sql);
+    let n = split::placeholders(&sql);
+    let numbered = split::numbered(&sql);
+    assert!(parts.len() <= sql.len() + 1);
+    assert_eq!(split::placeholders(&numbered), 0, "{sql:?} -> {numbered:?}");
+    let _ = n;
+}
