@@ -37,3 +37,24 @@ start_pg() { # name -> port
   echo "$port"
 }
 
+
+start_mariadb() { # name -> port (a throwaway MariaDB with an empty database sbtest)
+  local dir=$root/$1 port
+  port=$(free_port)
+  [ "$port" = 3306 ] && port=$(free_port)
+  mkdir -p "$dir/tmp"
+  mariadb-install-db --no-defaults --user="$(id -un)" --auth-root-authentication-method=normal \
+    --skip-test-db --datadir="$dir/data" >"$dir/install.log" 2>&1
+  "$(command -v mariadbd || echo /usr/sbin/mariadbd)" --no-defaults --user="$(id -un)" \
+    --datadir="$dir/data" --socket="$dir/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
+    --tmpdir="$dir/tmp" --skip-log-bin --innodb-flush-log-at-trx-commit=0 \
+    --max-connections=300 --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    >"$dir/server.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    mariadb --no-defaults -h 127.0.0.1 -P "$port" -u root -e "SELECT 1" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  mariadb --no-defaults -h 127.0.0.1 -P "$port" -u root -e "CREATE DATABASE sbtest" >&2
+  echo "$port"
+}

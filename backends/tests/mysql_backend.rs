@@ -202,6 +202,24 @@ async fn ddl_replayed_after_a_crash_counts_as_applied_only_when_pending_names_it
 }
 
 #[tokio::test]
+async fn ddl_logged_with_session_settings_replays_under_them() {
+    let server = MariaDb::start().unwrap();
+    let b = backend(&server, "maria-a");
+    b.ensure_marker().await.unwrap();
+    // Under ANSI_QUOTES "q" is an identifier; without the setting this is a syntax error.
+    let txn = WriteTxn {
+        settings: vec![("sql_mode".into(), "ANSI_QUOTES".into())],
+        statements: vec![Statement::with_params("CREATE TABLE \"q\" (v INT)", vec![])],
+    };
+    assert!(b.apply(Lsn(1), &txn).await.unwrap());
+    assert_eq!(b.applied_lsn().await.unwrap(), Lsn(1));
+    assert_eq!(
+        server.client(Some("app"), "SHOW TABLES LIKE 'q'").unwrap(),
+        "q"
+    );
+}
+
+#[tokio::test]
 async fn a_killed_connection_moves_neither_write_nor_marker() {
     let server = MariaDb::start().unwrap();
     let b = backend(&server, "maria-a");

@@ -4,12 +4,14 @@
 //! Parts of this binary:
 //! - `cmd::log_verify`, `cmd::log_dump`: inspect a delta log on disk (`mdbd log ...`).
 //! - `config`: the TOML configuration file and its checks; `cmd::check_config`.
-//! - `cmd::run`: the daemon; `pg`: its PostgreSQL wire protocol front end; `admin`: its
-//!   HTTP API, which `cmd::status` and `cmd::detach` call.
+//! - `cmd::run`: the daemon; `cmd::listeners`: its client listeners; `pg`: its PostgreSQL
+//!   wire protocol front end; `mysql`: its MySQL one (over the codec in the library part,
+//!   `mdbd::mysql_wire`); `admin`: its HTTP API, which `cmd::status`, `cmd::detach`,
+//!   `cmd::join` and `cmd::reload` call.
 //! - `format`: human-readable sizes, timestamps and records.
 //!
-//! Still to come (see `docs/architecture.md`): the extended protocol, SCRAM and COPY in
-//! the front end, the MySQL front end.
+//! Still to come (see `docs/architecture.md`): SCRAM and cancel requests in the
+//! PostgreSQL front end.
 
 #![deny(unsafe_code)]
 

@@ -11,6 +11,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod fuzz;
 mod mariadb;
 mod postgres;
 mod process;

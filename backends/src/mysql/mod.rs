@@ -332,7 +332,14 @@ impl Backend for MysqlBackend {
             reason: "no replay connection".into(),
         })?;
         let result = match txn.statements.as_slice() {
-            [only] if implicit_commit(&only.sql) && txn.settings.is_empty() => {
+            [only] if implicit_commit(&only.sql) => {
+                // The session's settings (sql_mode, ...) shape DDL too; SET commits nothing.
+                for (name, value) in &txn.settings {
+                    convert::identifier(name)?;
+                    conn.exec_drop(format!("SET SESSION {name} = ?"), (value.as_str(),))
+                        .await
+                        .map_err(|e| convert::error(&self.name, e))?;
+                }
                 self.apply_alone(conn, lsn, &only.sql).await
             }
             _ => self.apply_in_transaction(conn, lsn, txn).await,

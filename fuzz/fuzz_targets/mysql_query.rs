@@ -1,0 +1,3 @@
+//! The MySQL front end's decoder for query text: arbitrary bytes from a client.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mdbd::mysql_wire::fuzzing::query_text(data));
