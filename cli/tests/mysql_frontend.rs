@@ -16,6 +16,21 @@ use std::time::Duration;
 const TABLE: &str = "CREATE TABLE item (id INT AUTO_INCREMENT PRIMARY KEY, qty INT NOT NULL, \
     price DECIMAL(10,2), ratio DOUBLE, name VARCHAR(50) UNIQUE, data BLOB, at DATETIME)";
 
+/// Three MariaDB servers, mdbd over them, a client on its MySQL listener.
+async fn cluster(dir: &std::path::Path) -> (Three, mysql::Daemon, mysql_async::Conn) {
+    let three = Three::mariadb();
+    let d = mysql::daemon(&three, dir, &["a", "b", "c"]);
+    let c = connect(d.my).await;
+    (three, d, c)
+}
+
+/// Disconnects, stops mdbd (cleanly) and checks the three backends are identical.
+async fn finish(three: Three, d: mysql::Daemon, c: mysql_async::Conn) {
+    c.disconnect().await.unwrap();
+    stop(d.child);
+    three.identical(&[0, 1, 2]).await;
+}
+
 fn server_error(e: mysql_async::Error) -> (u16, String) {
     match e {
         mysql_async::Error::Server(s) => (s.code, s.state),
@@ -26,9 +41,7 @@ fn server_error(e: mysql_async::Error) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn queries_answer_with_types_affected_rows_and_insert_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let three = Three::mariadb();
-    let d = mysql::daemon(&three, dir.path(), &["a", "b", "c"]);
-    let mut c = connect(d.my).await;
+    let (three, d, mut c) = cluster(dir.path()).await;
     c.query_drop(TABLE).await.unwrap();
     c.query_drop("INSERT INTO item (qty, price, ratio, name, at) VALUES (3, 9.99, 0.5, 'pen', '2024-02-29 13:14:15'), (5, NULL, NULL, 'ink', NULL)")
         .await
@@ -103,17 +116,13 @@ async fn queries_answer_with_types_affected_rows_and_insert_ids() {
         Some(None),
         "a backend's socket leaked to the client"
     );
-    c.disconnect().await.unwrap();
-    stop(d.child);
-    three.identical(&[0, 1, 2]).await;
+    finish(three, d, c).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prepared_statements_take_parameters_of_several_types() {
     let dir = tempfile::tempdir().unwrap();
-    let three = Three::mariadb();
-    let d = mysql::daemon(&three, dir.path(), &["a", "b", "c"]);
-    let mut c = connect(d.my).await;
+    let (three, d, mut c) = cluster(dir.path()).await;
     c.query_drop(TABLE).await.unwrap();
     let insert = "INSERT INTO item (qty, price, ratio, name, data, at) VALUES (?, ?, ?, ?, ?, ?)";
     let blob: Vec<u8> = vec![0, 1, 2, 0xfe, 0xff, b'\'', b'\\'];
@@ -204,17 +213,13 @@ async fn prepared_statements_take_parameters_of_several_types() {
         assert_eq!(n, Some(want));
     }
     c.close(stmt).await.unwrap();
-    c.disconnect().await.unwrap();
-    stop(d.child);
-    three.identical(&[0, 1, 2]).await;
+    finish(three, d, c).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transactions_commit_and_roll_back_with_and_without_autocommit() {
     let dir = tempfile::tempdir().unwrap();
-    let three = Three::mariadb();
-    let d = mysql::daemon(&three, dir.path(), &["a", "b", "c"]);
-    let mut c = connect(d.my).await;
+    let (three, d, mut c) = cluster(dir.path()).await;
     c.query_drop(TABLE).await.unwrap();
     let count = |name: &'static str| format!("SELECT count(*) FROM item WHERE name = '{name}'");
 
@@ -279,9 +284,7 @@ async fn transactions_commit_and_roll_back_with_and_without_autocommit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_keep_their_codes_and_the_session_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
-    let three = Three::mariadb();
-    let d = mysql::daemon(&three, dir.path(), &["a", "b", "c"]);
-    let mut c = connect(d.my).await;
+    let (three, d, mut c) = cluster(dir.path()).await;
     c.query_drop(TABLE).await.unwrap();
     c.query_drop("INSERT INTO item (qty, name) VALUES (1, 'one')")
         .await
@@ -328,17 +331,13 @@ async fn errors_keep_their_codes_and_the_session_stays_usable() {
         .into();
     let e = mysql_async::Conn::new(bad).await.unwrap_err();
     assert_eq!(server_error(e).0, 1045);
-    c.disconnect().await.unwrap();
-    stop(d.child);
-    three.identical(&[0, 1, 2]).await;
+    finish(three, d, c).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sixteen_concurrent_clients_leave_identical_backends() {
     let dir = tempfile::tempdir().unwrap();
-    let three = Three::mariadb();
-    let d = mysql::daemon(&three, dir.path(), &["a", "b", "c"]);
-    let mut c = connect(d.my).await;
+    let (three, d, mut c) = cluster(dir.path()).await;
     c.query_drop("CREATE TABLE account (id INT PRIMARY KEY, balance BIGINT NOT NULL, touched INT NOT NULL DEFAULT 0)")
         .await
         .unwrap();
@@ -389,9 +388,7 @@ async fn sixteen_concurrent_clients_leave_identical_backends() {
         .await
         .unwrap();
     assert_eq!(total, Some(100_000));
-    c.disconnect().await.unwrap();
-    stop(d.child);
-    three.identical(&[0, 1, 2]).await;
+    finish(three, d, c).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

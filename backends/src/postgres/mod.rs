@@ -159,15 +159,27 @@ impl PgBackend {
             applied += 1;
         }
         if let Some(lsn) = last {
-            tx.execute(
-                &format!("UPDATE {marker} SET lsn = $1 WHERE id = 1"),
-                &[&(lsn.get() as i64)],
-            )
-            .await
-            .map_err(|e| self.err(e))?;
-            tx.commit().await.map_err(|e| self.err(e))?;
+            self.mark_and_commit(tx, lsn).await?;
         }
         Ok(applied)
+    }
+
+    /// Moves the marker to `lsn` in `tx` and commits: the writes and the marker together.
+    async fn mark_and_commit(
+        &self,
+        tx: tokio_postgres::Transaction<'_>,
+        lsn: Lsn,
+    ) -> Result<(), BackendError> {
+        tx.execute(
+            &format!(
+                "UPDATE {} SET lsn = $1 WHERE id = 1",
+                self.options.marker_table
+            ),
+            &[&(lsn.get() as i64)],
+        )
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
     }
 
     fn err(&self, e: tokio_postgres::Error) -> BackendError {
@@ -305,13 +317,7 @@ impl Backend for PgBackend {
         for stmt in &txn.statements {
             self.run_logged(&tx, stmt).await?;
         }
-        tx.execute(
-            &format!("UPDATE {marker} SET lsn = $1 WHERE id = 1"),
-            &[&(lsn.get() as i64)],
-        )
-        .await
-        .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
+        self.mark_and_commit(tx, lsn).await?;
         Ok(true)
     }
 

@@ -202,6 +202,20 @@ pub fn stop(mut daemon: Child) {
 }
 
 /// `psql -c sql` as user `demo`: (success, stdout + stderr).
+/// A finished command: (success, stdout + stderr, trimmed).
+pub fn ran(out: std::process::Output) -> (bool, String) {
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .trim()
+        .to_string(),
+    )
+}
+
 pub fn psql(port: u16, sql: &str) -> (bool, String) {
     // Bounded: a statement stuck behind a write turn nobody releases fails the test
     // instead of hanging it.
@@ -220,16 +234,7 @@ pub fn psql(port: u16, sql: &str) -> (bool, String) {
         .args(["-U", "demo", "-d", "app", "-c", sql])
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .trim()
-        .to_string(),
-    )
+    ran(out)
 }
 
 /// A tokio-postgres client of the daemon.

@@ -81,16 +81,7 @@ pub fn cli(port: u16, args: &[&str], sql: &str) -> (bool, String) {
         .args(["-e", sql])
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .trim()
-        .to_string(),
-    )
+    super::ran(out)
 }
 
 /// `n` MySQL clients, each inserting `(writer, seq)` rows into `acked` (every other one
