@@ -7,6 +7,7 @@
 //! - `query.rs`: COM_QUERY (several statements when the client allows), `USE`,
 //!   `autocommit`;
 //! - `prepared.rs`: COM_STMT_PREPARE / EXECUTE / SEND_LONG_DATA / RESET / CLOSE;
+//! - `variables.rs`: `SELECT @@name` on PostgreSQL and SQLite clusters;
 //! - `reply.rs`: cluster outcomes and errors as packets (error number and SQLSTATE of
 //!   MySQL backends verbatim).
 //!
@@ -19,6 +20,7 @@ mod packet;
 mod prepared;
 mod query;
 mod reply;
+mod variables;
 
 pub use auth::{Frontend, MysqlUser};
 

@@ -33,7 +33,9 @@ fn undescribed(sql: &str) -> bool {
 pub async fn prepare(conn: &mut Conn, sql: &str) {
     let sql = sql.trim().trim_end_matches(';').trim().to_string();
     let placeholders = split::placeholders(&sql);
-    let (params, columns) = if undescribed(&sql) {
+    let answered_here =
+        !conn.frontend.is_mysql && super::variables::answer(&sql, conn.autocommit).is_some();
+    let (params, columns) = if undescribed(&sql) || answered_here {
         (placeholders, Vec::new())
     } else {
         let text = if conn.frontend.numbered_placeholders {

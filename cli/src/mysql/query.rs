@@ -9,9 +9,11 @@ use mdbd::mysql_wire::split;
 use mdbd_engine::backend::{DbError, Outcome};
 use mdbd_engine::cluster::ClusterError;
 
+/// An error of the front end itself (not a backend's): its MySQL error number is kept
+/// whatever the backends' engine (see `reply::error`).
 fn db_error(code: &str, sqlstate: &str, message: String) -> ClusterError {
     ClusterError::Db(DbError {
-        code: code.into(),
+        code: format!("{}{code}", super::reply::OWN),
         sqlstate: sqlstate.into(),
         message,
     })
@@ -113,6 +115,11 @@ pub(super) async fn statement(
             }],
             rows: vec![vec![mdbd_engine::log::Value::Null]],
         }));
+    }
+    if !conn.frontend.is_mysql {
+        if let Some(rs) = super::variables::answer(sql, conn.autocommit) {
+            return Ok(Outcome::Rows(rs));
+        }
     }
     if let Some(setting) = autocommit_setting(sql) {
         let on = setting.map_err(|m| db_error("1231", "42000", m))?;

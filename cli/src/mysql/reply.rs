@@ -10,14 +10,22 @@ use mdbd_engine::cluster::ClusterError;
 /// Large result sets go out in pieces of about this size.
 const SEND_AT: usize = 256 * 1024;
 
+/// The code prefix of errors the front end raises itself.
+pub const OWN: &str = "mdbd-mysql:";
+
 /// The error number, SQLSTATE and message for a client. MySQL backends' errors pass
 /// through verbatim; PostgreSQL and SQLite errors keep their SQLSTATE and message under
 /// MySQL's "unknown error" number 1105, with PostgreSQL's code in the message.
-pub fn error(e: &ClusterError) -> (u16, String, String) {
+pub fn error(e: &ClusterError, mysql_backends: bool) -> (u16, String, String) {
     match e {
+        ClusterError::Db(db) if db.code.starts_with(OWN) => (
+            db.code[OWN.len()..].parse().unwrap_or(1105),
+            db.sqlstate.clone(),
+            db.message.clone(),
+        ),
         ClusterError::Db(db) => match db.code.parse::<u16>() {
-            Ok(code) => (code, db.sqlstate.clone(), db.message.clone()),
-            Err(_) => (
+            Ok(code) if mysql_backends => (code, db.sqlstate.clone(), db.message.clone()),
+            _ => (
                 1105,
                 db.sqlstate.clone(),
                 format!("{} ({})", db.message, db.code),
@@ -33,7 +41,7 @@ pub fn error(e: &ClusterError) -> (u16, String, String) {
 
 impl Conn {
     pub(super) fn error(&mut self, e: &ClusterError) {
-        let (code, state, message) = error(e);
+        let (code, state, message) = error(e, self.frontend.is_mysql);
         self.packets.push(&results::err(code, &state, &message));
     }
 
@@ -93,5 +101,29 @@ impl Conn {
         }
         let st = self.status();
         self.packets.push(&results::eof(st));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mdbd_engine::backend::DbError;
+
+    fn db(code: &str, state: &str) -> ClusterError {
+        ClusterError::Db(DbError {
+            code: code.into(),
+            sqlstate: state.into(),
+            message: "m".into(),
+        })
+    }
+
+    #[test]
+    fn numbers_pass_through_from_mysql_backends_only() {
+        assert_eq!(error(&db("1062", "23000"), true).0, 1062);
+        // PostgreSQL's 23505 is a SQLSTATE, not a MySQL error number.
+        let (code, state, message) = error(&db("23505", "23505"), false);
+        assert_eq!((code, state.as_str()), (1105, "23505"));
+        assert!(message.contains("23505"));
+        assert_eq!(error(&db("mdbd-mysql:1049", "42000"), false).0, 1049);
     }
 }
