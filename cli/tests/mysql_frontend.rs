@@ -460,3 +460,57 @@ async fn online_join_under_mysql_clients() {
     stop(d.child);
     converged(&three, &[0, 1, 2]).await;
 }
+
+/// `NOW()`, `CURRENT_TIMESTAMP` defaults and `UNIX_TIMESTAMP()` store one instant per
+/// transaction on every backend, live and when a detached backend replays the log; the
+/// clock is real again after the transaction.
+#[tokio::test(flavor = "multi_thread")]
+async fn current_time_is_the_same_on_every_backend_and_in_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (three, d, mut c) = cluster(dir.path()).await;
+    c.query_drop(
+        "CREATE TABLE clock (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20), \
+         made DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), at DATETIME(6), unix BIGINT)",
+    )
+    .await
+    .unwrap();
+    let write = |note: &str| {
+        format!("INSERT INTO clock (note, at, unix) VALUES ('{note}', NOW(6), UNIX_TIMESTAMP())")
+    };
+    c.query_drop(write("alone")).await.unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(write("txn-1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.query_drop(write("txn-2")).await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    let distinct: Option<i64> = c
+        .query_first("SELECT count(DISTINCT at) FROM clock WHERE note LIKE 'txn-%'")
+        .await
+        .unwrap();
+    assert_eq!(distinct, Some(1), "one instant per transaction");
+    let later: Option<i64> = c
+        .query_first(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, (SELECT max(at) FROM clock), NOW(6)) > 250000",
+        )
+        .await
+        .unwrap();
+    assert_eq!(later, Some(1), "the clock stayed pinned after COMMIT");
+
+    // c leaves; writes go on; c rejoins by replaying them.
+    let (status, body) = admin(d.admin, "POST", "/v1/backends/c/detach");
+    assert_eq!(status, 200, "{body}");
+    for i in 0..5 {
+        c.query_drop(write(&format!("while-away-{i}")))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.exec_drop("UPDATE clock SET at = NOW(6) WHERE id = ?", (1,))
+        .await
+        .unwrap();
+    let id = request_join(d.admin, "c", "");
+    let j = wait_join(d.admin, id, ended);
+    assert_eq!(j["phase"], "finished", "{j}");
+    assert_eq!(j["delta_only"], true, "{j}");
+    finish(three, d, c).await;
+}

@@ -172,6 +172,48 @@ impl MysqlBackend {
         }
     }
 
+    /// Applies a logged write's session settings to the replay connection: the clock
+    /// pinned for it (`timestamp`), or the real one when it has none, and the rest with
+    /// `SET SESSION name = value`.
+    async fn apply_settings(
+        &self,
+        conn: &mut Conn,
+        settings: &[(String, String)],
+    ) -> Result<(), BackendError> {
+        let err = |e| convert::error(&self.name, e);
+        let clock = settings
+            .iter()
+            .find(|(k, _)| k == mdbd_engine::cluster::CLOCK_SETTING);
+        match clock {
+            Some((_, v)) => {
+                let (secs, micros) = v.split_once('.').unwrap_or((v.as_str(), "0"));
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                if !(digits(secs) && digits(micros)) {
+                    return Err(BackendError::Config(format!(
+                        "logged timestamp {v:?} is not seconds.micros"
+                    )));
+                }
+                conn.query_drop(format!("SET timestamp = {secs}.{micros}"))
+                    .await
+                    .map_err(err)?;
+            }
+            None => conn
+                .query_drop("SET timestamp = DEFAULT")
+                .await
+                .map_err(err)?,
+        }
+        for (name, value) in settings
+            .iter()
+            .filter(|(k, _)| k != mdbd_engine::cluster::CLOCK_SETTING)
+        {
+            convert::identifier(name)?;
+            conn.exec_drop(format!("SET SESSION {name} = ?"), (value.as_str(),))
+                .await
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
     async fn apply_alone(
         &self,
         conn: &mut Conn,
@@ -226,12 +268,7 @@ impl MysqlBackend {
             if current.is_some_and(|c| c >= lsn.get()) {
                 return Ok(false);
             }
-            for (name, value) in &txn.settings {
-                convert::identifier(name)?;
-                conn.exec_drop(format!("SET SESSION {name} = ?"), (value.as_str(),))
-                    .await
-                    .map_err(err)?;
-            }
+            self.apply_settings(conn, &txn.settings).await?;
             for stmt in &txn.statements {
                 if stmt.copy_data.is_some() {
                     return Err(BackendError::Config(
@@ -296,6 +333,7 @@ impl Backend for MysqlBackend {
             backend: self.name.clone(),
             conn: self.conn().await?,
             marker: self.options.marker_table.clone(),
+            clock_pinned: false,
         }))
     }
 
@@ -334,12 +372,7 @@ impl Backend for MysqlBackend {
         let result = match txn.statements.as_slice() {
             [only] if implicit_commit(&only.sql) => {
                 // The session's settings (sql_mode, ...) shape DDL too; SET commits nothing.
-                for (name, value) in &txn.settings {
-                    convert::identifier(name)?;
-                    conn.exec_drop(format!("SET SESSION {name} = ?"), (value.as_str(),))
-                        .await
-                        .map_err(|e| convert::error(&self.name, e))?;
-                }
+                self.apply_settings(conn, &txn.settings).await?;
                 self.apply_alone(conn, lsn, &only.sql).await
             }
             _ => self.apply_in_transaction(conn, lsn, txn).await,

@@ -77,6 +77,25 @@ pub struct MysqlSession {
     pub(super) backend: String,
     pub(super) conn: Conn,
     pub(super) marker: String,
+    /// The open transaction runs under `SET timestamp` (see `begin_at`).
+    pub(super) clock_pinned: bool,
+}
+
+impl MysqlSession {
+    /// Runs `sql` (which ends the transaction), then frees the clock if it was pinned,
+    /// in one round trip.
+    async fn end(&mut self, sql: &str) -> Result<(), BackendError> {
+        let text = if self.clock_pinned {
+            format!("{sql}; SET timestamp = DEFAULT")
+        } else {
+            sql.to_string()
+        };
+        self.clock_pinned = false;
+        self.conn
+            .query_drop(text)
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
 }
 
 #[async_trait::async_trait]
@@ -116,6 +135,23 @@ impl Session for MysqlSession {
             .map_err(|e| convert::error(&self.backend, e))
     }
 
+    /// `SET timestamp` fixes `NOW()`, `CURRENT_TIMESTAMP`, `CURDATE()`, `UNIX_TIMESTAMP()`
+    /// and column defaults for the transaction (MySQL's statement-based replication does
+    /// the same); `SYSDATE()` stays the real clock unless the server runs with
+    /// `--sysdate-is-now`.
+    async fn begin_at(&mut self, at: std::time::SystemTime) -> Result<(), BackendError> {
+        let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.clock_pinned = true;
+        self.conn
+            .query_drop(format!(
+                "SET timestamp = {}.{:06}; START TRANSACTION",
+                since.as_secs(),
+                since.subsec_micros()
+            ))
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
+
     async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError> {
         if let Some(lsn) = marker {
             let sql = format!(
@@ -133,16 +169,10 @@ impl Session for MysqlSession {
                 )));
             }
         }
-        self.conn
-            .query_drop("COMMIT")
-            .await
-            .map_err(|e| convert::error(&self.backend, e))
+        self.end("COMMIT").await
     }
 
     async fn rollback(&mut self) -> Result<(), BackendError> {
-        self.conn
-            .query_drop("ROLLBACK")
-            .await
-            .map_err(|e| convert::error(&self.backend, e))
+        self.end("ROLLBACK").await
     }
 }

@@ -79,6 +79,16 @@ pub trait Session: Send {
     /// Starts a transaction.
     async fn begin(&mut self) -> Result<(), BackendError>;
 
+    /// Starts a transaction whose current-time functions read `at`, for engines whose
+    /// clock a session can fix (MySQL's `SET timestamp`, which also covers column
+    /// defaults); the clock is real again once the transaction ends. The others start a
+    /// plain transaction: the cluster rewrites their statements instead
+    /// (`cluster::pin_time`).
+    async fn begin_at(&mut self, at: std::time::SystemTime) -> Result<(), BackendError> {
+        let _ = at;
+        self.begin().await
+    }
+
     /// Commits the open transaction; with `marker`, moves the applied-LSN marker to it in
     /// the same transaction first. Atomic: after a crash, either the writes and the marker
     /// are both there or neither is. Durable when it returns `Ok`.

@@ -29,7 +29,7 @@ mod write;
 pub use classify::{outside_transaction, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
 pub use join::{DonorMode, JoinError, JoinOptions, JoinView, Phase};
 pub use members::{JoinRole, MemberState};
-pub use pin_time::{pin_time, utc_parts};
+pub use pin_time::{pin_time, utc_parts, with_clock, CLOCK_SETTING};
 pub use session::ClusterSession;
 
 use crate::backend::{Backend, BackendError, DbError};

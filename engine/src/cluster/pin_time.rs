@@ -94,6 +94,33 @@ fn replacement(
     }
 }
 
+/// The name under which a logged MySQL write carries the instant its transaction's clock
+/// was pinned to (MySQL's own session variable: replay runs `SET timestamp` with it).
+pub const CLOCK_SETTING: &str = "timestamp";
+
+/// The settings to log with a write transaction: the session's, plus, for MySQL (whose
+/// statements are not rewritten), the instant its clock was pinned to, as
+/// `seconds.micros` since 1970.
+pub fn with_clock(
+    settings: &[(String, String)],
+    kind: BackendKind,
+    at: Option<SystemTime>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = settings
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case(CLOCK_SETTING))
+        .cloned()
+        .collect();
+    if let (BackendKind::Mysql, Some(at)) = (kind, at) {
+        let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        out.push((
+            CLOCK_SETTING.into(),
+            format!("{}.{:06}", since.as_secs(), since.subsec_micros()),
+        ));
+    }
+    out
+}
+
 /// Functions that are only ours when called with parentheses (`now` may be a column).
 fn needs_call(word: &str) -> bool {
     matches!(
@@ -237,6 +264,19 @@ mod tests {
         ] {
             assert_eq!(pin_time(sql, BackendKind::Postgres, at()), sql, "{sql}");
         }
+    }
+
+    #[test]
+    fn mysql_writes_log_their_pinned_clock() {
+        let settings = vec![("sql_mode".to_string(), "ANSI".to_string())];
+        let got = with_clock(&settings, BackendKind::Mysql, Some(at()));
+        assert_eq!(got[0], settings[0]);
+        assert_eq!(got[1].0, CLOCK_SETTING);
+        assert_eq!(got[1].1, "1795515630.123456");
+        assert_eq!(
+            with_clock(&settings, BackendKind::Postgres, Some(at())),
+            settings
+        );
     }
 
     #[test]

@@ -237,7 +237,11 @@ impl ClusterSession {
         let record = Record::now(
             self.id,
             Payload::Write(WriteTxn {
-                settings: self.settings.clone(),
+                settings: super::pin_time::with_clock(
+                    &self.settings,
+                    self.cluster.kind(),
+                    txn.time,
+                ),
                 statements: std::mem::take(&mut txn.writes),
             }),
         );

@@ -86,7 +86,8 @@ impl ClusterSession {
         if txn.turn.is_none() {
             txn.turn = Some(self.take_turn().await);
             let names = self.connect_active().await?;
-            let begun = on_members!(self.conns, &names, |conn| conn.begin());
+            let at = *txn.time.get_or_insert_with(SystemTime::now);
+            let begun = on_members!(self.conns, &names, |conn| conn.begin_at(at));
             for (name, result) in begun {
                 match result {
                     Ok(()) => txn.members.push(name),
