@@ -16,11 +16,15 @@ use std::time::Duration;
 const TABLE: &str = "CREATE TABLE item (id INT AUTO_INCREMENT PRIMARY KEY, qty INT NOT NULL, \
     price DECIMAL(10,2), ratio DOUBLE, name VARCHAR(50) UNIQUE, data BLOB, at DATETIME)";
 
-/// Three MariaDB servers, mdbd over them, a client on its MySQL listener.
-async fn cluster(dir: &std::path::Path) -> (Three, mysql::Daemon, mysql_async::Conn) {
+/// Three MariaDB servers, mdbd over them, a client on its MySQL listener that has run
+/// `ddl` (unless empty).
+async fn cluster(dir: &std::path::Path, ddl: &str) -> (Three, mysql::Daemon, mysql_async::Conn) {
     let three = Three::mariadb();
     let d = mysql::daemon(&three, dir, &["a", "b", "c"]);
-    let c = connect(d.my).await;
+    let mut c = connect(d.my).await;
+    if !ddl.is_empty() {
+        c.query_drop(ddl).await.unwrap();
+    }
     (three, d, c)
 }
 
@@ -41,8 +45,7 @@ fn server_error(e: mysql_async::Error) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn queries_answer_with_types_affected_rows_and_insert_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let (three, d, mut c) = cluster(dir.path()).await;
-    c.query_drop(TABLE).await.unwrap();
+    let (three, d, mut c) = cluster(dir.path(), TABLE).await;
     c.query_drop("INSERT INTO item (qty, price, ratio, name, at) VALUES (3, 9.99, 0.5, 'pen', '2024-02-29 13:14:15'), (5, NULL, NULL, 'ink', NULL)")
         .await
         .unwrap();
@@ -122,8 +125,7 @@ async fn queries_answer_with_types_affected_rows_and_insert_ids() {
 #[tokio::test(flavor = "multi_thread")]
 async fn prepared_statements_take_parameters_of_several_types() {
     let dir = tempfile::tempdir().unwrap();
-    let (three, d, mut c) = cluster(dir.path()).await;
-    c.query_drop(TABLE).await.unwrap();
+    let (three, d, mut c) = cluster(dir.path(), TABLE).await;
     let insert = "INSERT INTO item (qty, price, ratio, name, data, at) VALUES (?, ?, ?, ?, ?, ?)";
     let blob: Vec<u8> = vec![0, 1, 2, 0xfe, 0xff, b'\'', b'\\'];
     c.exec_drop(
@@ -219,8 +221,7 @@ async fn prepared_statements_take_parameters_of_several_types() {
 #[tokio::test(flavor = "multi_thread")]
 async fn transactions_commit_and_roll_back_with_and_without_autocommit() {
     let dir = tempfile::tempdir().unwrap();
-    let (three, d, mut c) = cluster(dir.path()).await;
-    c.query_drop(TABLE).await.unwrap();
+    let (three, d, mut c) = cluster(dir.path(), TABLE).await;
     let count = |name: &'static str| format!("SELECT count(*) FROM item WHERE name = '{name}'");
 
     c.query_drop("START TRANSACTION").await.unwrap();
@@ -284,8 +285,7 @@ async fn transactions_commit_and_roll_back_with_and_without_autocommit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_keep_their_codes_and_the_session_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
-    let (three, d, mut c) = cluster(dir.path()).await;
-    c.query_drop(TABLE).await.unwrap();
+    let (three, d, mut c) = cluster(dir.path(), TABLE).await;
     c.query_drop("INSERT INTO item (qty, name) VALUES (1, 'one')")
         .await
         .unwrap();
@@ -337,7 +337,7 @@ async fn errors_keep_their_codes_and_the_session_stays_usable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sixteen_concurrent_clients_leave_identical_backends() {
     let dir = tempfile::tempdir().unwrap();
-    let (three, d, mut c) = cluster(dir.path()).await;
+    let (three, d, mut c) = cluster(dir.path(), "").await;
     c.query_drop("CREATE TABLE account (id INT PRIMARY KEY, balance BIGINT NOT NULL, touched INT NOT NULL DEFAULT 0)")
         .await
         .unwrap();
@@ -388,6 +388,16 @@ async fn sixteen_concurrent_clients_leave_identical_backends() {
         .await
         .unwrap();
     assert_eq!(total, Some(100_000));
+    // 16 x 40 transfers and 16 x 8 single updates, plus the set-up: all committed.
+    let (status, metrics) = common::admin_text(d.admin, "GET", "/metrics");
+    assert_eq!(status, 200);
+    let commits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mdbd_commits_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no commit counter in {metrics}"));
+    assert!(commits >= 16 * 48, "{commits} commits");
+    assert!(metrics.contains("# TYPE mdbd_backends_active gauge\nmdbd_backends_active 3\n"));
     finish(three, d, c).await;
 }
 
@@ -467,7 +477,7 @@ async fn online_join_under_mysql_clients() {
 #[tokio::test(flavor = "multi_thread")]
 async fn current_time_is_the_same_on_every_backend_and_in_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let (three, d, mut c) = cluster(dir.path()).await;
+    let (three, d, mut c) = cluster(dir.path(), "").await;
     c.query_drop(
         "CREATE TABLE clock (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20), \
          made DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), at DATETIME(6), unix BIGINT)",

@@ -190,85 +190,105 @@ async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     }
     let c = admin.cluster.counters();
     let log = admin.cluster.log().stats();
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let metrics: [(&str, &str, &str, u64); 15] = [
+        (
+            "mdbd_statements_read_total",
+            "counter",
+            "Statements answered by one backend.",
+            n(&c.reads),
+        ),
+        (
+            "mdbd_statements_write_total",
+            "counter",
+            "Statements run on every active backend.",
+            n(&c.writes),
+        ),
+        (
+            "mdbd_commits_total",
+            "counter",
+            "Write transactions logged and committed.",
+            n(&c.commits),
+        ),
+        (
+            "mdbd_detaches_total",
+            "counter",
+            "Backends detached.",
+            n(&c.detaches),
+        ),
+        (
+            "mdbd_switchovers_total",
+            "counter",
+            "Servers made active by a join's switch-over.",
+            n(&c.switchovers),
+        ),
+        (
+            "mdbd_switchover_pause_microseconds_total",
+            "counter",
+            "Time writers were held by switch-overs.",
+            n(&c.switch_pause_micros),
+        ),
+        (
+            "mdbd_joins_finished_total",
+            "counter",
+            "Joins that finished.",
+            n(&c.joins_finished),
+        ),
+        (
+            "mdbd_joins_aborted_total",
+            "counter",
+            "Joins that were cancelled or failed.",
+            n(&c.joins_aborted),
+        ),
+        (
+            "mdbd_write_turn_wait_microseconds_total",
+            "counter",
+            "Time spent waiting for the write turn.",
+            n(&c.turn_wait_micros),
+        ),
+        (
+            "mdbd_log_end_lsn",
+            "gauge",
+            "Next LSN the delta log assigns.",
+            log.end.get(),
+        ),
+        (
+            "mdbd_log_stored_bytes",
+            "gauge",
+            "Bytes of the delta log on disk.",
+            log.stored_bytes,
+        ),
+        (
+            "mdbd_switchover_pause_max_microseconds",
+            "gauge",
+            "Longest time writers were held by one switch-over.",
+            n(&c.switch_pause_max_micros),
+        ),
+        (
+            "mdbd_sessions",
+            "gauge",
+            "Client sessions open.",
+            n(&c.open_sessions),
+        ),
+        (
+            "mdbd_backends_active",
+            "gauge",
+            "Backends in service.",
+            admin.cluster.active().len() as u64,
+        ),
+        (
+            "mdbd_copy_bytes_total",
+            "counter",
+            "Bytes of COPY FROM STDIN data received.",
+            n(&c.copy_bytes),
+        ),
+    ];
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, value: u64| {
+    for (name, kind, help, value) in metrics {
         let _ = write!(
             out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         );
-    };
-    counter(
-        "mdbd_statements_read_total",
-        "Statements answered by one backend.",
-        c.reads.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_statements_write_total",
-        "Statements run on every active backend.",
-        c.writes.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_commits_total",
-        "Write transactions logged and committed.",
-        c.commits.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_detaches_total",
-        "Backends detached.",
-        c.detaches.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_switchovers_total",
-        "Servers made active by a join's switch-over.",
-        c.switchovers.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_switchover_pause_microseconds_total",
-        "Time writers were held by switch-overs.",
-        c.switch_pause_micros.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_joins_finished_total",
-        "Joins that finished.",
-        c.joins_finished.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_joins_aborted_total",
-        "Joins that were cancelled or failed.",
-        c.joins_aborted.load(Ordering::Relaxed),
-    );
-    counter(
-        "mdbd_write_turn_wait_microseconds_total",
-        "Time spent waiting for the write turn.",
-        c.turn_wait_micros.load(Ordering::Relaxed),
-    );
-    let mut gauge = |name: &str, help: &str, value: u64| {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        );
-    };
-    gauge(
-        "mdbd_log_end_lsn",
-        "Next LSN the delta log assigns.",
-        log.end.get(),
-    );
-    gauge(
-        "mdbd_log_stored_bytes",
-        "Bytes of the delta log on disk.",
-        log.stored_bytes,
-    );
-    gauge(
-        "mdbd_switchover_pause_max_microseconds",
-        "Longest time writers were held by one switch-over.",
-        c.switch_pause_max_micros.load(Ordering::Relaxed),
-    );
-    gauge(
-        "mdbd_sessions",
-        "Client sessions open.",
-        c.open_sessions.load(Ordering::Relaxed),
-    );
-    let active = admin.cluster.active().len() as u64;
-    gauge("mdbd_backends_active", "Backends in service.", active);
+    }
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
 }

@@ -267,6 +267,15 @@ pub fn mdbd(args: &[&str]) -> (bool, String) {
 
 /// `method path` on the admin API at `127.0.0.1:admin`: (HTTP status, JSON body).
 pub fn admin(admin: u16, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = admin_text(admin, method, path);
+    (
+        status,
+        serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// An admin API request; (status, body as text).
+pub fn admin_text(admin: u16, method: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(("127.0.0.1", admin)).unwrap();
     stream
@@ -281,8 +290,5 @@ pub fn admin(admin: u16, method: &str, path: &str) -> (u16, serde_json::Value) {
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null),
-    )
+    (status, body.to_string())
 }
