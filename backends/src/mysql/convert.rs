@@ -127,6 +127,14 @@ pub fn type_name(t: ColumnType) -> String {
 /// broken connection as unreachable.
 pub fn error(backend: &str, e: mysql_async::Error) -> BackendError {
     match e {
+        // 1053 server shutdown in progress, 1927 connection killed (MariaDB), 1077/1078
+        // normal/abnormal shutdown: the server is going away, not disagreeing.
+        mysql_async::Error::Server(s) if matches!(s.code, 1053 | 1077 | 1078 | 1927) => {
+            BackendError::Connection {
+                backend: backend.into(),
+                reason: format!("{} ({})", s.message, s.code),
+            }
+        }
         mysql_async::Error::Server(s) => BackendError::Db(DbError {
             code: s.code.to_string(),
             sqlstate: s.state,

@@ -208,8 +208,20 @@ impl<'a> FromSql<'a> for PgValue {
 }
 
 /// A tokio-postgres error: the server's own error verbatim, anything else as unreachable.
+/// SQLSTATEs that say the server is going away or cannot serve (connection exceptions,
+/// `admin_shutdown`, `crash_shutdown`, `cannot_connect_now`): the server is unreachable,
+/// not disagreeing. A backend stopped under load answers its in-flight statements with
+/// 57P01; counted as a result, it would look like divergence and lose its trusted marker.
+pub fn unavailable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03")
+}
+
 pub fn error(backend: &str, e: tokio_postgres::Error) -> BackendError {
     match e.as_db_error() {
+        Some(db) if unavailable(db.code().code()) => BackendError::Connection {
+            backend: backend.to_string(),
+            reason: format!("{} ({})", db.message(), db.code().code()),
+        },
         Some(db) => BackendError::Db(DbError {
             code: db.code().code().to_string(),
             sqlstate: db.code().code().to_string(),
@@ -249,6 +261,16 @@ pub fn qualified_identifier(name: &str) -> Result<String, BackendError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shutdown_and_connection_states_mean_unreachable() {
+        for s in ["57P01", "57P02", "57P03", "08006", "08003"] {
+            assert!(unavailable(s), "{s}");
+        }
+        for s in ["23505", "42P01", "40001", "57014"] {
+            assert!(!unavailable(s), "{s}");
+        }
+    }
 
     #[test]
     fn decodes_numeric_dates_and_timestamps() {
