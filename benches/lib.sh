@@ -15,6 +15,11 @@ pids=()
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Servers started inside $(...) are not in pids: stop them by their pid files.
+  for f in "$root"/*/mysqld.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for f in "$root"/*/mysqld.pid; do
+    for _ in $(seq 100); do [ -f "$f" ] && kill -0 "$(cat "$f" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+  done
   for d in "$root"/*/; do [ -f "$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
   rm -rf "$root"
 }
@@ -49,8 +54,7 @@ start_mariadb() { # name -> port (a throwaway MariaDB with an empty database sbt
     --datadir="$dir/data" --socket="$dir/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
     --tmpdir="$dir/tmp" --skip-log-bin --innodb-flush-log-at-trx-commit=0 \
     --max-connections=300 --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    >"$dir/server.log" 2>&1 &
-  pids+=($!)
+    --pid-file="$dir/mysqld.pid" >"$dir/server.log" 2>&1 &
   for _ in $(seq 100); do
     mariadb --no-defaults -h 127.0.0.1 -P "$port" -u root -e "SELECT 1" >/dev/null 2>&1 && break
     sleep 0.1
