@@ -5,7 +5,6 @@
 use super::{admin, free_port, psql, start, start_with, stop, Three, NAMES};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,7 +83,7 @@ pub struct Daemon {
     pub cfg: PathBuf,
     pub port: u16,
     pub admin: u16,
-    pub child: Child,
+    pub child: super::Running,
 }
 
 /// Starts the daemon over `names` with `env`, creates `acked` and some bulk data.

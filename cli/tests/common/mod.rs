@@ -167,14 +167,39 @@ impl Three {
     }
 }
 
+/// A running `mdbd run`: killed when dropped, so a test that panics before `stop`
+/// leaves no daemon behind.
+pub struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Already reaped (stopped or killed by the test): both calls fail harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `mdbd run` and waits until it listens.
-pub fn start(config: &Path, port: u16) -> Child {
+pub fn start(config: &Path, port: u16) -> Running {
     start_with(config, port, &[])
 }
 
 /// Starts `mdbd run` with extra environment variables (failpoints) and waits until it
 /// listens.
-pub fn start_with(config: &Path, port: u16, env: &[(&str, &str)]) -> Child {
+pub fn start_with(config: &Path, port: u16, env: &[(&str, &str)]) -> Running {
     let child = Command::new(env!("CARGO_BIN_EXE_mdbd"))
         .args(["run", "--config"])
         .arg(config)
@@ -188,11 +213,11 @@ pub fn start_with(config: &Path, port: u16, env: &[(&str, &str)]) -> Child {
         assert!(Instant::now() < deadline, "mdbd did not start listening");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+    Running(child)
 }
 
 /// SIGTERM, and the exit must be clean.
-pub fn stop(mut daemon: Child) {
+pub fn stop(mut daemon: Running) {
     Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status()
@@ -201,7 +226,6 @@ pub fn stop(mut daemon: Child) {
     assert!(status.success(), "mdbd exited with {status}");
 }
 
-/// `psql -c sql` as user `demo`: (success, stdout + stderr).
 /// A finished command: (success, stdout + stderr, trimmed).
 pub fn ran(out: std::process::Output) -> (bool, String) {
     (
@@ -216,6 +240,7 @@ pub fn ran(out: std::process::Output) -> (bool, String) {
     )
 }
 
+/// `psql -c sql` as user `demo`: (success, stdout + stderr).
 pub fn psql(port: u16, sql: &str) -> (bool, String) {
     // Bounded: a statement stuck behind a write turn nobody releases fails the test
     // instead of hanging it.

@@ -6,7 +6,7 @@ use super::join::ClientResult;
 use super::{free_port, start, Three};
 use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub struct Daemon {
     pub pg: u16,
     pub my: u16,
     pub admin: u16,
-    pub child: Child,
+    pub child: super::Running,
 }
 
 /// Writes the config: PostgreSQL listener on `pg`, MySQL listener on `my`, user `demo`
