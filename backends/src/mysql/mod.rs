@@ -172,36 +172,31 @@ impl MysqlBackend {
         }
     }
 
-    /// Applies a logged write's session settings to the replay connection: the clock
-    /// pinned for it (`timestamp`), or the real one when it has none, and the rest with
-    /// `SET SESSION name = value`.
+    /// The statement that sets the replay connection's clock for a logged write: the
+    /// instant pinned for it (`timestamp` setting), or the real clock when it has none.
+    fn clock(settings: &[(String, String)]) -> Result<String, BackendError> {
+        let Some((_, v)) = settings
+            .iter()
+            .find(|(k, _)| k == mdbd_engine::cluster::CLOCK_SETTING)
+        else {
+            return Ok("SET timestamp = DEFAULT".into());
+        };
+        let (secs, micros) = v.split_once('.').unwrap_or((v.as_str(), "0"));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(secs) && digits(micros)) {
+            return Err(BackendError::Config(format!(
+                "logged timestamp {v:?} is not seconds.micros"
+            )));
+        }
+        Ok(format!("SET timestamp = {secs}.{micros}"))
+    }
+
+    /// Applies a logged write's other session settings with `SET SESSION name = value`.
     async fn apply_settings(
         &self,
         conn: &mut Conn,
         settings: &[(String, String)],
     ) -> Result<(), BackendError> {
-        let err = |e| convert::error(&self.name, e);
-        let clock = settings
-            .iter()
-            .find(|(k, _)| k == mdbd_engine::cluster::CLOCK_SETTING);
-        match clock {
-            Some((_, v)) => {
-                let (secs, micros) = v.split_once('.').unwrap_or((v.as_str(), "0"));
-                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-                if !(digits(secs) && digits(micros)) {
-                    return Err(BackendError::Config(format!(
-                        "logged timestamp {v:?} is not seconds.micros"
-                    )));
-                }
-                conn.query_drop(format!("SET timestamp = {secs}.{micros}"))
-                    .await
-                    .map_err(err)?;
-            }
-            None => conn
-                .query_drop("SET timestamp = DEFAULT")
-                .await
-                .map_err(err)?,
-        }
         for (name, value) in settings
             .iter()
             .filter(|(k, _)| k != mdbd_engine::cluster::CLOCK_SETTING)
@@ -209,7 +204,7 @@ impl MysqlBackend {
             convert::identifier(name)?;
             conn.exec_drop(format!("SET SESSION {name} = ?"), (value.as_str(),))
                 .await
-                .map_err(err)?;
+                .map_err(|e| convert::error(&self.name, e))?;
         }
         Ok(())
     }
@@ -259,7 +254,11 @@ impl MysqlBackend {
     ) -> Result<bool, BackendError> {
         let marker = self.marker();
         let err = |e| convert::error(&self.name, e);
-        conn.query_drop("START TRANSACTION").await.map_err(err)?;
+        // The clock in the same round trip as the transaction's start.
+        let clock = Self::clock(&txn.settings)?;
+        conn.query_drop(format!("{clock}; START TRANSACTION"))
+            .await
+            .map_err(err)?;
         let result: Result<bool, BackendError> = async {
             let current: Option<u64> = conn
                 .query_first(format!("SELECT lsn FROM {marker} WHERE id = 1 FOR UPDATE"))
@@ -372,6 +371,9 @@ impl Backend for MysqlBackend {
         let result = match txn.statements.as_slice() {
             [only] if implicit_commit(&only.sql) => {
                 // The session's settings (sql_mode, ...) shape DDL too; SET commits nothing.
+                conn.query_drop(Self::clock(&txn.settings)?)
+                    .await
+                    .map_err(|e| convert::error(&self.name, e))?;
                 self.apply_settings(conn, &txn.settings).await?;
                 self.apply_alone(conn, lsn, &only.sql).await
             }

@@ -136,16 +136,8 @@ impl PgBackend {
     async fn apply_grouped(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
         let mut replay = self.replay.lock().await;
         let client = self.replay_client(&mut replay).await?;
-        let marker = &self.options.marker_table;
         let tx = client.transaction().await.map_err(|e| self.err(e))?;
-        let current = tx
-            .query_one(
-                &format!("SELECT lsn FROM {marker} WHERE id = 1 FOR UPDATE"),
-                &[],
-            )
-            .await
-            .map_err(|e| self.err(e))?
-            .get::<_, i64>(0);
+        let current = self.locked_marker(&tx).await?;
         let mut last = None;
         let mut applied = 0;
         for (lsn, txn) in batch {
@@ -162,6 +154,24 @@ impl PgBackend {
             self.mark_and_commit(tx, lsn).await?;
         }
         Ok(applied)
+    }
+
+    /// The marker, read and locked in `tx` (a concurrent replay of the same server waits).
+    async fn locked_marker(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> Result<i64, BackendError> {
+        Ok(tx
+            .query_one(
+                &format!(
+                    "SELECT lsn FROM {} WHERE id = 1 FOR UPDATE",
+                    self.options.marker_table
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(e))?
+            .get::<_, i64>(0))
     }
 
     /// Moves the marker to `lsn` in `tx` and commits: the writes and the marker together.
@@ -299,14 +309,7 @@ impl Backend for PgBackend {
             }
         }
         let tx = client.transaction().await.map_err(|e| self.err(e))?;
-        let current = tx
-            .query_one(
-                &format!("SELECT lsn FROM {marker} WHERE id = 1 FOR UPDATE"),
-                &[],
-            )
-            .await
-            .map_err(|e| self.err(e))?;
-        if current.get::<_, i64>(0) >= lsn.get() as i64 {
+        if self.locked_marker(&tx).await? >= lsn.get() as i64 {
             return Ok(false);
         }
         for (name, value) in &txn.settings {

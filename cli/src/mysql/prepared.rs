@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 /// A statement a client prepared.
 pub struct Prepared {
-    sql: String,
+    /// As the backends take it (`?` numbered `$n` for PostgreSQL), shared with every
+    /// execution.
+    sql: std::sync::Arc<str>,
     params: usize,
     bound: Vec<ParamType>,
     long_data: HashMap<u16, Vec<u8>>,
@@ -19,31 +21,27 @@ pub struct Prepared {
 
 /// Statements the front end answers itself, or that MySQL cannot prepare: not described.
 fn undescribed(sql: &str) -> bool {
-    let word = sql
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|w| !w.is_empty())
-        .unwrap_or("")
-        .to_ascii_lowercase();
     matches!(
-        word.as_str(),
+        query::first_word(sql).as_str(),
         "use" | "set" | "begin" | "start" | "commit" | "rollback" | "savepoint" | "release"
     )
 }
 
 pub async fn prepare(conn: &mut Conn, sql: &str) {
-    let sql = sql.trim().trim_end_matches(';').trim().to_string();
-    let placeholders = split::placeholders(&sql);
+    let sql = sql.trim().trim_end_matches(';').trim();
+    let placeholders = split::placeholders(sql);
+    // Numbered once here, not at every execution.
+    let sql = if conn.frontend.numbered_placeholders {
+        split::numbered(sql)
+    } else {
+        sql.to_string()
+    };
     let answered_here =
         !conn.frontend.is_mysql && super::variables::answer(&sql, conn.autocommit).is_some();
     let (params, columns) = if undescribed(&sql) || answered_here {
         (placeholders, Vec::new())
     } else {
-        let text = if conn.frontend.numbered_placeholders {
-            split::numbered(&sql)
-        } else {
-            sql.clone()
-        };
-        match conn.session.describe(&text).await {
+        match conn.session.describe(&sql).await {
             Ok(d) => {
                 let rs = ResultSet {
                     columns: d.columns,
@@ -69,7 +67,7 @@ pub async fn prepare(conn: &mut Conn, sql: &str) {
     conn.statements.insert(
         id,
         Prepared {
-            sql,
+            sql: sql.into(),
             params,
             bound: Vec::new(),
             long_data: HashMap::new(),

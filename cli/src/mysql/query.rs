@@ -27,7 +27,8 @@ fn done(tag: &str) -> Outcome {
     }
 }
 
-fn first_word(sql: &str) -> String {
+/// The statement's first word, lower-cased (after leading comments).
+pub(super) fn first_word(sql: &str) -> String {
     mdbd_engine::backend::strip_leading_comments(sql)
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
         .find(|w| !w.is_empty())
@@ -35,8 +36,15 @@ fn first_word(sql: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Statements the front end recognises by their whole text are short: longer ones are
+/// not compacted (a multi-megabyte statement is not copied to find out).
+const SHORT: usize = 256;
+
 /// `SET [SESSION | LOCAL | @@[session.|local.]]autocommit = value` -> the new value.
 fn autocommit_setting(sql: &str) -> Option<Result<bool, String>> {
+    if sql.len() > SHORT {
+        return None;
+    }
     let compact: String = sql
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -66,6 +74,9 @@ fn autocommit_setting(sql: &str) -> Option<Result<bool, String>> {
 
 /// `SELECT @@socket` (any case and spacing).
 fn is_socket_query(sql: &str) -> bool {
+    if sql.len() > SHORT {
+        return false;
+    }
     let compact: String = sql
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -100,37 +111,48 @@ pub(super) async fn statement(
     sql: &str,
     params: &[mdbd_engine::log::Value],
 ) -> Result<Outcome, ClusterError> {
-    if let Some(db) = use_statement(sql) {
-        return auth::check_database(&conn.frontend, db)
-            .map(|()| done("USE"))
-            .map_err(|m| db_error("1049", "42000", m));
-    }
-    if is_socket_query(sql) {
-        // Drivers that prefer a local socket (mysql_async does) reconnect to the one the
-        // server names: a backend's would take the client around mdbd. There is none.
-        return Ok(Outcome::Rows(mdbd_engine::backend::ResultSet {
-            columns: vec![mdbd_engine::backend::Column {
-                name: "@@socket".into(),
-                type_name: "var_string".into(),
-            }],
-            rows: vec![vec![mdbd_engine::log::Value::Null]],
-        }));
-    }
-    if !conn.frontend.is_mysql {
-        if let Some(rs) = super::variables::answer(sql, conn.autocommit) {
-            return Ok(Outcome::Rows(rs));
-        }
-    }
-    if let Some(setting) = autocommit_setting(sql) {
-        let on = setting.map_err(|m| db_error("1231", "42000", m))?;
-        if on && !conn.autocommit && conn.session.in_transaction() {
-            // MySQL commits the open transaction when autocommit is switched back on.
-            conn.session.execute("COMMIT", &[]).await?;
-        }
-        conn.autocommit = on;
-        return Ok(done("SET"));
-    }
+    // Only statements starting with these words can be the front end's own; the rest
+    // is decided by the first word alone, without scanning the text.
     let word = first_word(sql);
+    match word.as_str() {
+        "use" => {
+            if let Some(db) = use_statement(sql) {
+                return auth::check_database(&conn.frontend, db)
+                    .map(|()| done("USE"))
+                    .map_err(|m| db_error("1049", "42000", m));
+            }
+        }
+        "select" => {
+            if is_socket_query(sql) {
+                // Drivers that prefer a local socket (mysql_async does) reconnect to the
+                // one the server names: a backend's would take the client around mdbd.
+                return Ok(Outcome::Rows(mdbd_engine::backend::ResultSet {
+                    columns: vec![mdbd_engine::backend::Column {
+                        name: "@@socket".into(),
+                        type_name: "var_string".into(),
+                    }],
+                    rows: vec![vec![mdbd_engine::log::Value::Null]],
+                }));
+            }
+            if !conn.frontend.is_mysql {
+                if let Some(rs) = super::variables::answer(sql, conn.autocommit) {
+                    return Ok(Outcome::Rows(rs));
+                }
+            }
+        }
+        "set" => {
+            if let Some(setting) = autocommit_setting(sql) {
+                let on = setting.map_err(|m| db_error("1231", "42000", m))?;
+                if on && !conn.autocommit && conn.session.in_transaction() {
+                    // MySQL commits the open transaction when autocommit is switched on.
+                    conn.session.execute("COMMIT", &[]).await?;
+                }
+                conn.autocommit = on;
+                return Ok(done("SET"));
+            }
+        }
+        _ => {}
+    }
     let controls = matches!(
         word.as_str(),
         "begin" | "start" | "commit" | "rollback" | "set" | "savepoint" | "release" | "xa"
@@ -145,11 +167,7 @@ pub(super) async fn statement(
     } else if !conn.autocommit && !controls && !conn.session.in_transaction() {
         conn.session.execute("BEGIN", &[]).await?;
     }
-    if conn.frontend.numbered_placeholders && !params.is_empty() {
-        conn.session.execute(&split::numbered(sql), params).await
-    } else {
-        conn.session.execute(sql, params).await
-    }
+    conn.session.execute(sql, params).await
 }
 
 /// COM_QUERY.

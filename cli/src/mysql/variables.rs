@@ -44,6 +44,9 @@ pub fn answer(sql: &str, autocommit: bool) -> Option<ResultSet> {
     let s = sql.trim().trim_end_matches(';').trim();
     s.get(..6).filter(|h| h.eq_ignore_ascii_case("select"))?;
     let mut body = s[6..].trim();
+    if !body.starts_with("@@") {
+        return None;
+    }
     let lower = body.to_ascii_lowercase();
     if let Some(at) = lower.rfind(" limit ") {
         if lower[at + 7..].trim().chars().all(|c| c.is_ascii_digit()) {

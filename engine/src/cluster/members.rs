@@ -100,15 +100,27 @@ pub(super) fn restore(
     let first_start = recorded.iter().all(Option::is_none);
     let mut members = Vec::new();
     for (backend, record) in backends.into_iter().zip(recorded) {
-        let state = match record {
-            Some(v) => MemberState::decode(&v),
-            None if first_start => MemberState::Active,
-            None => new_member(log, backend.name())?,
-        };
-        log.set_meta(&state_key(backend.name()), state.encode().as_bytes())?;
+        let state = settle_state(log, backend.name(), record, first_start)?;
         members.push(Member::new(backend, state));
     }
     Ok(members)
+}
+
+/// The state `name` starts in, from its `recorded` one (a backend with none is new,
+/// unless the whole cluster is), written down.
+fn settle_state(
+    log: &DeltaLog,
+    name: &str,
+    recorded: Option<Vec<u8>>,
+    first_start: bool,
+) -> Result<MemberState, LogError> {
+    let state = match recorded {
+        Some(v) => MemberState::decode(&v),
+        None if first_start => MemberState::Active,
+        None => new_member(log, name)?,
+    };
+    log.set_meta(&state_key(name), state.encode().as_bytes())?;
+    Ok(state)
 }
 
 fn new_member(log: &DeltaLog, name: &str) -> Result<MemberState, LogError> {
@@ -136,15 +148,7 @@ impl Cluster {
         }
         self.counters.detaches.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(backend = name, reason, "backend detached");
-        self.log.set_meta(
-            &state_key(name),
-            MemberState::Detached {
-                reason: reason.into(),
-            }
-            .encode()
-            .as_bytes(),
-        )?;
-        Ok(())
+        self.persist_state(name)
     }
 
     /// Detaches `name` because its result differed from the others': its marker no longer
@@ -222,12 +226,8 @@ impl Cluster {
         if self.backend(&name).is_some() {
             return Ok(false);
         }
-        let state = match self.log.meta(&state_key(&name))? {
-            Some(v) => MemberState::decode(&v),
-            None => new_member(&self.log, &name)?,
-        };
-        self.log
-            .set_meta(&state_key(&name), state.encode().as_bytes())?;
+        let recorded = self.log.meta(&state_key(&name))?;
+        let state = settle_state(&self.log, &name, recorded, false)?;
         self.members
             .write()
             .unwrap_or_else(|p| p.into_inner())

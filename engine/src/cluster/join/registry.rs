@@ -32,6 +32,14 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    fn new(record: JoinRecord) -> Arc<Self> {
+        Arc::new(Job {
+            record: Mutex::new(record),
+            progress: Progress::default(),
+            cancel: CancellationToken::new(),
+        })
+    }
+
     pub fn record(&self) -> JoinRecord {
         self.record
             .lock()
@@ -183,11 +191,7 @@ impl Cluster {
                 pauses_micros: Vec::new(),
             };
             self.log.set_meta(&key(id), &record.encode()?)?;
-            let job = Arc::new(Job {
-                record: Mutex::new(record),
-                progress: Progress::default(),
-                cancel: CancellationToken::new(),
-            });
+            let job = Job::new(record);
             jobs.insert(id, job.clone());
             job
         };
@@ -263,11 +267,7 @@ impl Cluster {
             };
             max_id = max_id.max(record.id);
             let terminal = record.phase.is_terminal();
-            let job = Arc::new(Job {
-                record: Mutex::new(record.clone()),
-                progress: Progress::default(),
-                cancel: CancellationToken::new(),
-            });
+            let job = Job::new(record.clone());
             self.joins.jobs().insert(record.id, job.clone());
             if !terminal {
                 tracing::info!(join = record.id, joiner = %record.joiner, phase = %record.phase, "resuming join after restart");

@@ -6,7 +6,7 @@ use super::failpoint;
 use super::registry::Job;
 use crate::backend::Backend;
 use crate::cluster::{Cluster, ClusterError, MemberState};
-use crate::log::{Lsn, Payload};
+use crate::log::{Lsn, Payload, WriteTxn};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -40,48 +40,52 @@ impl Cluster {
             return Ok(0);
         }
         let mut applied = 0;
+        let mut batch: Vec<(Lsn, WriteTxn)> = Vec::new();
+        let mut batch_bytes = 0usize;
         let records = self
             .log
             .read_from(from)
             .map_err(|e| format!("reading the log from {from}: {e}"))?;
-        let mut batch: Vec<(Lsn, crate::log::WriteTxn)> = Vec::new();
-        let mut batch_bytes = 0usize;
-        let mut records = records;
-        loop {
-            let item = match records.next() {
-                Some(item) => Some(item.map_err(|e| format!("reading the log: {e}"))?),
-                None => None,
-            };
-            let at_end = match &item {
-                Some(logged) if logged.lsn < end => {
-                    if let Payload::Write(txn) = &logged.record.payload {
-                        batch_bytes += txn.statements.iter().map(|s| s.sql.len()).sum::<usize>();
-                        batch.push((logged.lsn, txn.clone()));
-                    }
-                    false
-                }
-                _ => true,
-            };
-            if !batch.is_empty() && (at_end || batch.len() >= BATCH || batch_bytes >= BATCH_BYTES) {
-                let refs: Vec<(Lsn, &crate::log::WriteTxn)> =
-                    batch.iter().map(|(l, t)| (*l, t)).collect();
-                let first = batch[0].0;
-                applied += backend
-                    .apply_batch(&refs)
-                    .await
-                    .map_err(|e| format!("replay of LSN {first}.. failed: {e}"))?;
-                let last = batch[batch.len() - 1].0;
-                batch.clear();
+        for item in records {
+            let logged = item.map_err(|e| format!("reading the log: {e}"))?;
+            if logged.lsn >= end {
+                break;
+            }
+            if let Payload::Write(txn) = logged.record.payload {
+                batch_bytes += txn.statements.iter().map(|s| s.sql.len()).sum::<usize>();
+                batch.push((logged.lsn, txn));
+            }
+            if batch.len() >= BATCH || batch_bytes >= BATCH_BYTES {
+                applied += self.apply_run(backend, &mut batch, job).await?;
                 batch_bytes = 0;
-                self.note_lag(job, backend.name(), last);
                 if cancellable && job.cancel.is_cancelled() {
                     return Err("cancelled".into());
                 }
             }
-            if at_end {
-                break;
-            }
         }
+        if !batch.is_empty() {
+            applied += self.apply_run(backend, &mut batch, job).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Applies `batch` (emptied) in one backend transaction where it can.
+    async fn apply_run(
+        &self,
+        backend: &dyn Backend,
+        batch: &mut Vec<(Lsn, WriteTxn)>,
+        job: &Job,
+    ) -> Result<u64, String> {
+        let (Some(&(first, _)), Some(&(last, _))) = (batch.first(), batch.last()) else {
+            return Ok(0);
+        };
+        let refs: Vec<(Lsn, &WriteTxn)> = batch.iter().map(|(l, t)| (*l, t)).collect();
+        let applied = backend
+            .apply_batch(&refs)
+            .await
+            .map_err(|e| format!("replay of LSN {first}..={last} failed: {e}"))?;
+        batch.clear();
+        self.note_lag(job, backend.name(), last);
         Ok(applied)
     }
 
@@ -217,7 +221,13 @@ impl Cluster {
                     .await?;
                 *applied_lsn = Lsn(end.get() - 1);
             } else {
-                tokio::time::sleep(Duration::from_micros(200)).await;
+                // Caught up: wake at the grant itself, or soon to replay new commits.
+                tokio::select! {
+                    turn = &mut granted => {
+                        return turn.map_err(|_| "the write turn was never granted".to_string());
+                    }
+                    () = tokio::time::sleep(Duration::from_micros(200)) => {}
+                }
             }
         }
     }
@@ -229,6 +239,14 @@ impl Cluster {
         control: crate::log::Control,
     ) -> Result<Lsn, ClusterError> {
         let _turn = self.turn().lock_owned().await;
+        self.append_control_held(control).await
+    }
+
+    /// [`append_control`](Self::append_control) for a caller that holds the turn.
+    pub(super) async fn append_control_held(
+        &self,
+        control: crate::log::Control,
+    ) -> Result<Lsn, ClusterError> {
         let record = crate::log::Record::now(0, Payload::Control(control));
         Ok(self.log.append(std::slice::from_ref(&record)).await?.start)
     }

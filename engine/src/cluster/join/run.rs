@@ -6,7 +6,7 @@ use super::record::{DonorMode, Phase};
 use super::registry::{now_micros, Job};
 use super::transfer::transfer;
 use crate::cluster::{Cluster, JoinRole, MemberState};
-use crate::log::{Control, Lsn, Payload, Record};
+use crate::log::{Control, Lsn};
 use crate::snapshot::SnapshotHeader;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -76,20 +76,14 @@ impl Cluster {
                 "donor mode detach needs another active backend to serve while {donor} is snapshotted; use mode online"
             ));
         }
-        let control = Record::now(
-            0,
-            Payload::Control(Control::JoinStarted {
+        let l0 = self
+            .append_control_held(Control::JoinStarted {
                 join_id: id,
                 donor: donor.clone(),
                 joiner: record.joiner.clone(),
-            }),
-        );
-        let l0 = self
-            .log
-            .append(std::slice::from_ref(&control))
+            })
             .await
-            .map_err(|e| e.to_string())?
-            .start;
+            .map_err(|e| e.to_string())?;
         self.log
             .set_cursor(&cursor(id), l0)
             .map_err(|e| e.to_string())?;
