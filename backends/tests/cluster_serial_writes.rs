@@ -8,7 +8,9 @@ mod common;
 use common::flaky::Flaky;
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
 use mdbd_engine::backend::{Backend, Outcome, TableChecksum};
-use mdbd_engine::cluster::{Classifier, Cluster, ClusterError, MemberState};
+use mdbd_engine::cluster::{
+    Classifier, Cluster, ClusterError, DetachCause, DetachReason, MemberState,
+};
 use mdbd_engine::log::{
     DeltaLog, Durability, LogOptions, Lsn, Payload, Record, Statement, Value, WriteTxn,
 };
@@ -213,7 +215,7 @@ async fn a_backend_that_breaks_mid_load_is_detached_and_no_client_sees_an_error(
     let status = cluster.status();
     assert_eq!(status[0].state, MemberState::Active);
     assert!(
-        matches!(&status[1].state, MemberState::Detached { reason } if reason.contains("connection reset")),
+        matches!(&status[1].state, MemberState::Detached { reason } if reason.cause == DetachCause::Unreachable && reason.detail.contains("connection reset")),
         "{status:?}"
     );
     assert_eq!(status[2].state, MemberState::Active);
@@ -271,7 +273,7 @@ async fn a_diverging_backend_is_detached_and_the_same_error_everywhere_reaches_t
     assert!(matches!(out, Outcome::Command { rows: 1, .. }), "{out:?}");
     let status = cluster.status();
     assert!(
-        matches!(&status[2].state, MemberState::Detached { reason } if reason.contains("differs from the majority")),
+        matches!(&status[2].state, MemberState::Detached { reason } if reason.cause == DetachCause::Disagreed && reason.detail.contains("differs from the majority")),
         "{status:?}"
     );
     assert_eq!(cluster.active().len(), 2);
@@ -292,7 +294,12 @@ async fn a_restart_brings_backends_up_to_the_end_of_the_log_and_remembers_detach
             .execute("INSERT INTO t VALUES (1)", &[])
             .await
             .unwrap();
-        cluster.detach("c", "operator maintenance").unwrap();
+        cluster
+            .detach(
+                "c",
+                DetachReason::new(DetachCause::Operator, "operator maintenance"),
+            )
+            .unwrap();
         // A write logged but never committed on the backends (the daemon died between).
         let txn = WriteTxn {
             settings: vec![],
@@ -310,7 +317,7 @@ async fn a_restart_brings_backends_up_to_the_end_of_the_log_and_remembers_detach
     let cluster = start(dir.path(), &s).await;
     let status = cluster.status();
     assert!(
-        matches!(&status[2].state, MemberState::Detached { reason } if reason == "operator maintenance"),
+        matches!(&status[2].state, MemberState::Detached { reason } if reason.cause == DetachCause::Operator && reason.detail == "operator maintenance"),
         "{status:?}"
     );
     let end = Lsn(cluster.log().end().get() - 1);

@@ -107,7 +107,7 @@ async fn join_with_death(victim: &str) {
     assert_eq!(cluster.state_of("a"), Some(MemberState::Active));
     let dead_name = if victim == "donor" { "b" } else { "c" };
     assert!(
-        matches!(cluster.state_of(dead_name), Some(MemberState::Detached { reason }) if reason.contains("join 1 aborted")),
+        matches!(cluster.state_of(dead_name), Some(MemberState::Detached { reason }) if reason.detail.contains("join 1 aborted")),
         "{:?}",
         cluster.status()
     );

@@ -176,6 +176,29 @@ impl PgServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Freezes the whole server, postmaster and every backend process (SIGSTOP), as a
+    /// hung machine would: connections stay open and nothing answers.
+    pub fn pause(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Thaws a [`pause`](Self::pause)d server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let children = Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut pids: Vec<&str> = vec![&pid];
+        pids.extend(children.split_whitespace());
+        let _ = Command::new("kill").arg(signal).args(&pids).status();
+    }
 }
 
 impl Drop for PgServer {

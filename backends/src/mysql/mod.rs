@@ -333,6 +333,7 @@ impl Backend for MysqlBackend {
             conn: self.conn().await?,
             marker: self.options.marker_table.clone(),
             clock_pinned: false,
+            opts: self.opts.clone(),
         }))
     }
 

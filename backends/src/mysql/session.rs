@@ -79,6 +79,8 @@ pub struct MysqlSession {
     pub(super) marker: String,
     /// The open transaction runs under `SET timestamp` (see `begin_at`).
     pub(super) clock_pinned: bool,
+    /// How to reach the server again (for `KILL QUERY`).
+    pub(super) opts: mysql_async::Opts,
 }
 
 impl MysqlSession {
@@ -100,6 +102,14 @@ impl MysqlSession {
 
 #[async_trait::async_trait]
 impl Session for MysqlSession {
+    fn canceller(&self) -> Option<std::sync::Arc<dyn mdbd_engine::backend::Canceller>> {
+        Some(std::sync::Arc::new(MysqlCanceller {
+            backend: self.backend.clone(),
+            opts: self.opts.clone(),
+            id: self.conn.id(),
+        }))
+    }
+
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
         execute(&self.backend, &mut self.conn, sql, params).await
     }
@@ -174,5 +184,28 @@ impl Session for MysqlSession {
 
     async fn rollback(&mut self) -> Result<(), BackendError> {
         self.end("ROLLBACK").await
+    }
+}
+
+/// `KILL QUERY <id>` for one connection, sent on a connection of its own.
+struct MysqlCanceller {
+    backend: String,
+    opts: mysql_async::Opts,
+    id: u32,
+}
+
+#[async_trait::async_trait]
+impl mdbd_engine::backend::Canceller for MysqlCanceller {
+    async fn cancel(&self) -> Result<(), BackendError> {
+        use mysql_async::prelude::Queryable;
+        let mut conn = Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| convert::error(&self.backend, e))?;
+        let killed = conn
+            .query_drop(format!("KILL QUERY {}", self.id))
+            .await
+            .map_err(|e| convert::error(&self.backend, e));
+        let _ = conn.disconnect().await;
+        killed
     }
 }

@@ -172,6 +172,17 @@ impl PgSession {
 
 #[async_trait::async_trait]
 impl Session for PgSession {
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn canceller(&self) -> Option<std::sync::Arc<dyn mdbd_engine::backend::Canceller>> {
+        Some(std::sync::Arc::new(PgCanceller {
+            backend: self.backend.clone(),
+            token: self.client.cancel_token(),
+        }))
+    }
+
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
         if std::mem::take(&mut self.begin_pending) {
             // Both requests go out before either answer is awaited (tokio-postgres sends
@@ -303,4 +314,20 @@ impl Session for PgSession {
 
 fn no_copy() -> BackendError {
     BackendError::Config("no COPY FROM STDIN is in progress on this connection".into())
+}
+
+/// PostgreSQL's CancelRequest for one connection (a new connection carrying its key).
+struct PgCanceller {
+    backend: String,
+    token: tokio_postgres::CancelToken,
+}
+
+#[async_trait::async_trait]
+impl mdbd_engine::backend::Canceller for PgCanceller {
+    async fn cancel(&self) -> Result<(), BackendError> {
+        self.token
+            .cancel_query(NoTls)
+            .await
+            .map_err(|e| convert::error(&self.backend, e))
+    }
 }

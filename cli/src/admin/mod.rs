@@ -12,6 +12,7 @@
 
 pub mod client;
 mod joins;
+mod metrics;
 
 pub use joins::join_json;
 
@@ -23,7 +24,6 @@ use axum::{Json, Router};
 use mdbd_engine::cluster::DonorMode;
 use mdbd_engine::cluster::{Cluster, MemberState};
 use serde_json::{json, Value};
-use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub type Reload = Arc<dyn Fn() -> anyhow::Result<Vec<String>> + Send + Sync>;
 
 #[derive(Clone)]
-struct Admin {
+pub(crate) struct Admin {
     cluster: Arc<Cluster>,
     token: Option<String>,
     default_mode: Option<DonorMode>,
@@ -56,7 +56,7 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-fn unauthorised() -> Response {
+pub(crate) fn unauthorised() -> Response {
     (
         StatusCode::UNAUTHORIZED,
         Json(json!({"error": "missing or wrong bearer token"})),
@@ -79,7 +79,7 @@ pub fn router(
         .route("/v1/joins", get(joins::list))
         .route("/v1/joins/{id}", get(joins::get_one).delete(joins::cancel))
         .route("/v1/reload", post(reload))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .with_state(Admin {
             cluster,
             token,
@@ -105,6 +105,9 @@ async fn reload(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     }
 }
 
+/// How long the status page waits for one backend's marker.
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     if !admin.authorised(&headers) {
         return unauthorised();
@@ -113,16 +116,18 @@ async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     for member in admin.cluster.status() {
         let (state, reason) = match &member.state {
             MemberState::Active => ("active", Value::Null),
-            MemberState::Detached { reason } => ("detached", Value::String(reason.clone())),
+            MemberState::Detached { reason } => ("detached", Value::String(reason.to_string())),
             MemberState::Joining { join, role } => (
                 "joining",
                 Value::String(format!("{role:?} of join {join}").to_lowercase()),
             ),
         };
+        // Never wait on a backend without a deadline: a hung server must not hang status.
         let applied = match admin.cluster.backend(&member.name) {
-            Some(b) => match b.applied_lsn().await {
-                Ok(lsn) => json!(lsn.get()),
-                Err(e) => json!({"error": e.to_string()}),
+            Some(b) => match tokio::time::timeout(STATUS_TIMEOUT, b.applied_lsn()).await {
+                Ok(Ok(lsn)) => json!(lsn.get()),
+                Ok(Err(e)) => json!({"error": e.to_string()}),
+                Err(_) => json!({"error": format!("no answer within {STATUS_TIMEOUT:?}")}),
             },
             None => Value::Null,
         };
@@ -171,124 +176,21 @@ async fn detach(
     if admin.cluster.active().iter().all(|b| b.name() == name) {
         return (StatusCode::CONFLICT, Json(json!({"error": format!("{name} is the last active backend; detaching it would stop the cluster")}))).into_response();
     }
-    match admin
-        .cluster
-        .detach(&name, mdbd_engine::cluster::join::OPERATOR_DETACH)
-    {
-        Ok(()) => Json(json!({"detached": name})).into_response(),
+    let reason = mdbd_engine::cluster::DetachReason::new(
+        mdbd_engine::cluster::DetachCause::Operator,
+        mdbd_engine::cluster::join::OPERATOR_DETACH,
+    );
+    match admin.cluster.detach(&name, reason) {
+        Ok(true) => Json(json!({"detached": name})).into_response(),
+        Ok(false) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("{name} is not active, or is the last active backend")})),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": e.to_string()})),
         )
             .into_response(),
     }
-}
-
-async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
-    }
-    let c = admin.cluster.counters();
-    let log = admin.cluster.log().stats();
-    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let metrics: [(&str, &str, &str, u64); 15] = [
-        (
-            "mdbd_statements_read_total",
-            "counter",
-            "Statements answered by one backend.",
-            n(&c.reads),
-        ),
-        (
-            "mdbd_statements_write_total",
-            "counter",
-            "Statements run on every active backend.",
-            n(&c.writes),
-        ),
-        (
-            "mdbd_commits_total",
-            "counter",
-            "Write transactions logged and committed.",
-            n(&c.commits),
-        ),
-        (
-            "mdbd_detaches_total",
-            "counter",
-            "Backends detached.",
-            n(&c.detaches),
-        ),
-        (
-            "mdbd_switchovers_total",
-            "counter",
-            "Servers made active by a join's switch-over.",
-            n(&c.switchovers),
-        ),
-        (
-            "mdbd_switchover_pause_microseconds_total",
-            "counter",
-            "Time writers were held by switch-overs.",
-            n(&c.switch_pause_micros),
-        ),
-        (
-            "mdbd_joins_finished_total",
-            "counter",
-            "Joins that finished.",
-            n(&c.joins_finished),
-        ),
-        (
-            "mdbd_joins_aborted_total",
-            "counter",
-            "Joins that were cancelled or failed.",
-            n(&c.joins_aborted),
-        ),
-        (
-            "mdbd_write_turn_wait_microseconds_total",
-            "counter",
-            "Time spent waiting for the write turn.",
-            n(&c.turn_wait_micros),
-        ),
-        (
-            "mdbd_log_end_lsn",
-            "gauge",
-            "Next LSN the delta log assigns.",
-            log.end.get(),
-        ),
-        (
-            "mdbd_log_stored_bytes",
-            "gauge",
-            "Bytes of the delta log on disk.",
-            log.stored_bytes,
-        ),
-        (
-            "mdbd_switchover_pause_max_microseconds",
-            "gauge",
-            "Longest time writers were held by one switch-over.",
-            n(&c.switch_pause_max_micros),
-        ),
-        (
-            "mdbd_sessions",
-            "gauge",
-            "Client sessions open.",
-            n(&c.open_sessions),
-        ),
-        (
-            "mdbd_backends_active",
-            "gauge",
-            "Backends in service.",
-            admin.cluster.active().len() as u64,
-        ),
-        (
-            "mdbd_copy_bytes_total",
-            "counter",
-            "Bytes of COPY FROM STDIN data received.",
-            n(&c.copy_bytes),
-        ),
-    ];
-    let mut out = String::new();
-    for (name, kind, help, value) in metrics {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        );
-    }
-    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
 }

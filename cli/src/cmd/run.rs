@@ -72,6 +72,52 @@ fn backends(config: &Config) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
     Ok(out)
 }
 
+/// One PostgreSQL client: screened (startup size, cancel requests), then served by pgwire;
+/// the login must complete within `login_timeout`.
+async fn serve_postgres(
+    mut socket: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    cluster: Arc<Cluster>,
+    users: Arc<HashSet<String>>,
+    keys: crate::pg::startup::CancelKeys,
+    login_timeout: Duration,
+    keepalive: Option<Duration>,
+) {
+    use crate::pg::startup::{screen, Screened};
+    if let Some(idle) = keepalive {
+        crate::pg::startup::keepalive(&socket, idle);
+    }
+    match screen(&mut socket, &keys, login_timeout).await {
+        Screened::Session => {}
+        Screened::Done => return,
+        Screened::Refused => {
+            cluster
+                .counters()
+                .startup_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+    }
+    let connection = Connection::new(&cluster, users, &keys);
+    let logged_in = connection.logged_in.clone();
+    let serving = pgwire::tokio::process_socket(socket, None, Handlers(connection));
+    tokio::pin!(serving);
+    let result = tokio::select! {
+        r = &mut serving => r,
+        _ = tokio::time::sleep(login_timeout) => {
+            if !logged_in.get() {
+                cluster.counters().startup_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(%peer, ?login_timeout, "client did not log in in time; closed");
+                return;
+            }
+            serving.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}
+
 pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -131,16 +177,14 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     let log_dir = config.server.data_dir.join("log");
     let log = DeltaLog::open(&log_dir, options)
         .with_context(|| format!("opening the delta log in {}", log_dir.display()))?;
-    let cluster = Cluster::start(
+    let cluster = Cluster::start_with(
         log,
         backends(&config)?,
         Classifier::new(config.server.write_functions.clone()),
+        config.cluster_options(),
     )
     .await?;
-    let health = cluster.spawn_health_checks(
-        crate::config::parse_duration(&config.health.interval).map_err(anyhow::Error::msg)?,
-        crate::config::parse_duration(&config.health.timeout).map_err(anyhow::Error::msg)?,
-    );
+    let health = cluster.spawn_health_checks(config.health_options());
     let donor_mode: DonorMode = config.join.donor_mode.parse().map_err(anyhow::Error::msg)?;
     let auto_join = config.join.auto_join.then(|| {
         cluster.spawn_auto_join(
@@ -184,6 +228,9 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         }
     });
     let users = Arc::new(users);
+    let cancel_keys = crate::pg::startup::CancelKeys::default();
+    let login_timeout = config.authentication_timeout();
+    let keepalive = config.tcp_keepalive();
     let mut connections = tokio::task::JoinSet::new();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -191,14 +238,13 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         tokio::select! {
             Some(client) = clients.recv() => match client {
                 Client::Postgres(socket, peer) => {
-                    let handlers = Handlers(Connection::new(&cluster, users.clone()));
-                    connections.spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                            tracing::debug!(%peer, error = %e, "client connection ended with an error");
-                        }
-                    });
+                    let (cluster, users, keys) = (cluster.clone(), users.clone(), cancel_keys.clone());
+                    connections.spawn(serve_postgres(socket, peer, cluster, users, keys, login_timeout, keepalive));
                 }
                 Client::Mysql(socket, peer, frontend) => {
+                    if let Some(idle) = keepalive {
+                        crate::pg::startup::keepalive(&socket, idle);
+                    }
                     connections.spawn(async move {
                         if let Err(e) = crate::mysql::serve(socket, frontend).await {
                             tracing::debug!(%peer, error = %e, "MySQL client connection ended with an error");

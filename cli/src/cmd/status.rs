@@ -2,10 +2,19 @@
 
 use super::admin_target;
 use crate::admin::client::call;
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(config: Option<&Path>, admin: Option<&str>) -> anyhow::Result<ExitCode> {
+    // A closed pipe (`mdbd status | head`) ends the listing quietly instead of panicking.
+    macro_rules! println {
+        ($($arg:tt)*) => {
+            if writeln!(std::io::stdout(), $($arg)*).is_err() {
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+    }
     let (addr, token) = admin_target(config, admin)?;
     let status = call(&addr, "GET", "/v1/status", token.as_deref())?;
     println!(

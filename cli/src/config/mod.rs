@@ -4,6 +4,7 @@
 //! rejected with the file, the line and what was expected.
 
 mod duration;
+mod limits;
 
 pub use duration::parse_duration;
 
@@ -53,6 +54,16 @@ pub struct Server {
     pub read_routing: String,
     pub write_functions: Vec<String>,
     pub admin_token: Option<String>,
+    /// Deadline of one backend operation before the server is probed.
+    pub backend_timeout: String,
+    /// How long a session waits for a free backend connection.
+    pub pool_timeout: String,
+    /// A transaction whose client sends nothing for this long is ended (`0s`: never).
+    pub idle_in_transaction_timeout: String,
+    /// A client must have logged in within this time.
+    pub authentication_timeout: String,
+    /// TCP keepalive idle time on client sockets (`0s`: off).
+    pub tcp_keepalive: String,
 }
 
 impl Default for Server {
@@ -62,13 +73,18 @@ impl Default for Server {
             admin_listen: "127.0.0.1:6480".into(),
             data_dir: "mdbd-data".into(),
             consistency: "serial".into(),
-            write_turn_timeout: "30s".into(),
+            write_turn_timeout: "60s".into(),
             read_routing: "round_robin".into(),
             write_functions: mdbd_engine::cluster::DEFAULT_WRITE_FUNCTIONS
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
             admin_token: None,
+            backend_timeout: "5s".into(),
+            pool_timeout: "5s".into(),
+            idle_in_transaction_timeout: "30s".into(),
+            authentication_timeout: "10s".into(),
+            tcp_keepalive: "60s".into(),
         }
     }
 }
@@ -100,13 +116,16 @@ impl Default for Log {
 pub struct Health {
     pub interval: String,
     pub timeout: String,
+    /// Failed checks in a row before a backend is detached.
+    pub failures: u32,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Health {
             interval: "2s".into(),
-            timeout: "1s".into(),
+            timeout: "5s".into(),
+            failures: 3,
         }
     }
 }
@@ -198,6 +217,8 @@ pub struct BackendConfig {
     pub url: Option<String>,
     #[serde(default = "one")]
     pub weight: u32,
+    /// Connections to this backend for client sessions (default 40).
+    pub max_connections: Option<usize>,
     #[serde(default = "marker")]
     pub marker_table: String,
     /// PostgreSQL: `pg_dump` and `pg_restore`; MySQL: `mariadb-dump` and `mariadb`.
@@ -327,12 +348,24 @@ impl Config {
         }
         for (key, value) in [
             ("write_turn_timeout", &self.server.write_turn_timeout),
+            ("backend_timeout", &self.server.backend_timeout),
+            ("pool_timeout", &self.server.pool_timeout),
+            (
+                "idle_in_transaction_timeout",
+                &self.server.idle_in_transaction_timeout,
+            ),
+            (
+                "authentication_timeout",
+                &self.server.authentication_timeout,
+            ),
+            ("tcp_keepalive", &self.server.tcp_keepalive),
             ("interval", &self.log.interval),
             ("interval", &self.health.interval),
             ("timeout", &self.health.timeout),
         ] {
             parse_duration(value).map_err(|e| err(key, format!("{key} = {value:?}: {e}")))?;
         }
+        self.validate_limits(&err)?;
         if !matches!(self.log.durability.as_str(), "fsync" | "interval" | "none") {
             return Err(err(
                 "durability",

@@ -9,21 +9,33 @@
 //! - `response.rs`: cluster outcomes and errors (SQLSTATE verbatim) as wire responses;
 //! - `split.rs`: splitting a query string into statements.
 //!
-//! Users are `trust` users from the configuration; cancel requests are not supported.
+//! - `startup.rs`: what comes before pgwire: bounded startup packets, cancel requests,
+//!   TCP keepalive.
+//!
+//! Users are `trust` users from the configuration. Each session gets its own cancel key
+//! (BackendKeyData); a CancelRequest with it cancels the session's running statement on
+//! every backend. A watch task ends a transaction whose client stays idle too long.
 
 mod copy;
 mod extended;
 mod response;
 mod simple;
 mod split;
+pub mod startup;
 mod types;
 
 use async_trait::async_trait;
+use futures_util::SinkExt;
 use mdbd_engine::backend::Description;
 use mdbd_engine::cluster::{Cluster, ClusterSession};
-use pgwire::api::auth::noop::NoopStartupHandler;
-use pgwire::api::{ClientInfo, NoopErrorHandler, PgWireServerHandlers};
+use pgwire::api::auth::{
+    save_startup_parameters_to_metadata, DefaultServerParameterProvider, ServerParameterProvider,
+    StartupHandler,
+};
+use pgwire::api::{ClientInfo, NoopErrorHandler, PgWireConnectionState, PgWireServerHandlers};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
@@ -32,45 +44,102 @@ use tokio::sync::Mutex;
 
 /// One client connection.
 pub struct Connection {
-    session: Mutex<ClusterSession>,
+    session: Arc<Mutex<ClusterSession>>,
     users: Arc<HashSet<String>>,
     /// Statement descriptions given to this client (see `extended.rs`).
     described: std::sync::Mutex<HashMap<String, Description>>,
+    /// The cancel key given to this client, and the registry it is in.
+    key: (i32, i32),
+    keys: startup::CancelKeys,
+    /// Set when the login is complete.
+    pub logged_in: startup::LoggedIn,
+    watch: tokio::task::JoinHandle<()>,
 }
 
 impl Connection {
-    /// A handler for a new client of `cluster`; `users` are the `trust` users.
-    pub fn new(cluster: &Arc<Cluster>, users: Arc<HashSet<String>>) -> Arc<Self> {
+    /// A handler for a new client of `cluster`; `users` are the `trust` users; its cancel
+    /// key goes into `keys`.
+    pub fn new(
+        cluster: &Arc<Cluster>,
+        users: Arc<HashSet<String>>,
+        keys: &startup::CancelKeys,
+    ) -> Arc<Self> {
+        let session = cluster.session();
+        let key = keys.issue(session.canceller());
+        let session = Arc::new(Mutex::new(session));
         Arc::new(Connection {
-            session: Mutex::new(cluster.session()),
+            watch: mdbd_engine::cluster::spawn_watch(&session),
+            session,
             users,
             described: std::sync::Mutex::new(HashMap::new()),
+            key,
+            keys: keys.clone(),
+            logged_in: startup::LoggedIn::default(),
         })
     }
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.keys.remove(self.key);
+        self.watch.abort();
+    }
+}
+
 #[async_trait]
-impl NoopStartupHandler for Connection {
-    async fn post_startup<C>(
+impl StartupHandler for Connection {
+    /// Checks the user **before** anything says the login succeeded, then sends what
+    /// PostgreSQL sends: AuthenticationOk, ParameterStatus, this session's own
+    /// BackendKeyData, ReadyForQuery.
+    async fn on_startup<C>(
         &self,
         client: &mut C,
-        _message: PgWireFrontendMessage,
+        message: PgWireFrontendMessage,
     ) -> PgWireResult<()>
     where
         C: ClientInfo + futures_util::Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
         PgWireError: From<<C as futures_util::Sink<PgWireBackendMessage>>::Error>,
     {
-        let user = client.metadata().get("user").cloned().unwrap_or_default();
-        if self.users.contains(&user) {
+        let PgWireFrontendMessage::Startup(ref startup) = message else {
             return Ok(());
+        };
+        save_startup_parameters_to_metadata(client, startup);
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        if !self.users.contains(&user) {
+            tracing::warn!(%user, "login refused");
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "28000".into(),
+                format!("no trust user {user:?} is configured"),
+            ))));
         }
-        tracing::warn!(%user, "login refused");
-        Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-            "FATAL".into(),
-            "28000".into(),
-            format!("no trust user {user:?} is configured"),
-        ))))
+        client
+            .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+            .await?;
+        let provider = DefaultServerParameterProvider::default();
+        if let Some(parameters) = provider.server_parameters(client) {
+            for (name, value) in parameters {
+                client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        name, value,
+                    )))
+                    .await?;
+            }
+        }
+        client
+            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+                self.key.0, self.key.1,
+            )))
+            .await?;
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                TransactionStatus::Idle,
+            )))
+            .await?;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        self.logged_in.set();
+        Ok(())
     }
 }
 

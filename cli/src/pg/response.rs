@@ -124,6 +124,10 @@ pub fn outcome(
 /// A cluster error as a PostgreSQL error: the backend's SQLSTATE and message verbatim.
 pub fn error(e: &ClusterError) -> ErrorInfo {
     match e {
+        // A transaction ended by a timeout ends the connection too, as on PostgreSQL.
+        ClusterError::Db(db) if matches!(db.sqlstate.as_str(), "25P03" | "25P04") => {
+            ErrorInfo::new("FATAL".into(), db.sqlstate.clone(), db.message.clone())
+        }
         ClusterError::Db(db) => {
             ErrorInfo::new("ERROR".into(), db.sqlstate.clone(), db.message.clone())
         }

@@ -127,6 +127,26 @@ pub trait Session: Send {
         let _ = sql;
         Err(copy_unsupported())
     }
+
+    /// True when the connection is known to be closed (the server went away or it broke):
+    /// a pool never hands it out again. Cheap; no round trip.
+    fn is_closed(&self) -> bool {
+        false
+    }
+
+    /// A handle that cancels the statement running on this connection from elsewhere
+    /// (PostgreSQL's CancelRequest, MySQL's `KILL QUERY`); `None` when the engine cannot.
+    fn canceller(&self) -> Option<std::sync::Arc<dyn Canceller>> {
+        None
+    }
+}
+
+/// Cancels whatever statement one backend connection is running, from another task.
+#[async_trait]
+pub trait Canceller: Send + Sync {
+    /// Asks the server to stop the connection's current statement; nothing happens when
+    /// it runs none. The statement then fails with the engine's "canceled" error.
+    async fn cancel(&self) -> Result<(), BackendError>;
 }
 
 /// What a statement takes and returns.

@@ -23,13 +23,28 @@ pub enum Kind {
 }
 
 /// Functions that make a `SELECT` a write, by default.
-pub const DEFAULT_WRITE_FUNCTIONS: [&str; 6] = [
+pub const DEFAULT_WRITE_FUNCTIONS: [&str; 21] = [
     "nextval",
     "setval",
     "pg_advisory_lock",
+    "pg_advisory_lock_shared",
+    "pg_advisory_unlock",
+    "pg_advisory_unlock_shared",
+    "pg_advisory_unlock_all",
     "pg_advisory_xact_lock",
+    "pg_advisory_xact_lock_shared",
+    "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared",
+    "pg_try_advisory_xact_lock",
+    "pg_try_advisory_xact_lock_shared",
+    "pg_notify",
+    "set_config",
+    "lo_create",
+    "lo_unlink",
     "get_lock",
     "release_lock",
+    "release_all_locks",
+    "is_free_lock",
 ];
 
 /// Classifies statements.
@@ -111,6 +126,30 @@ impl Classifier {
             Kind::Read
         }
     }
+}
+
+/// Statements that leave state on the backend connection beyond their transaction
+/// (temporary tables, session-level locks, cursors and statements prepared in SQL,
+/// `LISTEN`): the session keeps its connections from then on instead of giving them back
+/// to the pool between transactions. Conservative: a false positive only costs a
+/// connection.
+pub fn pins_session(sql: &str) -> bool {
+    let mut head = words(sql);
+    let first = head.next().unwrap_or_default();
+    let second = head.next().unwrap_or_default();
+    if matches!(
+        first.as_str(),
+        "prepare" | "declare" | "listen" | "load" | "lock" | "handler" | "use"
+    ) || (first == "create"
+        && matches!(second.as_str(), "temp" | "temporary" | "local" | "global"))
+    {
+        return true;
+    }
+    // Session-level lock functions (not the transaction-scoped `_xact_` ones).
+    let lower = sql.to_ascii_lowercase();
+    (lower.contains("advisory") && !lower.contains("advisory_xact"))
+        || lower.contains("get_lock")
+        || lower.contains("temporary")
 }
 
 /// Statements that cannot run inside a transaction block (PostgreSQL's `VACUUM`,

@@ -6,6 +6,7 @@
 use super::session::{command, Txn};
 use super::write::on_members;
 use super::{ClusterError, ClusterSession, Verdict};
+use crate::backend::Session;
 use crate::backend::{BackendError, CopyOut, Outcome};
 use crate::log::Statement;
 use bytes::Bytes;

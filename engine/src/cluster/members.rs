@@ -1,18 +1,24 @@
 //! Membership: what each backend is doing, persisted in the log's metadata so that a
 //! restart sees the same cluster.
 //!
-//! Keys: `member/<name>` holds `active`, `detached:<reason>` or `joining:<id>:<role>`;
-//! `untrusted/<name>` exists while a backend's applied-LSN marker cannot be trusted to
-//! describe its content (it diverged, or a restore into it began and did not finish), so
-//! it may only come back through a snapshot, never by delta replay alone.
+//! Keys: `member/<name>` holds `active`, `detached:<cause>:<detail>` or
+//! `joining:<id>:<role>`; `untrusted/<name>` exists while a backend's applied-LSN marker
+//! cannot be trusted to describe its content (it diverged, or a restore into it began and
+//! did not finish), so it may only come back through a snapshot, never by delta replay
+//! alone. A record that does not parse is an error, never a default: a damaged record
+//! must not put a stale backend into service.
 //!
 //! A backend that appears in the configuration of a cluster that already has members on
 //! record is **new**: it is registered detached (and untrusted), ready to be joined, never
 //! made active blindly.
+//!
+//! **Nothing detaches the last active backend** ([`Cluster::detach`] refuses): without it
+//! nothing could be served, and it holds every write the others lack.
 
-use super::{Cluster, ClusterError, Member};
+use super::{Cluster, ClusterError, ClusterOptions, Member, PoolCounters};
 use crate::backend::Backend;
 use crate::log::{DeltaLog, LogError};
+use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -22,9 +28,87 @@ pub enum MemberState {
     /// Receives every write and may serve reads.
     Active,
     /// Receives nothing, for the recorded reason, until it is joined again.
-    Detached { reason: String },
+    Detached { reason: DetachReason },
     /// Taken out of live traffic by join `join`, as `role`, until its switch-over.
     Joining { join: u64, role: JoinRole },
+}
+
+/// Why a backend was taken out of service: the cause decides what may happen next (an
+/// operator's detach is not auto-joined; a disagreement needs a snapshot), the detail is
+/// for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetachReason {
+    pub cause: DetachCause,
+    pub detail: String,
+}
+
+/// The causes of a detach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DetachCause {
+    /// Its result differed from the majority's: its content is not trusted.
+    Disagreed,
+    /// It could not be reached, or did not answer within the deadline.
+    Unreachable,
+    /// It failed its health checks.
+    Unhealthy,
+    /// A logged write could not be committed on it: it is behind the log.
+    CommitFailed,
+    /// It could not be brought up to the end of the log at start.
+    CatchUpFailed,
+    /// The operator took it out.
+    Operator,
+    /// A join of it (or of the server it donated to) failed or was cancelled.
+    JoinFailed,
+    /// It is new to the cluster and was never joined.
+    New,
+}
+
+impl DetachCause {
+    pub(crate) const ALL: [DetachCause; 8] = [
+        DetachCause::Disagreed,
+        DetachCause::Unreachable,
+        DetachCause::Unhealthy,
+        DetachCause::CommitFailed,
+        DetachCause::CatchUpFailed,
+        DetachCause::Operator,
+        DetachCause::JoinFailed,
+        DetachCause::New,
+    ];
+
+    /// Its stable name, as persisted and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetachCause::Disagreed => "disagreed",
+            DetachCause::Unreachable => "unreachable",
+            DetachCause::Unhealthy => "unhealthy",
+            DetachCause::CommitFailed => "commit-failed",
+            DetachCause::CatchUpFailed => "catch-up-failed",
+            DetachCause::Operator => "operator",
+            DetachCause::JoinFailed => "join-failed",
+            DetachCause::New => "new",
+        }
+    }
+
+    fn parse(text: &str) -> Option<DetachCause> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl DetachReason {
+    /// A reason of `cause` with `detail`.
+    pub fn new(cause: DetachCause, detail: impl Into<String>) -> Self {
+        DetachReason {
+            cause,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for DetachReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.cause.as_str(), self.detail)
+    }
 }
 
 /// The part a server plays in a join.
@@ -46,36 +130,44 @@ impl JoinRole {
 }
 
 impl MemberState {
-    fn encode(&self) -> String {
+    /// The persisted form.
+    pub fn encode(&self) -> String {
         match self {
             MemberState::Active => "active".into(),
-            MemberState::Detached { reason } => format!("detached:{reason}"),
+            MemberState::Detached { reason } => {
+                format!("detached:{}:{}", reason.cause.as_str(), reason.detail)
+            }
             MemberState::Joining { join, role } => format!("joining:{join}:{}", role.as_str()),
         }
     }
 
-    fn decode(bytes: &[u8]) -> MemberState {
-        let text = String::from_utf8_lossy(bytes);
-        if let Some(reason) = text.strip_prefix("detached:") {
-            return MemberState::Detached {
-                reason: reason.into(),
-            };
+    /// Parses a persisted state; anything else than what [`encode`](Self::encode) writes
+    /// is an error naming the text.
+    pub fn decode(bytes: &[u8]) -> Result<MemberState, String> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| format!("member state is not UTF-8: {bytes:?}"))?;
+        let unreadable = || format!("unreadable member state {text:?}");
+        if text == "active" {
+            return Ok(MemberState::Active);
+        }
+        if let Some(rest) = text.strip_prefix("detached:") {
+            let (cause, detail) = rest.split_once(':').ok_or_else(unreadable)?;
+            let cause = DetachCause::parse(cause).ok_or_else(unreadable)?;
+            return Ok(MemberState::Detached {
+                reason: DetachReason::new(cause, detail),
+            });
         }
         if let Some(rest) = text.strip_prefix("joining:") {
-            let (id, role) = rest.split_once(':').unwrap_or((rest, ""));
-            let role = if role == "donor" {
-                JoinRole::Donor
-            } else {
-                JoinRole::Joiner
+            let (id, role) = rest.split_once(':').ok_or_else(unreadable)?;
+            let role = match role {
+                "donor" => JoinRole::Donor,
+                "joiner" => JoinRole::Joiner,
+                _ => return Err(unreadable()),
             };
-            return match id.parse() {
-                Ok(join) => MemberState::Joining { join, role },
-                Err(_) => MemberState::Detached {
-                    reason: format!("unreadable member state {text:?}"),
-                },
-            };
+            let join = id.parse().map_err(|_| unreadable())?;
+            return Ok(MemberState::Joining { join, role });
         }
-        MemberState::Active
+        Err(unreadable())
     }
 }
 
@@ -92,7 +184,9 @@ fn untrusted_key(name: &str) -> String {
 pub(super) fn restore(
     log: &DeltaLog,
     backends: Vec<Arc<dyn Backend>>,
-) -> Result<Vec<Member>, LogError> {
+    options: &ClusterOptions,
+    counters: &Arc<PoolCounters>,
+) -> Result<Vec<Member>, ClusterError> {
     let mut recorded = Vec::new();
     for backend in &backends {
         recorded.push(log.meta(&state_key(backend.name()))?);
@@ -101,7 +195,7 @@ pub(super) fn restore(
     let mut members = Vec::new();
     for (backend, record) in backends.into_iter().zip(recorded) {
         let state = settle_state(log, backend.name(), record, first_start)?;
-        members.push(Member::new(backend, state));
+        members.push(Member::new(backend, state, options, counters));
     }
     Ok(members)
 }
@@ -113,9 +207,12 @@ fn settle_state(
     name: &str,
     recorded: Option<Vec<u8>>,
     first_start: bool,
-) -> Result<MemberState, LogError> {
+) -> Result<MemberState, ClusterError> {
     let state = match recorded {
-        Some(v) => MemberState::decode(&v),
+        Some(v) => MemberState::decode(&v).map_err(|reason| ClusterError::Corrupt {
+            key: state_key(name),
+            reason,
+        })?,
         None if first_start => MemberState::Active,
         None => new_member(log, name)?,
     };
@@ -124,38 +221,61 @@ fn settle_state(
 }
 
 fn new_member(log: &DeltaLog, name: &str) -> Result<MemberState, LogError> {
-    let reason = "new backend: join it to bring it into service".to_string();
-    log.set_meta(&untrusted_key(name), reason.as_bytes())?;
+    let reason = DetachReason::new(
+        DetachCause::New,
+        "new backend: join it to bring it into service",
+    );
+    log.set_meta(&untrusted_key(name), reason.detail.as_bytes())?;
     tracing::info!(backend = name, "new backend registered detached");
     Ok(MemberState::Detached { reason })
 }
 
 impl Cluster {
-    /// Takes `name` out of service with `reason`, durably. Only an active member is
-    /// detached; a member in a join is left to its join.
-    pub fn detach(&self, name: &str, reason: &str) -> Result<(), ClusterError> {
+    /// Takes `name` out of service with `reason`, durably; returns whether it did. Only an
+    /// active member is detached (a member in a join is left to its join), and never the
+    /// last active one: that is refused, logged and counted, and the caller's operation
+    /// fails on it instead.
+    pub fn detach(&self, name: &str, reason: DetachReason) -> Result<bool, ClusterError> {
         {
             let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+            let active = members
+                .iter()
+                .filter(|m| m.state == MemberState::Active)
+                .count();
             let Some(m) = members.iter_mut().find(|m| m.backend.name() == name) else {
                 return Err(ClusterError::State(format!("no backend named {name:?}")));
             };
             if m.state != MemberState::Active {
-                return Ok(());
+                return Ok(false);
+            }
+            if active <= 1 {
+                drop(members);
+                self.counters
+                    .detaches_refused_last
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(backend = name, %reason, "not detaching the last active backend");
+                return Ok(false);
             }
             m.state = MemberState::Detached {
-                reason: reason.into(),
+                reason: reason.clone(),
             };
+            m.pool.clear_idle();
         }
         self.counters.detaches.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(backend = name, reason, "backend detached");
-        self.persist_state(name)
+        self.counters.count_detach(reason.cause);
+        tracing::warn!(backend = name, cause = reason.cause.as_str(), detail = %reason.detail, "backend detached");
+        self.persist_state(name)?;
+        Ok(true)
     }
 
     /// Detaches `name` because its result differed from the others': its marker no longer
     /// describes its content, so it can only return through a snapshot.
-    pub(crate) fn detach_diverged(&self, name: &str, reason: &str) -> Result<(), ClusterError> {
-        self.set_untrusted(name, Some(reason))?;
-        self.detach(name, reason)
+    pub(crate) fn detach_diverged(&self, name: &str, detail: &str) -> Result<bool, ClusterError> {
+        if self.active().len() <= 1 {
+            return self.detach(name, DetachReason::new(DetachCause::Disagreed, detail));
+        }
+        self.set_untrusted(name, Some(detail))?;
+        self.detach(name, DetachReason::new(DetachCause::Disagreed, detail))
     }
 
     /// Sets `name`'s state, whatever it was, durably (the join coordinator's transitions).
@@ -180,6 +300,8 @@ impl Cluster {
                 return Err(ClusterError::State(format!("no backend named {name:?}")));
             };
             m.state = state.clone();
+            // Whatever it comes back as, it starts with fresh connections.
+            m.pool.clear_idle();
         }
         tracing::info!(backend = name, state = %state.encode(), "member state changed");
         Ok(())
@@ -231,7 +353,12 @@ impl Cluster {
         self.members
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Member::new(backend, state));
+            .push(Member::new(
+                backend,
+                state,
+                &self.options,
+                &self.pool_counters,
+            ));
         Ok(true)
     }
 }

@@ -23,17 +23,24 @@ mod health;
 pub mod join;
 mod members;
 mod pin_time;
+mod pool;
 mod session;
+mod watch;
 mod write;
 
-pub use classify::{outside_transaction, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
+pub use classify::{outside_transaction, pins_session, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
+pub use health::HealthOptions;
 pub use join::{DonorMode, JoinError, JoinOptions, JoinView, Phase};
-pub use members::{JoinRole, MemberState};
+pub use members::{DetachCause, DetachReason, JoinRole, MemberState};
 pub use pin_time::{pin_time, utc_parts, with_clock, CLOCK_SETTING};
+pub use pool::{ConnectionLimits, PoolCounters};
 pub use session::ClusterSession;
+pub use session::SessionCanceller;
+pub use watch::{spawn_watch, SessionLimits, TxnExpiry};
 
 use crate::backend::{Backend, BackendError, DbError};
 use crate::log::{DeltaLog, LogError, Payload};
+pub(crate) use pool::Conn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use thiserror::Error;
@@ -66,6 +73,9 @@ pub enum ClusterError {
     /// A statement the session cannot run in its state (e.g. COMMIT after a failure).
     #[error("{0}")]
     State(String),
+    /// Cluster state read from the log's metadata does not parse: mdbd will not guess.
+    #[error("corrupt cluster state under {key:?}: {reason}; restore the data directory from a copy, or remove the record with the daemon stopped")]
+    Corrupt { key: String, reason: String },
 }
 
 /// Counters for metrics: monotonically increasing since start.
@@ -79,6 +89,22 @@ pub struct Counters {
     pub commits: AtomicU64,
     /// Backends detached.
     pub detaches: AtomicU64,
+    /// Backends detached, per [`DetachCause`] (in the order of `DetachCause::ALL`).
+    pub detaches_by_cause: [AtomicU64; 8],
+    /// Detaches refused because the backend was the last active one.
+    pub detaches_refused_last: AtomicU64,
+    /// Health checks that failed (a backend is detached only after several in a row).
+    pub health_failures: AtomicU64,
+    /// Transactions ended by `idle_in_transaction_timeout`.
+    pub idle_timeouts: AtomicU64,
+    /// Transactions ended by `write_turn_timeout`.
+    pub turn_hold_timeouts: AtomicU64,
+    /// Cancel requests carried out (statements asked to stop on the backends).
+    pub cancels: AtomicU64,
+    /// Client requests refused because a session setting was invalid.
+    pub settings_refused: AtomicU64,
+    /// Client connections refused before login (bad startup, login timeout).
+    pub startup_refused: AtomicU64,
     /// Microseconds spent waiting for the write turn, in total.
     pub turn_wait_micros: AtomicU64,
     /// Client sessions open now.
@@ -96,19 +122,73 @@ pub struct Counters {
     pub joins_aborted: AtomicU64,
 }
 
+impl Counters {
+    pub(crate) fn count_detach(&self, cause: DetachCause) {
+        if let Some(i) = DetachCause::ALL.iter().position(|c| *c == cause) {
+            self.detaches_by_cause[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Detaches so far per cause, by the cause's name.
+    pub fn detaches_by_cause(&self) -> Vec<(&'static str, u64)> {
+        DetachCause::ALL
+            .iter()
+            .zip(&self.detaches_by_cause)
+            .map(|(c, n)| (c.as_str(), n.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// How a cluster treats its backend connections and client sessions.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterOptions {
+    /// Backend connection pools and deadlines.
+    pub connections: ConnectionLimits,
+    /// Per-backend overrides of `connections.max_connections`, by backend name.
+    pub max_connections: std::collections::HashMap<String, usize>,
+    /// Timeouts that end one client's transaction.
+    pub sessions: SessionLimits,
+}
+
 pub(crate) struct Member {
     pub backend: Arc<dyn Backend>,
     pub state: MemberState,
     /// Reads this backend is serving right now: the load the donor choice compares.
     pub load: Arc<AtomicUsize>,
+    /// Its connections for client sessions.
+    pub pool: Arc<pool::Pool>,
+    /// Health checks failed in a row.
+    pub failed_checks: u32,
+    /// A logged write failed to commit on it while it was the last active backend: it
+    /// must replay the log before it takes another write.
+    pub behind: bool,
 }
 
 impl Member {
-    pub(crate) fn new(backend: Arc<dyn Backend>, state: MemberState) -> Self {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        state: MemberState,
+        options: &ClusterOptions,
+        counters: &Arc<PoolCounters>,
+    ) -> Self {
         Member {
+            pool: pool::Pool::new(
+                backend.clone(),
+                ConnectionLimits {
+                    max_connections: options
+                        .max_connections
+                        .get(backend.name())
+                        .copied()
+                        .unwrap_or(options.connections.max_connections),
+                    ..options.connections.clone()
+                },
+                counters.clone(),
+            ),
             backend,
             state,
             load: Arc::default(),
+            failed_checks: 0,
+            behind: false,
         }
     }
 }
@@ -132,6 +212,8 @@ pub struct Cluster {
     next_read: AtomicUsize,
     next_session: AtomicU64,
     counters: Counters,
+    pool_counters: Arc<PoolCounters>,
+    options: ClusterOptions,
     joins: join::Joins,
 }
 
@@ -143,10 +225,21 @@ impl Cluster {
         backends: Vec<Arc<dyn Backend>>,
         classifier: Classifier,
     ) -> Result<Arc<Self>, ClusterError> {
+        Self::start_with(log, backends, classifier, ClusterOptions::default()).await
+    }
+
+    /// [`Cluster::start`] with connection limits and session timeouts.
+    pub async fn start_with(
+        log: DeltaLog,
+        backends: Vec<Arc<dyn Backend>>,
+        classifier: Classifier,
+        options: ClusterOptions,
+    ) -> Result<Arc<Self>, ClusterError> {
         let kind = backends
             .first()
             .map_or(crate::snapshot::BackendKind::Sqlite, |b| b.kind());
-        let members = members::restore(&log, backends)?;
+        let pool_counters = Arc::new(PoolCounters::default());
+        let members = members::restore(&log, backends, &options, &pool_counters)?;
         let cluster = Arc::new(Cluster {
             log,
             members: RwLock::new(members),
@@ -156,11 +249,19 @@ impl Cluster {
             next_read: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             counters: Counters::default(),
+            pool_counters,
+            options,
             joins: join::Joins::default(),
         });
         for backend in cluster.active() {
             if let Err(e) = cluster.catch_up(&*backend).await {
-                cluster.detach(backend.name(), &format!("could not catch up at start: {e}"))?;
+                cluster.detach(
+                    backend.name(),
+                    DetachReason::new(
+                        DetachCause::CatchUpFailed,
+                        format!("could not catch up at start: {e}"),
+                    ),
+                )?;
             }
         }
         cluster.resume_joins()?;
@@ -193,6 +294,63 @@ impl Cluster {
         Ok(replayed)
     }
 
+    /// Detaches `name`, which missed a logged write; when it is the last active backend
+    /// and cannot be detached, it is marked to replay the log before its next write.
+    pub(crate) fn detach_behind(
+        &self,
+        name: &str,
+        reason: DetachReason,
+    ) -> Result<bool, ClusterError> {
+        if self.detach(name, reason)? {
+            return Ok(true);
+        }
+        let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = members
+            .iter_mut()
+            .find(|m| m.backend.name() == name && m.state == MemberState::Active)
+        {
+            m.behind = true;
+        }
+        Ok(false)
+    }
+
+    /// Replays the log into every active backend marked behind (under the write turn).
+    pub(crate) async fn catch_up_behind(&self) -> Result<(), ClusterError> {
+        let behind: Vec<Arc<dyn Backend>> = self
+            .members()
+            .iter()
+            .filter(|m| m.behind && m.state == MemberState::Active)
+            .map(|m| m.backend.clone())
+            .collect();
+        for backend in behind {
+            let deadline = self.options.connections.backend_timeout * 4;
+            match tokio::time::timeout(deadline, self.catch_up(&*backend)).await {
+                Ok(Ok(n)) => {
+                    tracing::info!(
+                        backend = backend.name(),
+                        replayed = n,
+                        "backend behind the log caught up"
+                    );
+                    let mut members = self.members.write().unwrap_or_else(|p| p.into_inner());
+                    if let Some(m) = members
+                        .iter_mut()
+                        .find(|m| m.backend.name() == backend.name())
+                    {
+                        m.behind = false;
+                    }
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(ClusterError::Backend(BackendError::Connection {
+                        backend: backend.name().to_string(),
+                        reason: "is behind the log and did not catch up in time".into(),
+                    }))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The delta log.
     pub fn log(&self) -> &DeltaLog {
         &self.log
@@ -210,6 +368,32 @@ impl Cluster {
     /// Counters for metrics.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Counters of the backend connection pools and deadlines.
+    pub fn pool_counters(&self) -> &PoolCounters {
+        &self.pool_counters
+    }
+
+    /// Connections open for client sessions per backend, in configuration order.
+    pub fn pool_sizes(&self) -> Vec<(String, usize)> {
+        self.members()
+            .iter()
+            .map(|m| (m.backend.name().to_string(), m.pool.in_use()))
+            .collect()
+    }
+
+    /// The options the cluster runs with.
+    pub fn options(&self) -> &ClusterOptions {
+        &self.options
+    }
+
+    /// The connection pool of `name`.
+    pub(crate) fn pool(&self, name: &str) -> Option<Arc<pool::Pool>> {
+        self.members()
+            .iter()
+            .find(|m| m.backend.name() == name)
+            .map(|m| m.pool.clone())
     }
 
     /// Every member and its state, in configuration order.
@@ -299,7 +483,7 @@ pub(crate) type Verdict = Result<crate::backend::Outcome, BackendError>;
 
 /// Decides which outcome wins among backends (in configuration order) and which backends
 /// dissent. Connection errors never vote: those backends are simply out.
-pub(crate) fn vote(results: &[(String, Verdict)]) -> (Option<usize>, Vec<(String, String)>) {
+pub(crate) fn vote(results: &[(String, Verdict)]) -> (Option<usize>, Vec<(String, DetachReason)>) {
     let key = |v: &Verdict| -> Option<String> {
         match v {
             Ok(o) => Some(format!("ok:{}", o.row_count())),
@@ -328,16 +512,19 @@ pub(crate) fn vote(results: &[(String, Verdict)]) -> (Option<usize>, Vec<(String
         match (&keys[i], winner) {
             (None, _) => dissent.push((
                 name.clone(),
-                format!(
-                    "unreachable: {}",
-                    v.as_ref().err().map(|e| e.to_string()).unwrap_or_default()
+                DetachReason::new(
+                    DetachCause::Unreachable,
+                    v.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
                 ),
             )),
             (Some(k), Some(w)) if keys[w].as_ref() != Some(k) => dissent.push((
                 name.clone(),
-                format!(
-                    "result {k} differs from the majority's {}",
-                    keys[w].as_deref().unwrap_or("?")
+                DetachReason::new(
+                    DetachCause::Disagreed,
+                    format!(
+                        "result {k} differs from the majority's {}",
+                        keys[w].as_deref().unwrap_or("?")
+                    ),
                 ),
             )),
             _ => {}

@@ -1,11 +1,12 @@
 //! A client session on the cluster: routing, the transaction and the write turn.
 
-use super::{Cluster, ClusterError, Kind};
-use crate::backend::{Backend, BackendError, Description, Outcome, Session};
+use super::{Cluster, ClusterError, Conn, DetachCause, DetachReason, Kind, TxnExpiry};
+use crate::backend::{Backend, BackendError, Canceller, Description, Outcome, Session};
 use crate::log::{Lsn, Payload, Record, Statement, Value, WriteTxn};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::OwnedMutexGuard;
 
 /// An open transaction of a session.
@@ -13,6 +14,8 @@ use tokio::sync::OwnedMutexGuard;
 pub(super) struct Txn {
     /// Held from the first write to COMMIT/ROLLBACK.
     pub(super) turn: Option<OwnedMutexGuard<()>>,
+    /// When the turn was taken (`write_turn_timeout`).
+    pub(super) turn_since: Option<Instant>,
     /// Backends with an open transaction for this session, in configuration order.
     pub(super) members: Vec<String>,
     /// Statements to log at COMMIT.
@@ -21,18 +24,77 @@ pub(super) struct Txn {
     pub(super) aborted: bool,
     /// The instant current-time functions of its writes are pinned to.
     pub(super) time: Option<std::time::SystemTime>,
+    /// Opened by the client (BEGIN), not by an autocommit write.
+    pub(super) explicit: bool,
 }
 
 /// One client connection's view of the cluster.
 pub struct ClusterSession {
     pub(super) cluster: Arc<Cluster>,
     id: u64,
-    pub(super) conns: HashMap<String, Box<dyn Session>>,
+    /// Connections checked out of the backends' pools, by backend name.
+    pub(super) conns: HashMap<String, Conn>,
     pub(super) txn: Option<Txn>,
     /// A `COPY ... FROM STDIN` in progress.
     pub(super) copy: Option<super::copy::CopyIn>,
     /// `SET` statements of this session, logged with every write so replay reproduces it.
     pub(super) settings: Vec<(String, String)>,
+    /// The same settings as the client sent them, replayed verbatim on each new
+    /// connection of this session.
+    set_statements: Vec<(String, String)>,
+    /// Holds state that lives on its connections (see [`super::pins_session`]): it keeps
+    /// them instead of giving them back between transactions.
+    pinned: bool,
+    /// Since when the session has been waiting for its client inside a transaction.
+    pub(super) idle_since: Option<Instant>,
+    /// Its transaction was ended from outside (a timeout).
+    pub(super) expired: Option<TxnExpiry>,
+    /// Cancel handles of the connections it holds, reachable while a statement runs.
+    cancel: SessionCanceller,
+}
+
+/// Cancels the statements a session is running, from another task (a client's cancel
+/// request). Holds the cancel handles of the connections the session has checked out.
+#[derive(Clone, Default)]
+pub struct SessionCanceller {
+    handles: Arc<Mutex<HashMap<String, Arc<dyn Canceller>>>>,
+    cancels: Option<Arc<Cluster>>,
+}
+
+impl SessionCanceller {
+    /// Asks every backend connection of the session to stop its current statement;
+    /// returns how many were asked.
+    pub async fn cancel(&self) -> usize {
+        let handles: Vec<(String, Arc<dyn Canceller>)> = self
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, h)| (n.clone(), h.clone()))
+            .collect();
+        let asked = futures_util::future::join_all(handles.iter().map(|(name, h)| async move {
+            if let Err(e) = h.cancel().await {
+                tracing::warn!(backend = %name, error = %e, "cancel request failed");
+            }
+        }))
+        .await
+        .len();
+        if let Some(cluster) = &self.cancels {
+            cluster.counters().cancels.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(backends = asked, "statement cancelled by the client");
+        asked
+    }
+
+    fn set(&self, conns: &HashMap<String, Conn>) {
+        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        handles.clear();
+        for (name, conn) in conns {
+            if let Some(h) = conn.canceller() {
+                handles.insert(name.clone(), h);
+            }
+        }
+    }
 }
 
 pub(super) fn command(tag: &str) -> Outcome {
@@ -44,7 +106,7 @@ pub(super) fn command(tag: &str) -> Outcome {
 }
 
 /// `SET name = value` / `SET name TO value` -> (name, value), best effort.
-fn parse_set(sql: &str) -> Option<(String, String)> {
+pub(super) fn parse_set(sql: &str) -> Option<(String, String)> {
     let rest = sql.trim().trim_end_matches(';').trim();
     let rest = rest.get(3..)?.trim_start();
     let rest = rest
@@ -63,6 +125,7 @@ fn parse_set(sql: &str) -> Option<(String, String)> {
 
 impl ClusterSession {
     pub(crate) fn new(cluster: Arc<Cluster>, id: u64) -> Self {
+        let cluster_for_cancel = cluster.clone();
         ClusterSession {
             cluster,
             id,
@@ -70,7 +133,36 @@ impl ClusterSession {
             txn: None,
             copy: None,
             settings: Vec::new(),
+            set_statements: Vec::new(),
+            pinned: false,
+            idle_since: None,
+            expired: None,
+            cancel: SessionCanceller {
+                handles: Arc::default(),
+                cancels: Some(cluster_for_cancel),
+            },
         }
+    }
+
+    /// A handle that cancels this session's running statement from another task.
+    pub fn canceller(&self) -> SessionCanceller {
+        self.cancel.clone()
+    }
+
+    /// Gives the session's connections back to their pools when nothing ties them to it
+    /// (no transaction, no COPY, no session state on them).
+    pub(super) fn release_idle(&mut self) {
+        if self.txn.is_some()
+            || self.copy.is_some()
+            || self.pinned
+            || !self.set_statements.is_empty()
+        {
+            return;
+        }
+        for (_, conn) in self.conns.drain() {
+            conn.release();
+        }
+        self.cancel.set(&self.conns);
     }
 
     /// This session's id (logged with its writes).
@@ -83,19 +175,29 @@ impl ClusterSession {
         self.txn.is_some()
     }
 
+    /// The session's connection to `backend`, checked out of its pool (with the session's
+    /// settings replayed on it) when it has none. A database error here (the pool or the
+    /// server at its connection limit, a setting the server refuses) is the client's;
+    /// only a connection error says the backend is unreachable.
     pub(super) async fn conn(
         &mut self,
         backend: &Arc<dyn Backend>,
-    ) -> Result<&mut Box<dyn Session>, BackendError> {
+    ) -> Result<&mut Conn, BackendError> {
         let name = backend.name().to_string();
         if !self.conns.contains_key(&name) {
-            let mut session = backend.open_session().await?;
-            for (k, v) in &self.settings {
-                session
-                    .execute(&format!("SET {k} = '{}'", v.replace('\'', "''")), &[])
-                    .await?;
+            let pool = self
+                .cluster
+                .pool(&name)
+                .ok_or_else(|| BackendError::Connection {
+                    backend: name.clone(),
+                    reason: "not a member of the cluster".into(),
+                })?;
+            let mut conn = pool.checkout().await?;
+            for (_, statement) in &self.set_statements {
+                conn.execute(statement, &[]).await?;
             }
-            self.conns.insert(name.clone(), session);
+            self.conns.insert(name.clone(), conn);
+            self.cancel.set(&self.conns);
         }
         self.conns
             .get_mut(&name)
@@ -115,11 +217,15 @@ impl ClusterSession {
     /// The parameter types and result columns of `sql`, from one backend.
     pub async fn describe(&mut self, sql: &str) -> Result<Description, ClusterError> {
         let backend = self.one_backend()?;
-        self.conn(&backend)
-            .await?
-            .describe(sql)
-            .await
-            .map_err(to_client)
+        let described = match self.conn(&backend).await {
+            Ok(conn) => conn.describe(sql).await,
+            Err(e) => Err(e),
+        };
+        // Between transactions the connection goes straight back: a session must not sit
+        // on a pooled connection while it waits for the write turn.
+        self.release_idle();
+        self.cancel.set(&self.conns);
+        described.map_err(to_client)
     }
 
     fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
@@ -133,11 +239,36 @@ impl ClusterSession {
 
     /// Runs one statement and returns the one normal answer.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
+        if let Some(expiry) = self.expired {
+            return Err(ClusterError::Db(expiry.error(self.cluster.kind())));
+        }
+        self.idle_since = None;
+        if super::pins_session(sql) {
+            self.pinned = true;
+        }
+        let result = self.dispatch(sql, params).await;
+        self.after_request();
+        result
+    }
+
+    /// Bookkeeping after each client request: idle time starts, free connections go back.
+    pub(super) fn after_request(&mut self) {
+        if self.txn.is_some() {
+            self.idle_since = Some(Instant::now());
+        }
+        self.release_idle();
+        self.cancel.set(&self.conns);
+    }
+
+    async fn dispatch(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
         self.drop_detached();
         match self.cluster.classifier().classify(sql) {
             Kind::Begin => {
                 if self.txn.is_none() {
-                    self.txn = Some(Txn::default());
+                    self.txn = Some(Txn {
+                        explicit: true,
+                        ..Txn::default()
+                    });
                 }
                 Ok(command("BEGIN"))
             }
@@ -192,8 +323,13 @@ impl ClusterSession {
             match result {
                 Err(e) if !e.is_db_error() => {
                     self.conns.remove(backend.name());
-                    self.cluster
-                        .detach(backend.name(), &format!("read failed: {e}"))?;
+                    let detached = self.cluster.detach(
+                        backend.name(),
+                        DetachReason::new(DetachCause::Unreachable, format!("read failed: {e}")),
+                    )?;
+                    if !detached {
+                        return Err(to_client(e));
+                    }
                 }
                 other => return other.map_err(to_client),
             }
@@ -203,17 +339,59 @@ impl ClusterSession {
         ))
     }
 
+    /// A session setting: checked where the server checks it first (on one backend: the
+    /// session's own connection, or one checked out for it), so an invalid value is this
+    /// client's error and is never replayed on other connections; then applied on every
+    /// connection the session holds and remembered for the ones it opens later.
     async fn set(&mut self, sql: &str) -> Result<Outcome, ClusterError> {
-        let names: Vec<String> = self.conns.keys().cloned().collect();
+        let first = match self.conns.keys().next().cloned() {
+            Some(name) => name,
+            None => self.one_backend()?.name().to_string(),
+        };
+        let backend = self
+            .cluster
+            .backend(&first)
+            .ok_or_else(|| ClusterError::NoActiveBackend(first.clone()))?;
+        let checked = match self.conn(&backend).await {
+            Ok(conn) => conn.execute(sql, &[]).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            if e.is_db_error() {
+                self.cluster
+                    .counters()
+                    .settings_refused
+                    .fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.conns.remove(&first);
+            }
+            return Err(to_client(e));
+        }
+        let names: Vec<String> = self
+            .conns
+            .keys()
+            .filter(|n| **n != first)
+            .cloned()
+            .collect();
         for name in names {
             if let Some(conn) = self.conns.get_mut(&name) {
-                conn.execute(sql, &[]).await.map_err(to_client)?;
+                if let Err(e) = conn.execute(sql, &[]).await {
+                    // It passed on the first backend: a connection that cannot take it
+                    // is dropped and opens again (with the setting) when needed.
+                    tracing::warn!(backend = %name, error = %e, "a session setting failed on one connection");
+                    self.conns.remove(&name);
+                }
             }
         }
         if let Some((k, v)) = parse_set(sql) {
             self.settings
                 .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
-            self.settings.push((k, v));
+            self.settings.push((k.clone(), v));
+            self.set_statements
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+            self.set_statements.push((k, sql.to_string()));
+        } else {
+            self.pinned = true;
         }
         Ok(command("SET"))
     }
@@ -288,8 +466,13 @@ impl ClusterSession {
             };
             // The write is logged: the backend is now behind and must catch up.
             self.conns.remove(name);
-            self.cluster
-                .detach(name, &format!("commit of LSN {lsn} failed: {failure}"))?;
+            self.cluster.detach_behind(
+                name,
+                DetachReason::new(
+                    DetachCause::CommitFailed,
+                    format!("commit of LSN {lsn} failed: {failure}"),
+                ),
+            )?;
         }
         drop(txn.turn.take());
         self.cluster

@@ -3,8 +3,8 @@
 
 use super::pin_time::pin_time;
 use super::session::{to_client, Txn};
-use super::{vote, ClusterError, ClusterSession, Verdict};
-use crate::backend::{BackendError, Outcome};
+use super::{vote, ClusterError, ClusterSession, DetachCause, DetachReason, Verdict};
+use crate::backend::{BackendError, Outcome, Session};
 use crate::log::{Payload, Record, Statement, Value, WriteTxn};
 use crate::snapshot::BackendKind;
 use std::sync::atomic::Ordering;
@@ -60,16 +60,27 @@ impl ClusterSession {
     }
 
     /// Opens a connection to every active backend that lacks one; returns the names of
-    /// those that have one. A backend that cannot be reached is detached.
+    /// those that have one. A backend that cannot be reached is detached (never the last
+    /// one); a database answer (a connection limit, a setting the server refuses) is the
+    /// client's error and detaches nothing.
     async fn connect_active(&mut self) -> Result<Vec<String>, ClusterError> {
         let mut names = Vec::new();
         for backend in self.cluster.active() {
             match self.conn(&backend).await {
                 Ok(_) => names.push(backend.name().to_string()),
+                Err(e) if e.is_db_error() => return Err(to_client(e)),
                 Err(e) => {
                     self.conns.remove(backend.name());
-                    self.cluster
-                        .detach(backend.name(), &format!("could not connect: {e}"))?;
+                    let detached = self.cluster.detach(
+                        backend.name(),
+                        DetachReason::new(
+                            DetachCause::Unreachable,
+                            format!("could not connect: {e}"),
+                        ),
+                    )?;
+                    if !detached {
+                        return Err(to_client(e));
+                    }
                 }
             }
         }
@@ -77,6 +88,7 @@ impl ClusterSession {
     }
 
     /// The session's transaction, holding the write turn and begun on every active backend.
+    /// On an error the session's transaction is left as it was.
     pub(super) async fn begin_write(&mut self) -> Result<Txn, ClusterError> {
         let mut txn = self.txn.take().unwrap_or_default();
         if txn.aborted {
@@ -85,23 +97,22 @@ impl ClusterSession {
         }
         if txn.turn.is_none() {
             txn.turn = Some(self.take_turn().await);
-            let names = self.connect_active().await?;
-            let at = *txn.time.get_or_insert_with(SystemTime::now);
-            let begun = on_members!(self.conns, &names, |conn| conn.begin_at(at));
-            for (name, result) in begun {
-                match result {
-                    Ok(()) => txn.members.push(name),
-                    Err(e) => {
-                        self.conns.remove(&name);
-                        self.cluster
-                            .detach(&name, &format!("could not begin: {e}"))?;
+            txn.turn_since = Some(Instant::now());
+            if let Err(e) = self.begin_everywhere(&mut txn).await {
+                // Nothing was written yet: give the turn back and leave the session as it was.
+                for name in std::mem::take(&mut txn.members) {
+                    if let Some(conn) = self.conns.get_mut(&name) {
+                        let _ = conn.rollback().await;
                     }
                 }
-            }
-            if txn.members.is_empty() {
-                return Err(ClusterError::NoActiveBackend(
-                    "no backend could begin the write".into(),
-                ));
+                txn.turn = None;
+                txn.turn_since = None;
+                if txn.writes.is_empty() && txn.time.is_none() && !txn.explicit {
+                    self.txn = None;
+                } else {
+                    self.txn = Some(txn);
+                }
+                return Err(e);
             }
         }
         txn.time.get_or_insert_with(SystemTime::now);
@@ -110,6 +121,40 @@ impl ClusterSession {
             .writes
             .fetch_add(1, Ordering::Relaxed);
         Ok(txn)
+    }
+
+    /// Under the turn: brings any backend left behind by a failed commit up to the log's
+    /// end, connects to every active backend and begins the transaction on each.
+    async fn begin_everywhere(&mut self, txn: &mut Txn) -> Result<(), ClusterError> {
+        self.cluster.catch_up_behind().await?;
+        let names = self.connect_active().await?;
+        let at = *txn.time.get_or_insert_with(SystemTime::now);
+        let begun = on_members!(self.conns, &names, |conn| conn.begin_at(at));
+        for (name, result) in begun {
+            match result {
+                Ok(()) => txn.members.push(name),
+                Err(e) if e.is_db_error() => return Err(to_client(e)),
+                Err(e) => {
+                    self.conns.remove(&name);
+                    let detached = self.cluster.detach(
+                        &name,
+                        DetachReason::new(
+                            DetachCause::Unreachable,
+                            format!("could not begin: {e}"),
+                        ),
+                    )?;
+                    if !detached {
+                        return Err(to_client(e));
+                    }
+                }
+            }
+        }
+        if txn.members.is_empty() {
+            return Err(ClusterError::NoActiveBackend(
+                "no backend could begin the write".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Votes on the members' results: each dissenter is rolled back and detached with the
@@ -122,14 +167,17 @@ impl ClusterSession {
         let (winner, dissent) = vote(&results);
         for (name, reason) in &dissent {
             if let Some(mut conn) = self.conns.remove(name) {
-                let _ = conn.rollback().await;
+                // An unreachable backend's connection is just closed (its server rolls
+                // back): waiting on it again would stall the write a second time.
+                if reason.cause != DetachCause::Unreachable {
+                    let _ = conn.rollback().await;
+                }
             }
             txn.members.retain(|m| m != name);
-            if reason.starts_with("unreachable") {
-                self.cluster.detach(name, reason)?;
-            } else {
-                self.cluster.detach_diverged(name, reason)?;
-            }
+            match reason.cause {
+                DetachCause::Disagreed => self.cluster.detach_diverged(name, &reason.detail)?,
+                _ => self.cluster.detach(name, reason.clone())?,
+            };
         }
         match winner {
             Some(w) => Ok(results.swap_remove(w).1),
@@ -212,6 +260,7 @@ impl ClusterSession {
         let results = on_members!(self.conns, &members, |conn| conn.execute(sql, &[]));
         let mut txn = Txn {
             turn: Some(turn),
+            turn_since: Some(Instant::now()),
             members,
             ..Txn::default()
         };
@@ -240,8 +289,13 @@ impl ClusterSession {
         for (name, result) in marked {
             if let Err(e) = result {
                 self.conns.remove(&name);
-                self.cluster
-                    .detach(&name, &format!("marker move to LSN {lsn} failed: {e}"))?;
+                self.cluster.detach_behind(
+                    &name,
+                    DetachReason::new(
+                        DetachCause::CommitFailed,
+                        format!("marker move to LSN {lsn} failed: {e}"),
+                    ),
+                )?;
             }
         }
         self.cluster

@@ -3,7 +3,7 @@
 //! backend whose join ended in an abort is retried only after [`RETRY_AFTER`].
 
 use super::{DonorMode, JoinOptions};
-use crate::cluster::{Cluster, MemberState};
+use crate::cluster::{Cluster, DetachCause, MemberState};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ impl Cluster {
                     let MemberState::Detached { reason } = &member.state else {
                         continue;
                     };
-                    if reason.starts_with(OPERATOR_DETACH)
+                    if reason.cause == DetachCause::Operator
                         || tried
                             .get(&member.name)
                             .is_some_and(|t| t.elapsed() < RETRY_AFTER)

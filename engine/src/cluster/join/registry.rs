@@ -2,7 +2,7 @@
 
 use super::record::{key, DonorMode, JoinRecord, Phase};
 use super::{JoinError, JoinOptions};
-use crate::cluster::{Cluster, ClusterError, JoinRole, MemberState};
+use crate::cluster::{Cluster, ClusterError, DetachCause, DetachReason, JoinRole, MemberState};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -281,7 +281,10 @@ impl Cluster {
             if let MemberState::Joining { join, .. } = member.state {
                 let running = resume.iter().any(|j| j.record().id == join);
                 if !running {
-                    let reason = format!("join {join} no longer runs; join it again");
+                    let reason = DetachReason::new(
+                        DetachCause::JoinFailed,
+                        format!("join {join} no longer runs; join it again"),
+                    );
                     self.set_state(&member.name, MemberState::Detached { reason })?;
                 }
             }

@@ -5,7 +5,7 @@ use super::failpoint;
 use super::record::{DonorMode, Phase};
 use super::registry::{now_micros, Job};
 use super::transfer::transfer;
-use crate::cluster::{Cluster, JoinRole, MemberState};
+use crate::cluster::{Cluster, DetachCause, DetachReason, JoinRole, MemberState};
 use crate::log::{Control, Lsn};
 use crate::snapshot::SnapshotHeader;
 use std::sync::atomic::Ordering;
@@ -253,7 +253,10 @@ impl Cluster {
                 }
                 Err(e) if *name == record.joiner => joiner_failure = Some(e),
                 Err(e) => {
-                    let reason = format!("join {id}: the donor could not catch up: {e}");
+                    let reason = DetachReason::new(
+                        DetachCause::JoinFailed,
+                        format!("join {id}: the donor could not catch up: {e}"),
+                    );
                     self.set_state(name, MemberState::Detached { reason })
                         .map_err(|e| e.to_string())?;
                 }
@@ -291,7 +294,10 @@ impl Cluster {
         tracing::warn!(join = id, joiner = %record.joiner, reason, "join aborted");
         if self.state_of(&record.joiner) != Some(MemberState::Active) {
             let detached = MemberState::Detached {
-                reason: format!("join {id} aborted: {reason}"),
+                reason: DetachReason::new(
+                    DetachCause::JoinFailed,
+                    format!("join {id} aborted: {reason}"),
+                ),
             };
             if let Err(e) = self.set_state(&record.joiner, detached) {
                 tracing::error!(join = id, error = %e, "could not record the joiner's state");
@@ -305,7 +311,10 @@ impl Cluster {
             if self.state_of(donor) == Some(out) {
                 let floor = Lsn(record.l0);
                 if let Err(e) = self.catch_up_and_switch(job, donor, floor, false).await {
-                    let reason = format!("join {id} aborted and the donor could not catch up: {e}");
+                    let reason = DetachReason::new(
+                        DetachCause::JoinFailed,
+                        format!("join {id} aborted and the donor could not catch up: {e}"),
+                    );
                     if let Err(e) = self.set_state(donor, MemberState::Detached { reason }) {
                         tracing::error!(join = id, error = %e, "could not record the donor's state");
                     }

@@ -1,0 +1,204 @@
+//! `GET /metrics`: every counter an operator watches, in the Prometheus text format.
+
+use super::{unauthorised, Admin};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+    if !admin.authorised(&headers) {
+        return unauthorised();
+    }
+    let c = admin.cluster.counters();
+    let log = admin.cluster.log().stats();
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let p = admin.cluster.pool_counters();
+    let metrics: [(&str, &str, &str, u64); 26] = [
+        (
+            "mdbd_statements_read_total",
+            "counter",
+            "Statements answered by one backend.",
+            n(&c.reads),
+        ),
+        (
+            "mdbd_statements_write_total",
+            "counter",
+            "Statements run on every active backend.",
+            n(&c.writes),
+        ),
+        (
+            "mdbd_commits_total",
+            "counter",
+            "Write transactions logged and committed.",
+            n(&c.commits),
+        ),
+        (
+            "mdbd_detaches_total",
+            "counter",
+            "Backends detached.",
+            n(&c.detaches),
+        ),
+        (
+            "mdbd_switchovers_total",
+            "counter",
+            "Servers made active by a join's switch-over.",
+            n(&c.switchovers),
+        ),
+        (
+            "mdbd_switchover_pause_microseconds_total",
+            "counter",
+            "Time writers were held by switch-overs.",
+            n(&c.switch_pause_micros),
+        ),
+        (
+            "mdbd_joins_finished_total",
+            "counter",
+            "Joins that finished.",
+            n(&c.joins_finished),
+        ),
+        (
+            "mdbd_joins_aborted_total",
+            "counter",
+            "Joins that were cancelled or failed.",
+            n(&c.joins_aborted),
+        ),
+        (
+            "mdbd_write_turn_wait_microseconds_total",
+            "counter",
+            "Time spent waiting for the write turn.",
+            n(&c.turn_wait_micros),
+        ),
+        (
+            "mdbd_log_end_lsn",
+            "gauge",
+            "Next LSN the delta log assigns.",
+            log.end.get(),
+        ),
+        (
+            "mdbd_log_stored_bytes",
+            "gauge",
+            "Bytes of the delta log on disk.",
+            log.stored_bytes,
+        ),
+        (
+            "mdbd_switchover_pause_max_microseconds",
+            "gauge",
+            "Longest time writers were held by one switch-over.",
+            n(&c.switch_pause_max_micros),
+        ),
+        (
+            "mdbd_sessions",
+            "gauge",
+            "Client sessions open.",
+            n(&c.open_sessions),
+        ),
+        (
+            "mdbd_backends_active",
+            "gauge",
+            "Backends in service.",
+            admin.cluster.active().len() as u64,
+        ),
+        (
+            "mdbd_copy_bytes_total",
+            "counter",
+            "Bytes of COPY FROM STDIN data received.",
+            n(&c.copy_bytes),
+        ),
+        (
+            "mdbd_detaches_refused_last_total",
+            "counter",
+            "Detaches refused because the backend was the last active one.",
+            n(&c.detaches_refused_last),
+        ),
+        (
+            "mdbd_health_check_failures_total",
+            "counter",
+            "Health checks that failed (a backend is detached after several in a row).",
+            n(&c.health_failures),
+        ),
+        (
+            "mdbd_idle_in_transaction_timeouts_total",
+            "counter",
+            "Client transactions ended by idle_in_transaction_timeout.",
+            n(&c.idle_timeouts),
+        ),
+        (
+            "mdbd_write_turn_timeouts_total",
+            "counter",
+            "Client transactions ended by write_turn_timeout.",
+            n(&c.turn_hold_timeouts),
+        ),
+        (
+            "mdbd_cancels_total",
+            "counter",
+            "Cancel requests carried out on the backends.",
+            n(&c.cancels),
+        ),
+        (
+            "mdbd_settings_refused_total",
+            "counter",
+            "Session settings refused by the server (the client's error).",
+            n(&c.settings_refused),
+        ),
+        (
+            "mdbd_pool_waits_total",
+            "counter",
+            "Backend connection requests that waited for a free connection.",
+            n(&p.waits),
+        ),
+        (
+            "mdbd_pool_exhausted_total",
+            "counter",
+            "Backend connection requests refused after pool_timeout.",
+            n(&p.exhausted),
+        ),
+        (
+            "mdbd_backend_slow_operations_total",
+            "counter",
+            "Backend operations past backend_timeout on a server that still answered.",
+            n(&p.slow_operations),
+        ),
+        (
+            "mdbd_backend_deadline_misses_total",
+            "counter",
+            "Backend operations past backend_timeout on a server that answered no probe.",
+            n(&p.deadline_misses),
+        ),
+        (
+            "mdbd_startup_refused_total",
+            "counter",
+            "Client connections refused before login (oversized or incomplete startup, login timeout).",
+            n(&c.startup_refused),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in metrics {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mdbd_detaches_by_cause_total Backends detached, by cause.\n# TYPE mdbd_detaches_by_cause_total counter"
+    );
+    for (cause, value) in c.detaches_by_cause() {
+        let _ = writeln!(
+            out,
+            "mdbd_detaches_by_cause_total{{cause=\"{cause}\"}} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mdbd_backend_connections Backend connections open for client sessions.\n# TYPE mdbd_backend_connections gauge"
+    );
+    for (backend, value) in admin.cluster.pool_sizes() {
+        let _ = writeln!(
+            out,
+            "mdbd_backend_connections{{backend=\"{backend}\"}} {value}"
+        );
+    }
+    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}

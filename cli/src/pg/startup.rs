@@ -1,0 +1,173 @@
+//! The start of a PostgreSQL client connection, before pgwire takes the socket:
+//! unauthenticated input is bounded, and cancel requests are served.
+//!
+//! - The first packet is peeked (never consumed) and its length checked: PostgreSQL
+//!   refuses startup packets over 10,000 bytes, and so does mdbd, before allocating.
+//! - A `CancelRequest` (a connection that sends only a backend key) is answered here: the
+//!   key mdbd gave that client session ([`CancelKeys`]) finds its running statement,
+//!   which is cancelled on every backend it runs on. As on PostgreSQL, nothing is sent
+//!   back and a wrong key is silently ignored.
+//! - The login must finish within `authentication_timeout`; the caller enforces it with
+//!   [`LoggedIn`].
+
+use mdbd_engine::cluster::SessionCanceller;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// PostgreSQL's own limit on a startup packet.
+pub const MAX_STARTUP_PACKET: usize = 10_000;
+const CANCEL_REQUEST_CODE: i32 = 80877102;
+
+/// The cancel keys handed to client sessions (BackendKeyData), and what each cancels.
+#[derive(Clone, Default)]
+pub struct CancelKeys(Arc<Mutex<HashMap<(i32, i32), SessionCanceller>>>);
+
+impl CancelKeys {
+    /// A new random key for `canceller`; removed again with [`CancelKeys::remove`].
+    pub fn issue(&self, canceller: SessionCanceller) -> (i32, i32) {
+        let mut keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let key = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
+            if let std::collections::hash_map::Entry::Vacant(e) = keys.entry(key) {
+                e.insert(canceller);
+                return key;
+            }
+        }
+    }
+
+    /// Forgets `key` (its session ended).
+    pub fn remove(&self, key: (i32, i32)) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+    }
+
+    fn find(&self, key: (i32, i32)) -> Option<SessionCanceller> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned()
+    }
+}
+
+/// Set once the client has logged in (ReadyForQuery sent).
+#[derive(Clone, Default)]
+pub struct LoggedIn(Arc<AtomicBool>);
+
+impl LoggedIn {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What the first packet says the connection is.
+pub enum Screened {
+    /// A normal connection: hand it to pgwire.
+    Session,
+    /// Done here (a cancel request, or the client left); the socket is finished with.
+    Done,
+    /// Refused: oversized, malformed or too slow.
+    Refused,
+}
+
+/// Looks at the first packet without consuming it; serves cancel requests and refuses an
+/// oversized or malformed length, all within `timeout`.
+pub async fn screen(socket: &mut TcpStream, keys: &CancelKeys, timeout: Duration) -> Screened {
+    let deadline = Instant::now() + timeout;
+    let mut head = [0u8; 8];
+    loop {
+        let got = match tokio::time::timeout_at(deadline.into(), socket.peek(&mut head)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => return Screened::Done,
+            Err(_) => {
+                tracing::info!("client sent no complete startup packet in time; closed");
+                return Screened::Refused;
+            }
+        };
+        if got == 0 {
+            return Screened::Done;
+        }
+        if got >= 8 {
+            break;
+        }
+        // Part of the header: wait for the rest without spinning.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if Instant::now() >= deadline {
+            return Screened::Refused;
+        }
+    }
+    let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let code = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if !(8..=MAX_STARTUP_PACKET as i32).contains(&len) {
+        tracing::warn!(len, "startup packet of an invalid length refused");
+        refuse(socket, "08P01", "invalid length of startup packet").await;
+        return Screened::Refused;
+    }
+    if code == CANCEL_REQUEST_CODE && len == 16 {
+        let mut packet = [0u8; 16];
+        if tokio::time::timeout_at(deadline.into(), socket.read_exact(&mut packet))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            let pid = i32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+            let secret = i32::from_be_bytes([packet[12], packet[13], packet[14], packet[15]]);
+            match keys.find((pid, secret)) {
+                Some(canceller) => {
+                    // The cancel runs on its own: the requester is not kept waiting.
+                    tokio::spawn(async move {
+                        canceller.cancel().await;
+                    });
+                }
+                None => tracing::info!("cancel request with an unknown key ignored"),
+            }
+        }
+        let _ = socket.shutdown().await;
+        return Screened::Done;
+    }
+    Screened::Session
+}
+
+/// A FATAL ErrorResponse, then the socket is closed (what PostgreSQL does with a bad
+/// startup packet).
+async fn refuse(socket: &mut TcpStream, sqlstate: &str, message: &str) {
+    let mut body = Vec::new();
+    for (field, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', sqlstate),
+        (b'M', message),
+    ] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut packet = vec![b'E'];
+    packet.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    packet.extend_from_slice(&body);
+    let _ = socket.write_all(&packet).await;
+    let _ = socket.shutdown().await;
+}
+
+/// Turns TCP keepalive on for a client socket, so a client whose host died silently is
+/// noticed by the kernel and its session (and any write turn it holds) ends.
+pub fn keepalive(socket: &TcpStream, idle: Duration) {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(Duration::from_secs(10).min(idle));
+    #[cfg(target_os = "linux")]
+    let keepalive = keepalive.with_retries(3);
+    if let Err(e) = socket2::SockRef::from(socket).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "could not set TCP keepalive");
+    }
+}

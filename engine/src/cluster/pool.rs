@@ -1,0 +1,348 @@
+//! Backend connections: a bounded pool per backend, and a deadline on every operation.
+//!
+//! **The pool.** Each backend has at most `max_connections` connections open for client
+//! sessions (replay, health checks and joins use their own). A session checks a
+//! connection out when it needs one and gives it back as soon as it is between
+//! transactions, unless it holds session state that must stay on that connection
+//! (settings, temporary tables, session locks, cursors, SQL prepared statements): then it
+//! keeps it, as a session pooler would. A session that finds the pool exhausted waits up
+//! to `pool_timeout` and then gets the engine's "too many connections" error (PostgreSQL
+//! 53300, MySQL 1040): a limit is a limit, never a reason to detach a backend.
+//!
+//! **The deadline.** Every operation on a checked-out connection runs under
+//! `backend_timeout`. When it passes, the backend is asked, on a fresh connection, whether
+//! it is alive: a server that answers (even with an error such as "too many clients") is
+//! merely slow, and the operation goes on waiting; one that does not answer within the
+//! half that deadline is reported unreachable, so the cluster detaches it (never the last one)
+//! and the write completes on the others. A slow statement is not a dead server.
+
+use crate::backend::{Backend, BackendError, CopyOut, DbError, Description, Outcome, Session};
+use crate::log::{Lsn, Value};
+use crate::snapshot::BackendKind;
+use async_trait::async_trait;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Limits of backend connections and operations.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// Connections per backend for client sessions.
+    pub max_connections: usize,
+    /// How long a session waits for a free connection before its request is refused.
+    pub pool_timeout: Duration,
+    /// How long one backend operation may go unanswered before the server is probed.
+    pub backend_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 40,
+            pool_timeout: Duration::from_secs(5),
+            backend_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the pool and deadlines report, for metrics.
+#[derive(Debug, Default)]
+pub struct PoolCounters {
+    /// Connection requests that had to wait for a free connection.
+    pub waits: AtomicU64,
+    /// Connection requests refused after `pool_timeout`.
+    pub exhausted: AtomicU64,
+    /// Operations that passed `backend_timeout` on a server that still answered a probe.
+    pub slow_operations: AtomicU64,
+    /// Operations that passed `backend_timeout` on a server that answered no probe.
+    pub deadline_misses: AtomicU64,
+}
+
+/// The connections of one backend.
+pub(crate) struct Pool {
+    backend: Arc<dyn Backend>,
+    limits: ConnectionLimits,
+    permits: Arc<Semaphore>,
+    idle: Mutex<Vec<Box<dyn Session>>>,
+    counters: Arc<PoolCounters>,
+    /// Milliseconds since `epoch` of the last operation the server answered.
+    last_answer: AtomicU64,
+    epoch: Instant,
+}
+
+impl Pool {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        limits: ConnectionLimits,
+        counters: Arc<PoolCounters>,
+    ) -> Arc<Self> {
+        Arc::new(Pool {
+            permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            backend,
+            limits,
+            idle: Mutex::new(Vec::new()),
+            counters,
+            last_answer: AtomicU64::new(0),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// True when the server answered an operation within the last `within`.
+    pub(crate) fn answered_within(&self, within: Duration) -> bool {
+        let last = self.last_answer.load(Ordering::Relaxed);
+        last != 0 && self.epoch.elapsed().as_millis() as u64 <= last + within.as_millis() as u64
+    }
+
+    fn answered(&self) {
+        let now = (self.epoch.elapsed().as_millis() as u64).max(1);
+        self.last_answer.store(now, Ordering::Relaxed);
+    }
+
+    /// Closes every idle connection: the backend left service or a connection to it broke,
+    /// so the others are suspect too (a restarted server leaves them all dead).
+    pub(crate) fn clear_idle(&self) {
+        let dropped = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        if !dropped.is_empty() {
+            tracing::debug!(
+                backend = self.backend.name(),
+                closed = dropped.len(),
+                "idle connections closed"
+            );
+        }
+    }
+
+    /// Connections open for sessions right now (checked out or idle).
+    pub(crate) fn in_use(&self) -> usize {
+        self.limits.max_connections.max(1) - self.permits.available_permits()
+    }
+
+    /// A connection: an idle one, else a new one, waiting up to `pool_timeout` for room.
+    pub(crate) async fn checkout(self: &Arc<Self>) -> Result<Conn, BackendError> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                self.counters.waits.fetch_add(1, Ordering::Relaxed);
+                match tokio::time::timeout(
+                    self.limits.pool_timeout,
+                    self.permits.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            backend = self.backend.name(),
+                            max_connections = self.limits.max_connections,
+                            "connection pool exhausted; request refused"
+                        );
+                        return Err(too_many_connections(
+                            self.backend.kind(),
+                            self.backend.name(),
+                            self.limits.max_connections,
+                            self.limits.pool_timeout,
+                        ));
+                    }
+                }
+            }
+        };
+        loop {
+            let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match reused {
+                Some(session) if session.is_closed() => continue,
+                Some(session) => return Ok(self.conn(session, permit)),
+                None => break,
+            }
+        }
+        let session = self.guard(self.backend.open_session()).await?;
+        Ok(self.conn(session, permit))
+    }
+
+    fn conn(self: &Arc<Self>, session: Box<dyn Session>, permit: OwnedSemaphorePermit) -> Conn {
+        Conn {
+            session: Some(session),
+            pool: self.clone(),
+            _permit: permit,
+            broken: false,
+        }
+    }
+
+    /// Runs `op` under the backend deadline (see the module docs).
+    async fn guard<T>(
+        &self,
+        op: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        let deadline = self.limits.backend_timeout;
+        // A live server answers a trivial probe far faster than a statement; half the
+        // deadline keeps the whole detach within 1.5 x backend_timeout.
+        let probe = deadline / 2;
+        tokio::pin!(op);
+        loop {
+            match tokio::time::timeout(deadline, &mut op).await {
+                Ok(result) => {
+                    if result.as_ref().is_ok_and(|_| true)
+                        || result.as_ref().is_err_and(BackendError::is_db_error)
+                    {
+                        self.answered();
+                    }
+                    return result;
+                }
+                Err(_) => match tokio::time::timeout(probe, self.backend.health()).await {
+                    Ok(Ok(())) | Ok(Err(BackendError::Db(_))) => {
+                        self.counters
+                            .slow_operations
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            backend = self.backend.name(),
+                            ?deadline,
+                            "slow operation on a live server; still waiting"
+                        );
+                    }
+                    probe => {
+                        self.counters
+                            .deadline_misses
+                            .fetch_add(1, Ordering::Relaxed);
+                        let probe = match probe {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => "no answer".into(),
+                        };
+                        return Err(BackendError::Connection {
+                            backend: self.backend.name().to_string(),
+                            reason: format!(
+                                "no answer within the backend timeout ({deadline:?}); probe: {probe}"
+                            ),
+                        });
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// The error a session gets when a backend's pool stays exhausted: the engine's own
+/// "too many connections".
+pub(crate) fn too_many_connections(
+    kind: BackendKind,
+    backend: &str,
+    max: usize,
+    waited: Duration,
+) -> BackendError {
+    let message = format!(
+        "too many connections: all {max} connections to backend {backend} are in use \
+         (waited {waited:?}; see max_connections and pool_timeout)"
+    );
+    let (code, sqlstate) = match kind {
+        BackendKind::Mysql => ("1040", "08004"),
+        _ => ("53300", "53300"),
+    };
+    BackendError::Db(DbError {
+        code: code.into(),
+        sqlstate: sqlstate.into(),
+        message,
+    })
+}
+
+/// A connection checked out of a backend's pool: every operation runs under the
+/// deadline. Dropped, it closes (the server rolls back whatever was open); given back
+/// with [`Conn::release`], it serves the next session.
+pub(crate) struct Conn {
+    session: Option<Box<dyn Session>>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+    /// An operation failed without a database answer: never reuse it.
+    broken: bool,
+}
+
+impl Conn {
+    /// Gives the connection back for other sessions; it must be outside any transaction.
+    pub(crate) fn release(mut self) {
+        if self.broken {
+            return;
+        }
+        if let Some(session) = self.session.take() {
+            if !session.is_closed() {
+                self.pool
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(session);
+            }
+        }
+    }
+
+    async fn run<'a, T>(
+        &'a mut self,
+        op: impl FnOnce(
+            &'a mut Box<dyn Session>,
+        )
+            -> std::pin::Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>,
+    ) -> Result<T, BackendError> {
+        let Some(session) = self.session.as_mut() else {
+            return Err(BackendError::Config("connection already released".into()));
+        };
+        let result = self.pool.guard(op(session)).await;
+        if result.as_ref().is_err_and(|e| !e.is_db_error()) {
+            self.broken = true;
+            self.pool.clear_idle();
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Session for Conn {
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+        self.run(|s| s.execute(sql, params)).await
+    }
+
+    async fn begin(&mut self) -> Result<(), BackendError> {
+        self.run(|s| s.begin()).await
+    }
+
+    async fn begin_at(&mut self, at: std::time::SystemTime) -> Result<(), BackendError> {
+        self.run(move |s| s.begin_at(at)).await
+    }
+
+    async fn commit(&mut self, marker: Option<Lsn>) -> Result<(), BackendError> {
+        self.run(move |s| s.commit(marker)).await
+    }
+
+    async fn rollback(&mut self) -> Result<(), BackendError> {
+        self.run(|s| s.rollback()).await
+    }
+
+    async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
+        self.run(|s| s.describe(sql)).await
+    }
+
+    async fn copy_start(&mut self, sql: &str) -> Result<(), BackendError> {
+        self.run(|s| s.copy_start(sql)).await
+    }
+
+    async fn copy_data(&mut self, data: bytes::Bytes) -> Result<(), BackendError> {
+        self.run(move |s| s.copy_data(data)).await
+    }
+
+    async fn copy_finish(&mut self) -> Result<u64, BackendError> {
+        self.run(|s| s.copy_finish()).await
+    }
+
+    async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_>, BackendError> {
+        // The stream's pieces are the client's to wait for; the start is guarded.
+        let pool = self.pool.clone();
+        let Some(session) = self.session.as_mut() else {
+            return Err(BackendError::Config("connection already released".into()));
+        };
+        pool.guard(session.copy_out(sql)).await
+    }
+
+    fn is_closed(&self) -> bool {
+        self.broken || self.session.as_ref().is_none_or(|s| s.is_closed())
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn crate::backend::Canceller>> {
+        self.session.as_ref().and_then(|s| s.canceller())
+    }
+}
