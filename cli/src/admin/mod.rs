@@ -152,7 +152,7 @@ async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     Json(json!({
         "backends": backends,
         "joins": joins,
-        "log": {"first_lsn": log.first.get(), "end_lsn": end, "frames": log.frames, "stored_bytes": log.stored_bytes, "raw_bytes": log.raw_bytes, "refusing_appends": log.refusal},
+        "log": {"first_lsn": log.first.get(), "end_lsn": end, "frames": log.frames, "stored_bytes": log.stored_bytes, "raw_bytes": log.raw_bytes, "refusing_appends": log.refusal, "damage": admin.cluster.log_damage()},
         "sessions": admin.cluster.counters().open_sessions.load(Ordering::Relaxed),
     }))
     .into_response()

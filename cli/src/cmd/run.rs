@@ -25,6 +25,9 @@ use std::time::Duration;
 /// How long open connections may take to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// How long closing the delta log may take at shutdown.
+const CLOSE_LOG: Duration = Duration::from_secs(10);
+
 fn backends(config: &Config) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
     let mut out: Vec<Arc<dyn Backend>> = Vec::new();
     for b in &config.backends {
@@ -292,7 +295,16 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     }
     let _ = stop_admin.send(());
     let _ = admin_task.await;
-    drop(cluster);
+    // Closing the log syncs it one last time. A store that no longer takes writes (a
+    // full disk) could keep that sync waiting forever; every acknowledged write was synced
+    // when it was acknowledged, so the wait is bounded and the process then exits, which
+    // also releases the store's lock for the next start.
+    let closing = tokio::task::spawn_blocking(move || drop(cluster));
+    if tokio::time::timeout(CLOSE_LOG, closing).await.is_err() {
+        tracing::error!(?CLOSE_LOG, "the delta log did not close in time (is its disk full?); exiting without the final sync: every acknowledged write was already synced");
+        eprintln!("mdbd: the delta log did not close within {CLOSE_LOG:?}; exiting");
+        std::process::exit(1);
+    }
     println!("mdbd: stopped");
     Ok(())
 }

@@ -57,6 +57,11 @@ pub fn run(config: Option<&Path>, admin: Option<&str>) -> anyhow::Result<ExitCod
         );
     }
     let log = &status["log"];
+    if let Some(damage) = log["damage"].as_str() {
+        println!("DELTA LOG DAMAGED: {damage}");
+    } else if let Some(refusal) = log["refusing_appends"].as_str() {
+        println!("delta log refusing appends: {refusal}");
+    }
     println!(
         "delta log: LSN {}..{} ({} frames, {} bytes stored); {} client sessions",
         log["first_lsn"], log["end_lsn"], log["frames"], log["stored_bytes"], status["sessions"]

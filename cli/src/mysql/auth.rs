@@ -28,6 +28,8 @@ pub struct Frontend {
     pub numbered_placeholders: bool,
     /// MySQL/MariaDB backends: DDL commits an open transaction first, as MySQL does.
     pub is_mysql: bool,
+    /// A client must have logged in within this time (`authentication_timeout`).
+    pub login_timeout: std::time::Duration,
 }
 
 /// The server version clients see.

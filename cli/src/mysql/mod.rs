@@ -51,6 +51,31 @@ mod cmd {
 
 static NEXT_CONNECTION: AtomicU32 = AtomicU32::new(1);
 
+impl Conn {
+    /// Waits for the client's next request; inside a transaction, ends it when a session
+    /// timeout passes first (the client gets the error and the connection closes).
+    /// `false`: the connection is over.
+    async fn wait_for_client(&mut self) -> std::io::Result<bool> {
+        loop {
+            if !self.session.in_transaction() {
+                return self.packets.ready().await;
+            }
+            tokio::select! {
+                ready = self.packets.ready() => return ready,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
+                    if let Some(expiry) = self.session.expire_if_due().await {
+                        let e = expiry.error(self.frontend.cluster.kind());
+                        let code = e.code.parse().unwrap_or(1105);
+                        self.packets.push(&results::err(code, &e.sqlstate, &e.message));
+                        self.packets.flush().await?;
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One client connection.
 pub(crate) struct Conn {
     packets: Packets,
@@ -87,9 +112,30 @@ impl Conn {
 pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Result<()> {
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
     let mut packets = Packets::new(socket);
-    let Some(login) = auth::connect(&mut packets, &frontend, id).await? else {
+    let login = match tokio::time::timeout(
+        frontend.login_timeout,
+        auth::connect(&mut packets, &frontend, id),
+    )
+    .await
+    {
+        Ok(login) => login?,
+        Err(_) => {
+            frontend
+                .cluster
+                .counters()
+                .startup_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                connection = id,
+                "MySQL client did not log in in time; closed"
+            );
+            return Ok(());
+        }
+    };
+    let Some(login) = login else {
         return Ok(());
     };
+    packets.logged_in();
     let mut conn = Conn {
         packets,
         session: frontend.cluster.session(),
@@ -100,7 +146,13 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         next_statement: 1,
     };
     tracing::debug!(connection = id, user = %login.user, "MySQL client connected");
-    while let Some(payload) = conn.packets.read().await? {
+    loop {
+        if !conn.wait_for_client().await? {
+            break;
+        }
+        let Some(payload) = conn.packets.read().await? else {
+            break;
+        };
         let Some((&command, body)) = payload.split_first() else {
             continue;
         };

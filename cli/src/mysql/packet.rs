@@ -18,7 +18,12 @@ pub struct Packets {
     writer: OwnedWriteHalf,
     seq: u8,
     out: Vec<u8>,
+    /// The largest request accepted now: small until the client has logged in.
+    limit: usize,
 }
+
+/// The largest packet accepted before login (a handshake response is a few hundred bytes).
+pub const MAX_LOGIN_PACKET: usize = 64 << 10;
 
 impl Packets {
     pub fn new(socket: TcpStream) -> Self {
@@ -29,7 +34,20 @@ impl Packets {
             writer: w,
             seq: 0,
             out: Vec::with_capacity(16 * 1024),
+            limit: MAX_LOGIN_PACKET,
         }
+    }
+
+    /// The client logged in: requests up to [`MAX_PACKET`] are accepted from now on.
+    pub fn logged_in(&mut self) {
+        self.limit = MAX_PACKET;
+    }
+
+    /// Waits until the client sends something (or closes: `false`), without consuming it;
+    /// safe to race against a timer.
+    pub async fn ready(&mut self) -> io::Result<bool> {
+        use tokio::io::AsyncBufReadExt;
+        Ok(!self.reader.fill_buf().await?.is_empty())
     }
 
     /// The next payload, or `None` when the client closed the connection. The reply's
@@ -57,9 +75,32 @@ impl Packets {
                     ),
                 ));
             }
+            if payload.len() + len > self.limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "a packet of {} bytes before login (at most {})",
+                        payload.len() + len,
+                        self.limit
+                    ),
+                ));
+            }
+            // The buffer grows only as bytes arrive: a header that announces 16 MiB and
+            // is followed by five bytes costs five bytes.
             let start = payload.len();
-            payload.resize(start + len, 0);
-            self.reader.read_exact(&mut payload[start..]).await?;
+            let got = (&mut self.reader)
+                .take(len as u64)
+                .read_to_end(&mut payload)
+                .await?;
+            if got < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "packet cut off after {} of {len} bytes",
+                        payload.len() - start
+                    ),
+                ));
+            }
             if len < MAX_CHUNK {
                 return Ok(Some(payload));
             }

@@ -152,6 +152,28 @@ pub fn pins_session(sql: &str) -> bool {
         || lower.contains("temporary")
 }
 
+/// `LOAD DATA LOCAL INFILE` / `LOAD XML LOCAL INFILE`: the server would read a file from
+/// the client, through mdbd's backend connection, which has no such file.
+pub fn reads_client_file(sql: &str) -> bool {
+    let mut w = words(sql);
+    w.next().as_deref() == Some("load")
+        && matches!(w.next().as_deref(), Some("data" | "xml"))
+        && w.next().as_deref() == Some("local")
+}
+
+/// The error for [`reads_client_file`] statements, as the engine words a refused command.
+pub fn client_file_refused(kind: crate::snapshot::BackendKind) -> crate::backend::DbError {
+    let (code, sqlstate) = match kind {
+        crate::snapshot::BackendKind::Mysql => ("1148", "42000"),
+        _ => ("0A000", "0A000"),
+    };
+    crate::backend::DbError {
+        code: code.into(),
+        sqlstate: sqlstate.into(),
+        message: "The used command is not allowed through mdbd: LOAD DATA LOCAL INFILE reads a file on the client, which the backends cannot reach; load the file on a server, or use INSERT".into(),
+    }
+}
+
 /// Statements that cannot run inside a transaction block (PostgreSQL's `VACUUM`,
 /// `CREATE INDEX CONCURRENTLY`, ...; SQLite's `VACUUM`): they run alone, in autocommit.
 pub fn outside_transaction(sql: &str) -> bool {

@@ -253,6 +253,11 @@ impl Cluster {
             options,
             joins: join::Joins::default(),
         });
+        if let Some(damage) = cluster.log_damage() {
+            cluster.start_on_damaged_log(&damage).await?;
+            cluster.resume_joins()?;
+            return Ok(cluster);
+        }
         for backend in cluster.active() {
             if let Err(e) = cluster.catch_up(&*backend).await {
                 cluster.detach(
@@ -266,6 +271,58 @@ impl Cluster {
         }
         cluster.resume_joins()?;
         Ok(cluster)
+    }
+
+    /// Why the delta log cannot be trusted to hold every acknowledged write, if it cannot
+    /// (a corrupt frame, or records lost below the end it once held durably), with what
+    /// the operator must do. While it says so, no join, activation or delta-only rejoin
+    /// runs, and appends are refused by the log itself.
+    pub fn log_damage(&self) -> Option<String> {
+        let report = self.log.recovery_report();
+        let c = report.corruption.as_ref()?;
+        Some(format!(
+            "the delta log is damaged at LSN {} (part {}): {}; only records below LSN {} are intact. \
+             Writes and joins are refused. Stop mdbd and restore the log directory from a copy \
+             that holds every record (check it with `mdbd log verify`); the backends at the \
+             highest applied LSN stay in service meanwhile",
+            c.lsn, c.part, c.reason, report.end
+        ))
+    }
+
+    /// Start on a damaged log: the backends at the highest applied LSN are complete and stay
+    /// active (never detached for being "ahead" of a log that lost records); the others
+    /// cannot be brought up to date from it and are detached (their markers stay
+    /// trusted, so they rejoin by delta once the log is restored).
+    async fn start_on_damaged_log(&self, damage: &str) -> Result<(), ClusterError> {
+        tracing::error!(%damage, "starting on a damaged delta log");
+        let mut applied = Vec::new();
+        for backend in self.active() {
+            let lsn = match backend.applied_lsn().await {
+                Ok(lsn) => Some(lsn),
+                Err(e) => {
+                    tracing::warn!(backend = backend.name(), error = %e, "marker unreadable");
+                    None
+                }
+            };
+            applied.push((backend, lsn));
+        }
+        let highest = applied.iter().filter_map(|(_, l)| *l).max();
+        for (backend, lsn) in applied {
+            if lsn.is_some() && lsn == highest {
+                continue;
+            }
+            let detail = match lsn {
+                Some(lsn) => format!(
+                    "its marker {lsn} is behind another backend's and the log that would bring it up is damaged"
+                ),
+                None => "its marker could not be read and the log is damaged".into(),
+            };
+            self.detach(
+                backend.name(),
+                DetachReason::new(DetachCause::CatchUpFailed, detail),
+            )?;
+        }
+        Ok(())
     }
 
     /// Replays the log into `backend` from its marker to the end.

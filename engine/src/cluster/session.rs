@@ -246,6 +246,13 @@ impl ClusterSession {
         if super::pins_session(sql) {
             self.pinned = true;
         }
+        if super::classify::reads_client_file(sql) {
+            // The server would ask mdbd's backend driver for a file on the client's
+            // machine, which it cannot reach; refused before any backend sees it.
+            return Err(ClusterError::Db(super::classify::client_file_refused(
+                self.cluster.kind(),
+            )));
+        }
         let result = self.dispatch(sql, params).await;
         self.after_request();
         result

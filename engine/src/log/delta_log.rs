@@ -137,6 +137,7 @@ impl DeltaLog {
             stored_bytes: report.stored_bytes,
             raw_bytes: report.raw_bytes,
             refusal,
+            write_failure: None,
         };
         let (end_tx, _) = watch::channel(report.end);
         let shared = Arc::new(Shared {
@@ -245,7 +246,7 @@ impl DeltaLog {
             frames: s.frames,
             stored_bytes: s.stored_bytes,
             raw_bytes: s.raw_bytes,
-            refusal: s.refusal,
+            refusal: s.refusal.or(s.write_failure),
         }
     }
 

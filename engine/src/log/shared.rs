@@ -19,8 +19,11 @@ pub(crate) struct State {
     pub stored_bytes: u64,
     /// Bytes of frame payloads before compression.
     pub raw_bytes: u64,
-    /// Why appends are refused, if they are.
+    /// Why appends are refused, if they are (corruption: until an operator repairs it).
     pub refusal: Option<String>,
+    /// The last write to the store failed (a full disk, an I/O error): appends fail
+    /// until one succeeds again; every later append retries.
+    pub write_failure: Option<String>,
 }
 
 pub(crate) struct Shared {

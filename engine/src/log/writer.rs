@@ -236,13 +236,29 @@ pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) 
             }
         });
         if let Err(e) = written {
-            shared.refuse(format!("writing LSNs {next}..{group_end} failed: {e}"));
+            // Nothing of this group was acknowledged, and `next` does not move: the next
+            // group writes these LSNs again (over whatever part of this one reached the
+            // store). A full disk is not corruption: appends resume once the store
+            // accepts writes.
+            let reason = format!(
+                "writing LSNs {next}..{group_end} failed: {e}; appends resume when the store accepts writes again"
+            );
+            let first_failure = {
+                let mut s = shared.state();
+                let first = s.write_failure.is_none();
+                s.write_failure = Some(reason.clone());
+                first
+            };
+            if first_failure {
+                tracing::error!(%reason, "delta log appends failing");
+            }
             for r in group {
-                let _ = r
-                    .reply
-                    .send(Err(LogError::Refused(format!("write failed: {e}"))));
+                let _ = r.reply.send(Err(LogError::Refused(reason.clone())));
             }
             continue;
+        }
+        if let Some(was) = shared.state().write_failure.take() {
+            tracing::warn!(after = %was, "delta log appends resumed");
         }
         {
             let mut s = shared.state();

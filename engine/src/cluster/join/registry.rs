@@ -133,6 +133,9 @@ impl Cluster {
         if self.backend(joiner).is_none() {
             return Err(JoinError::UnknownBackend(joiner.into()));
         }
+        if let Some(damage) = self.log_damage() {
+            return Err(JoinError::Refused(damage));
+        }
         if let Some(donor) = &options.donor {
             if self.backend(donor).is_none() {
                 return Err(JoinError::UnknownBackend(donor.clone()));
