@@ -33,12 +33,12 @@ free_port() {
   done
 }
 
-start_pg() { # name -> port
+start_pg() { # name -> port (PG_OPTS: more server options, e.g. "-c max_connections=100")
   local dir=$root/$1 port
   port=$(free_port)
   mkdir -p "$dir"; [ "$(id -u)" = 0 ] && chown postgres: "$dir"
   as_pg "$PGBIN/initdb" -D "$dir" --no-sync -A trust -U postgres >/dev/null
-  as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${PG_OPTS:-}" start >/dev/null
   echo "$port"
 }
 

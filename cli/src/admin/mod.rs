@@ -13,6 +13,7 @@
 pub mod client;
 mod joins;
 mod metrics;
+pub mod serve;
 
 pub use joins::join_json;
 

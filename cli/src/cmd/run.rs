@@ -213,7 +213,7 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("admin API: listening on {}", config.server.admin_listen))?;
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin = axum::serve(
+    let admin = crate::admin::serve::serve(
         admin_listener,
         crate::admin::router(
             cluster.clone(),
@@ -221,15 +221,11 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
             Some(donor_mode),
             Some(reloader.clone()),
         ),
-    )
-    .with_graceful_shutdown(async {
-        let _ = admin_stopped.await;
-    });
-    let admin_task = tokio::spawn(async move {
-        if let Err(e) = admin.await {
-            tracing::error!(error = %e, "admin API stopped");
-        }
-    });
+        async {
+            let _ = admin_stopped.await;
+        },
+    );
+    let admin_task = tokio::spawn(admin);
     let users = Arc::new(users);
     let cancel_keys = crate::pg::startup::CancelKeys::default();
     let login_timeout = config.authentication_timeout();
