@@ -451,3 +451,72 @@ async fn oversized_and_unfinished_startup_packets_are_refused_in_bounded_memory(
         .unwrap();
     common::stop(daemon);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_has_its_statement_cancelled_and_its_queued_write_dropped() {
+    let three = Three::postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let conf = config(&three, dir.path(), port, admin_port, "", "");
+    let daemon = start(&conf, port);
+    let client = common::client(port).await;
+    client
+        .batch_execute("CREATE TABLE g (id int PRIMARY KEY, v int); INSERT INTO g VALUES (1, 0)")
+        .await
+        .unwrap();
+    let psql = |sql: &str| {
+        std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "demo",
+                "-d",
+                "app",
+            ])
+            .args(["-c", sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // A slow write whose client is killed: it stops on every backend at once.
+    let mut slow = psql("UPDATE g SET v = v + 1 WHERE pg_sleep(30) IS NOT NULL");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    slow.kill().unwrap();
+    let _ = slow.wait();
+    let t = Instant::now();
+    client
+        .execute("UPDATE g SET v = v + 10", &[])
+        .await
+        .unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the next write waited {:?}",
+        t.elapsed()
+    );
+    // A write queued behind the turn whose client leaves never runs.
+    client
+        .batch_execute("BEGIN; UPDATE g SET v = v + 100")
+        .await
+        .unwrap();
+    let mut queued = psql("INSERT INTO g VALUES (2, 2)");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    queued.kill().unwrap();
+    let _ = queued.wait();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.batch_execute("COMMIT").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rows = client
+        .query("SELECT id, v FROM g ORDER BY id", &[])
+        .await
+        .unwrap();
+    let got: Vec<(i32, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, [(1, 110)], "nothing of the clients that left ran");
+    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    common::stop(daemon);
+    three.identical(&[0, 1, 2]).await;
+}

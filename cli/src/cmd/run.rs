@@ -103,6 +103,14 @@ async fn serve_postgres(
     }
     let connection = Connection::new(&cluster, users, &keys);
     let logged_in = connection.logged_in.clone();
+    let hangup = match crate::pg::startup::watch_hangup(&socket, connection.canceller.clone()) {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "cannot watch the client socket for a hang-up");
+            None
+        }
+    };
+    let _stop_watch = AbortOnDrop(hangup);
     let serving = pgwire::tokio::process_socket(socket, None, Handlers(connection));
     tokio::pin!(serving);
     let result = tokio::select! {
@@ -118,6 +126,17 @@ async fn serve_postgres(
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}
+
+/// Aborts a task when dropped (the hang-up watch ends with its connection).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 

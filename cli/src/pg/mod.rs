@@ -53,6 +53,8 @@ pub struct Connection {
     keys: startup::CancelKeys,
     /// Set when the login is complete.
     pub logged_in: startup::LoggedIn,
+    /// Cancels the session's work when its client hangs up.
+    pub canceller: mdbd_engine::cluster::SessionCanceller,
     watch: tokio::task::JoinHandle<()>,
 }
 
@@ -65,7 +67,8 @@ impl Connection {
         keys: &startup::CancelKeys,
     ) -> Arc<Self> {
         let session = cluster.session();
-        let key = keys.issue(session.canceller());
+        let canceller = session.canceller();
+        let key = keys.issue(canceller.clone());
         let session = Arc::new(Mutex::new(session));
         Arc::new(Connection {
             watch: mdbd_engine::cluster::spawn_watch(&session),
@@ -75,6 +78,7 @@ impl Connection {
             key,
             keys: keys.clone(),
             logged_in: startup::LoggedIn::default(),
+            canceller,
         })
     }
 }

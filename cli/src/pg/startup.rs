@@ -171,3 +171,36 @@ pub fn keepalive(socket: &TcpStream, idle: Duration) {
         tracing::debug!(error = %e, "could not set TCP keepalive");
     }
 }
+
+/// Watches a client's socket (a second handle on it) for the client hanging up, and tells
+/// its session: the statement it is running is cancelled on every backend and nothing it
+/// queued runs later. Ends when the hang-up is seen or the task is aborted.
+pub fn watch_hangup(
+    socket: &TcpStream,
+    session: SessionCanceller,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let watcher = {
+        use std::os::fd::{AsFd, OwnedFd};
+        let fd: OwnedFd = socket.as_fd().try_clone_to_owned()?;
+        let std_stream = std::net::TcpStream::from(fd);
+        std_stream.set_nonblocking(true)?;
+        TcpStream::from_std(std_stream)?
+    };
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok(ready) = watcher.ready(tokio::io::Interest::READABLE).await else {
+                return;
+            };
+            if ready.is_read_closed() {
+                tracing::debug!("client hung up; cancelling what its session runs");
+                session.client_gone().await;
+                return;
+            }
+            // Data for pgwire, not for us: forget this readiness and wait for the next
+            // event (the socket is edge-triggered, and a hang-up is an event of its own).
+            let _ = watcher.try_io(tokio::io::Interest::READABLE, || {
+                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+            });
+        }
+    }))
+}

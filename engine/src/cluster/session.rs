@@ -59,9 +59,30 @@ pub struct ClusterSession {
 pub struct SessionCanceller {
     handles: Arc<Mutex<HashMap<String, Arc<dyn Canceller>>>>,
     cancels: Option<Arc<Cluster>>,
+    /// The client went away: nothing more of this session may run.
+    gone: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SessionCanceller {
+    /// The client disconnected: its running statement is cancelled on every backend and
+    /// nothing it queued (a write waiting for the turn) runs later.
+    pub async fn client_gone(&self) {
+        self.gone.store(true, Ordering::Relaxed);
+        let running = !self
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if running {
+            self.cancel().await;
+        }
+    }
+
+    /// True once [`client_gone`](Self::client_gone) was called.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+
     /// Asks every backend connection of the session to stop its current statement;
     /// returns how many were asked.
     pub async fn cancel(&self) -> usize {
@@ -140,6 +161,7 @@ impl ClusterSession {
             cancel: SessionCanceller {
                 handles: Arc::default(),
                 cancels: Some(cluster_for_cancel),
+                gone: Arc::default(),
             },
         }
     }
@@ -147,6 +169,11 @@ impl ClusterSession {
     /// A handle that cancels this session's running statement from another task.
     pub fn canceller(&self) -> SessionCanceller {
         self.cancel.clone()
+    }
+
+    /// True once the client is known to have disconnected.
+    pub(super) fn client_is_gone(&self) -> bool {
+        self.cancel.is_gone()
     }
 
     /// Gives the session's connections back to their pools when nothing ties them to it
@@ -241,6 +268,9 @@ impl ClusterSession {
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
         if let Some(expiry) = self.expired {
             return Err(ClusterError::Db(expiry.error(self.cluster.kind())));
+        }
+        if self.cancel.is_gone() {
+            return Err(client_gone());
         }
         self.idle_since = None;
         if super::pins_session(sql) {
@@ -515,6 +545,11 @@ impl Drop for ClusterSession {
             );
         }
     }
+}
+
+/// The error of a request whose client has disconnected (nobody reads it).
+pub(super) fn client_gone() -> ClusterError {
+    ClusterError::State("the client disconnected".into())
 }
 
 pub(super) fn to_client(e: BackendError) -> ClusterError {

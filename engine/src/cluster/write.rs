@@ -98,7 +98,13 @@ impl ClusterSession {
         if txn.turn.is_none() {
             txn.turn = Some(self.take_turn().await);
             txn.turn_since = Some(Instant::now());
-            if let Err(e) = self.begin_everywhere(&mut txn).await {
+            let begun = if self.client_is_gone() {
+                // Its client left while it waited for the turn: it must not run now.
+                Err(super::session::client_gone())
+            } else {
+                self.begin_everywhere(&mut txn).await
+            };
+            if let Err(e) = begun {
                 // Nothing was written yet: give the turn back and leave the session as it was.
                 for name in std::mem::take(&mut txn.members) {
                     if let Some(conn) = self.conns.get_mut(&name) {
@@ -252,6 +258,9 @@ impl ClusterSession {
     /// change no rows, so only an index or a database could be left over.)
     pub(super) async fn write_alone(&mut self, sql: &str) -> Result<Outcome, ClusterError> {
         let turn = self.take_turn().await;
+        if self.client_is_gone() {
+            return Err(super::session::client_gone());
+        }
         self.cluster
             .counters()
             .writes
