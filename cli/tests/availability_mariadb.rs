@@ -3,20 +3,10 @@
 
 mod common;
 
-use common::{admin, mysql, Three};
+use common::{mysql, Three};
 use mysql_async::prelude::Queryable;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-
-fn states(admin_port: u16) -> Vec<String> {
-    let (_, status) = admin(admin_port, "GET", "/v1/status");
-    status["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["state"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn code(e: &mysql_async::Error) -> u16 {
     match e {
@@ -53,7 +43,7 @@ async fn bad_settings_and_local_infile_are_the_clients_errors() {
         let n: Option<i64> = fresh.query_first("SELECT count(*) FROM t").await.unwrap();
         assert_eq!(n, Some(2));
     }
-    assert_eq!(states(d.admin), ["active", "active", "active"]);
+    assert_eq!(common::states(d.admin), ["active", "active", "active"]);
     common::stop(d.child);
     three.identical(&[0, 1, 2]).await;
 }
@@ -135,7 +125,7 @@ async fn an_idle_mysql_transaction_is_ended_and_the_next_writer_goes_on() {
         .await
         .unwrap();
     assert_eq!(v, Some(0));
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(daemon);
     three.identical(&[0, 1, 2]).await;
 }
@@ -145,17 +135,7 @@ async fn a_header_announcing_16_mib_costs_only_the_bytes_sent() {
     let three = Three::mariadb();
     let dir = tempfile::tempdir().unwrap();
     let d = mysql::daemon(&three, dir.path(), &common::NAMES);
-    let rss = |pid: u32| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
-    };
-    let before = rss(d.child.id());
+    let before = common::rss(d.child.id());
     let mut sockets = Vec::new();
     for _ in 0..50 {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", d.my)).unwrap();
@@ -167,7 +147,7 @@ async fn a_header_announcing_16_mib_costs_only_the_bytes_sent() {
         sockets.push(s);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let grown = rss(d.child.id()).saturating_sub(before);
+    let grown = common::rss(d.child.id()).saturating_sub(before);
     assert!(grown < 50 << 20, "RSS grew by {grown} bytes");
     for mut s in sockets {
         let mut rest = Vec::new();

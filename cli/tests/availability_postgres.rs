@@ -33,17 +33,6 @@ fn config(
     path
 }
 
-/// The states of the backends, from the admin API.
-fn states(admin_port: u16) -> Vec<String> {
-    let (_, status) = admin(admin_port, "GET", "/v1/status");
-    status["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["state"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn sqlstate(e: &tokio_postgres::Error) -> String {
     e.code()
         .map(|c| c.code().to_string())
@@ -101,7 +90,7 @@ async fn two_hundred_connected_writers_over_a_50_connection_pool_detach_nothing(
     );
     assert!(acknowledged > 0);
     assert_eq!(
-        states(admin_port),
+        common::states(admin_port),
         ["active", "active", "active"],
         "no backend may be detached"
     );
@@ -147,7 +136,7 @@ async fn an_invalid_set_is_the_clients_error_and_detaches_nothing() {
         .batch_execute("INSERT INTO s VALUES (1)")
         .await
         .unwrap();
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(daemon);
     three.identical(&[0, 1, 2]).await;
 }
@@ -238,7 +227,7 @@ async fn a_hung_backend_is_detached_within_backend_timeout_and_writes_go_on() {
         "writes stalled {longest:?}: more than backend_timeout + 1 s"
     );
     assert!(detached_at < Duration::from_secs(10));
-    assert_eq!(states(admin_port), ["active", "detached", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "detached", "active"]);
     let (_, status) = admin(admin_port, "GET", "/v1/status");
     let reason = status["backends"][1]["reason"]
         .as_str()
@@ -300,7 +289,7 @@ async fn an_idle_transaction_holder_is_ended_and_other_writers_wait_at_most_the_
         .unwrap()
         .get(0);
     assert_eq!(v, 0, "the ended transaction was rolled back");
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     let (_, metrics) = common::admin_text(admin_port, "GET", "/metrics");
     assert!(
         metrics.contains("mdbd_idle_in_transaction_timeouts_total 1"),
@@ -349,7 +338,7 @@ async fn a_cancel_request_stops_the_statement_on_every_backend() {
         .await
         .unwrap();
     assert!(t.elapsed() < Duration::from_secs(5));
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(daemon);
     three.identical(&[0, 1, 2]).await;
 }
@@ -379,7 +368,7 @@ async fn advisory_unlock_runs_on_every_backend() {
     .unwrap()
     .get(0);
     assert!(got);
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(daemon);
 }
 
@@ -398,17 +387,7 @@ async fn oversized_and_unfinished_startup_packets_are_refused_in_bounded_memory(
         "",
     );
     let daemon = start(&conf, port);
-    let rss = |pid: u32| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
-    };
-    let before = rss(daemon.id());
+    let before = common::rss(daemon.id());
     // 50 clients announce a 2 GB startup packet and send 5 bytes of it.
     let mut sockets = Vec::new();
     for _ in 0..50 {
@@ -441,7 +420,7 @@ async fn oversized_and_unfinished_startup_packets_are_refused_in_bounded_memory(
         "closed after {:?}",
         t.elapsed()
     );
-    let grown = rss(daemon.id()).saturating_sub(before);
+    let grown = common::rss(daemon.id()).saturating_sub(before);
     assert!(grown < 50 << 20, "RSS grew by {grown} bytes");
     // Clients still log in.
     common::client(port)
@@ -516,7 +495,7 @@ async fn a_client_that_hangs_up_has_its_statement_cancelled_and_its_queued_write
         .unwrap();
     let got: Vec<(i32, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(got, [(1, 110)], "nothing of the clients that left ran");
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(daemon);
     three.identical(&[0, 1, 2]).await;
 }

@@ -10,16 +10,6 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn states(admin_port: u16) -> Vec<String> {
-    let (_, status) = admin(admin_port, "GET", "/v1/status");
-    status["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["state"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn daemon(dir: &std::path::Path, server: &str) -> (common::Running, u16, u16) {
     let three = Three::sqlite(dir);
     let (port, admin_port) = (free_port(), free_port());
@@ -51,7 +41,7 @@ async fn a_set_sqlite_lacks_is_the_clients_error_and_detaches_nothing() {
         .batch_execute("INSERT INTO t VALUES (1)")
         .await
         .unwrap();
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(d);
 }
 
@@ -118,7 +108,7 @@ async fn a_frozen_client_holding_a_transaction_stops_others_at_most_the_idle_tim
         0,
         "the frozen client's update was rolled back"
     );
-    assert_eq!(states(admin_port), ["active", "active", "active"]);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(d);
 }
 

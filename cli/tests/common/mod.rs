@@ -317,3 +317,26 @@ pub fn admin_text(admin: u16, method: &str, path: &str) -> (u16, String) {
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, body.to_string())
 }
+
+/// The state of every backend (configuration order), from the admin API.
+pub fn states(admin_port: u16) -> Vec<String> {
+    let (_, status) = admin(admin_port, "GET", "/v1/status");
+    status["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Resident memory of process `pid`, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}

@@ -1,11 +1,12 @@
 //! A client session on the cluster: routing, the transaction and the write turn.
 
+pub use super::cancel::SessionCanceller;
 use super::{Cluster, ClusterError, Conn, DetachCause, DetachReason, Kind, TxnExpiry};
-use crate::backend::{Backend, BackendError, Canceller, Description, Outcome, Session};
+use crate::backend::{Backend, BackendError, Description, Outcome, Session};
 use crate::log::{Lsn, Payload, Record, Statement, Value, WriteTxn};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::OwnedMutexGuard;
 
@@ -53,71 +54,6 @@ pub struct ClusterSession {
     cancel: SessionCanceller,
 }
 
-/// Cancels the statements a session is running, from another task (a client's cancel
-/// request). Holds the cancel handles of the connections the session has checked out.
-#[derive(Clone, Default)]
-pub struct SessionCanceller {
-    handles: Arc<Mutex<HashMap<String, Arc<dyn Canceller>>>>,
-    cancels: Option<Arc<Cluster>>,
-    /// The client went away: nothing more of this session may run.
-    gone: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl SessionCanceller {
-    /// The client disconnected: its running statement is cancelled on every backend and
-    /// nothing it queued (a write waiting for the turn) runs later.
-    pub async fn client_gone(&self) {
-        self.gone.store(true, Ordering::Relaxed);
-        let running = !self
-            .handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty();
-        if running {
-            self.cancel().await;
-        }
-    }
-
-    /// True once [`client_gone`](Self::client_gone) was called.
-    pub fn is_gone(&self) -> bool {
-        self.gone.load(Ordering::Relaxed)
-    }
-
-    /// Asks every backend connection of the session to stop its current statement;
-    /// returns how many were asked.
-    pub async fn cancel(&self) -> usize {
-        let handles: Vec<(String, Arc<dyn Canceller>)> = self
-            .handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(n, h)| (n.clone(), h.clone()))
-            .collect();
-        let asked = futures_util::future::join_all(handles.iter().map(|(name, h)| async move {
-            if let Err(e) = h.cancel().await {
-                tracing::warn!(backend = %name, error = %e, "cancel request failed");
-            }
-        }))
-        .await
-        .len();
-        if let Some(cluster) = &self.cancels {
-            cluster.counters().cancels.fetch_add(1, Ordering::Relaxed);
-        }
-        tracing::info!(backends = asked, "statement cancelled by the client");
-        asked
-    }
-
-    fn set(&self, conns: &HashMap<String, Conn>) {
-        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
-        handles.clear();
-        for (name, conn) in conns {
-            if let Some(h) = conn.canceller() {
-                handles.insert(name.clone(), h);
-            }
-        }
-    }
-}
-
 pub(super) fn command(tag: &str) -> Outcome {
     Outcome::Command {
         tag: tag.into(),
@@ -158,17 +94,18 @@ impl ClusterSession {
             pinned: false,
             idle_since: None,
             expired: None,
-            cancel: SessionCanceller {
-                handles: Arc::default(),
-                cancels: Some(cluster_for_cancel),
-                gone: Arc::default(),
-            },
+            cancel: SessionCanceller::new(cluster_for_cancel),
         }
     }
 
     /// A handle that cancels this session's running statement from another task.
     pub fn canceller(&self) -> SessionCanceller {
         self.cancel.clone()
+    }
+
+    /// Forgets the cancel handles of connections the session no longer holds.
+    pub(super) fn cancel_handles_cleared(&mut self) {
+        self.cancel.set(&self.conns);
     }
 
     /// True once the client is known to have disconnected.
@@ -243,16 +180,44 @@ impl ClusterSession {
 
     /// The parameter types and result columns of `sql`, from one backend.
     pub async fn describe(&mut self, sql: &str) -> Result<Description, ClusterError> {
-        let backend = self.one_backend()?;
-        let described = match self.conn(&backend).await {
-            Ok(conn) => conn.describe(sql).await,
-            Err(e) => Err(e),
-        };
+        let in_txn = self.txn.as_ref().is_some_and(|t| !t.members.is_empty());
+        let mut described = Err(ClusterError::NoActiveBackend(
+            "nothing to describe on".into(),
+        ));
+        // Like a read: an unreachable backend is detached and the next one answers
+        // (inside a transaction that wrote, only the session's own connection will do).
+        for _ in 0..self.cluster.active().len().max(1) {
+            let backend = self.one_backend()?;
+            let result = match self.conn(&backend).await {
+                Ok(conn) => conn.describe(sql).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if !e.is_db_error() && !in_txn => {
+                    self.conns.remove(backend.name());
+                    let detached = self.cluster.detach(
+                        backend.name(),
+                        DetachReason::new(
+                            DetachCause::Unreachable,
+                            format!("describe failed: {e}"),
+                        ),
+                    )?;
+                    described = Err(to_client(e));
+                    if !detached {
+                        break;
+                    }
+                }
+                other => {
+                    described = other.map_err(to_client);
+                    break;
+                }
+            }
+        }
         // Between transactions the connection goes straight back: a session must not sit
         // on a pooled connection while it waits for the write turn.
         self.release_idle();
         self.cancel.set(&self.conns);
-        described.map_err(to_client)
+        described
     }
 
     fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
@@ -519,11 +484,16 @@ impl ClusterSession {
         Ok(command("COMMIT"))
     }
 
+    /// Rolls the transaction back on every member at once (one hung member costs one
+    /// deadline, not one per member); a member whose rollback fails loses its connection,
+    /// which rolls back on the server when it closes.
     pub(super) async fn rollback(&mut self) {
         if let Some(txn) = self.txn.take() {
-            for name in &txn.members {
-                if let Some(conn) = self.conns.get_mut(name) {
-                    let _ = conn.rollback().await;
+            let results =
+                super::write::on_members!(self.conns, &txn.members, |conn| conn.rollback());
+            for (name, result) in results {
+                if result.is_err() {
+                    self.conns.remove(&name);
                 }
             }
         }

@@ -110,8 +110,11 @@ impl ClusterSession {
             idle_ms = idle.as_millis() as u64,
             "ending a client's transaction"
         );
-        self.rollback().await;
-        self.release_idle();
+        // Closing its connections rolls the transaction back on every server at once,
+        // without waiting on one that may be hung; the turn goes with the transaction.
+        self.conns.clear();
+        self.txn = None;
+        self.cancel_handles_cleared();
         self.expired = Some(expiry);
         Some(expiry)
     }

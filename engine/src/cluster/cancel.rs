@@ -1,0 +1,82 @@
+//! Cancelling a session's work from another task: a client's cancel request, or its
+//! hang-up. Holds the cancel handles of the backend connections the session has checked
+//! out, so it works while the session itself is busy running the statement.
+
+use super::{Cluster, Conn};
+use crate::backend::{Canceller, Session};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// Cancels the statements a session is running, from another task (a client's cancel
+/// request). Holds the cancel handles of the connections the session has checked out.
+#[derive(Clone, Default)]
+pub struct SessionCanceller {
+    handles: Arc<Mutex<HashMap<String, Arc<dyn Canceller>>>>,
+    cancels: Option<Arc<Cluster>>,
+    /// The client went away: nothing more of this session may run.
+    gone: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SessionCanceller {
+    pub(super) fn new(cluster: Arc<Cluster>) -> Self {
+        SessionCanceller {
+            handles: Arc::default(),
+            cancels: Some(cluster),
+            gone: Arc::default(),
+        }
+    }
+
+    /// The client disconnected: its running statement is cancelled on every backend and
+    /// nothing it queued (a write waiting for the turn) runs later.
+    pub async fn client_gone(&self) {
+        self.gone.store(true, Ordering::Relaxed);
+        let running = !self
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if running {
+            self.cancel().await;
+        }
+    }
+
+    /// True once [`client_gone`](Self::client_gone) was called.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Relaxed)
+    }
+
+    /// Asks every backend connection of the session to stop its current statement;
+    /// returns how many were asked.
+    pub async fn cancel(&self) -> usize {
+        let handles: Vec<(String, Arc<dyn Canceller>)> = self
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, h)| (n.clone(), h.clone()))
+            .collect();
+        let asked = futures_util::future::join_all(handles.iter().map(|(name, h)| async move {
+            if let Err(e) = h.cancel().await {
+                tracing::warn!(backend = %name, error = %e, "cancel request failed");
+            }
+        }))
+        .await
+        .len();
+        if let Some(cluster) = &self.cancels {
+            cluster.counters().cancels.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(backends = asked, "statement cancelled by the client");
+        asked
+    }
+
+    pub(super) fn set(&self, conns: &HashMap<String, Conn>) {
+        let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        handles.clear();
+        for (name, conn) in conns {
+            if let Some(h) = conn.canceller() {
+                handles.insert(name.clone(), h);
+            }
+        }
+    }
+}
