@@ -158,3 +158,40 @@ async fn a_header_announcing_16_mib_costs_only_the_bytes_sent() {
     c.query_drop("SELECT 1").await.unwrap();
     common::stop(d.child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_through_the_front_end_stops_the_write_on_every_backend() {
+    let three = Three::mariadb();
+    let dir = tempfile::tempdir().unwrap();
+    let d = mysql::daemon(&three, dir.path(), &common::NAMES);
+    let mut a = mysql::connect(d.my).await;
+    a.query_drop("CREATE TABLE k (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO k VALUES (1, 0)").await.unwrap();
+    let id = a.id();
+    let my = d.my;
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let mut b = mysql::connect(my).await;
+        b.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+        let e = b.query_drop("KILL QUERY 999999").await.unwrap_err();
+        assert_eq!(code(&e), 1094, "{e}");
+    });
+    let t = Instant::now();
+    let e = a
+        .query_drop("UPDATE k SET v = v + 1 WHERE SLEEP(30) = 0")
+        .await
+        .unwrap_err();
+    killer.await.unwrap();
+    assert_eq!(code(&e), 1317, "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "ran {:?}",
+        t.elapsed()
+    );
+    a.query_drop("UPDATE k SET v = 5").await.unwrap();
+    assert_eq!(common::states(d.admin), ["active", "active", "active"]);
+    common::stop(d.child);
+    three.identical(&[0, 1, 2]).await;
+}

@@ -40,8 +40,18 @@ fn sqlstate(e: &tokio_postgres::Error) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_connected_writers_over_a_50_connection_pool_detach_nothing() {
-    let three = Three::postgres();
+async fn two_hundred_writers_and_320_readers_over_servers_allowing_50_detach_nothing() {
+    let mut three = Three::postgres();
+    // Servers that allow 50 connections (mdbd's default pool is 40 per backend).
+    for i in 0..3 {
+        let Three::Postgres(servers) = &three else {
+            unreachable!()
+        };
+        servers[i]
+            .psql("postgres", "ALTER SYSTEM SET max_connections = 50")
+            .unwrap();
+        three.restart_server(i);
+    }
     let dir = tempfile::tempdir().unwrap();
     let (port, admin_port) = (free_port(), free_port());
     let conf = config(
@@ -50,7 +60,7 @@ async fn two_hundred_connected_writers_over_a_50_connection_pool_detach_nothing(
         port,
         admin_port,
         "pool_timeout = \"2s\"",
-        "max_connections = 50",
+        "",
     );
     let daemon = start(&conf, port);
     common::client(port)
@@ -104,6 +114,25 @@ async fn two_hundred_connected_writers_over_a_50_connection_pool_detach_nothing(
         rows as usize, acknowledged,
         "every acknowledged write is there, nothing else"
     );
+    // 320 more clients, each reading once while all stay connected.
+    let mut readers = Vec::new();
+    for _ in 0..320 {
+        readers.push(common::client(port).await);
+    }
+    let reads = readers.iter().map(|c| async move {
+        c.query_one("SELECT count(*) FROM w", &[])
+            .await
+            .map_err(|e| sqlstate(&e))
+    });
+    let results = futures_util::future::join_all(reads).await;
+    let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.iter().all(|s| *s == "53300"),
+        "only 53300 may refuse a read: {failed:?}"
+    );
+    assert!(results.iter().filter(|r| r.is_ok()).count() > 0);
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
+    drop(readers);
     drop(clients);
     common::stop(daemon);
     three.identical(&[0, 1, 2]).await;
@@ -495,6 +524,80 @@ async fn a_client_that_hangs_up_has_its_statement_cancelled_and_its_queued_write
         .unwrap();
     let got: Vec<(i32, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(got, [(1, 110)], "nothing of the clients that left ran");
+    assert_eq!(common::states(admin_port), ["active", "active", "active"]);
+    common::stop(daemon);
+    three.identical(&[0, 1, 2]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_client_holding_a_transaction_stops_others_at_most_the_idle_timeout() {
+    let three = Three::postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let conf = config(
+        &three,
+        dir.path(),
+        port,
+        admin_port,
+        "idle_in_transaction_timeout = \"2s\"",
+        "",
+    );
+    let daemon = start(&conf, port);
+    let setup = common::client(port).await;
+    setup
+        .batch_execute("CREATE TABLE f (id int PRIMARY KEY, v int); INSERT INTO f VALUES (1, 0)")
+        .await
+        .unwrap();
+    // psql opens a write transaction, then its process is frozen (its host "died").
+    let mut psql = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "demo",
+            "-d",
+            "app",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = psql.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"BEGIN;\nUPDATE f SET v = 1 WHERE id = 1;\n")
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pid = psql.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    let t = Instant::now();
+    let inserted = setup.batch_execute("INSERT INTO f VALUES (2, 0)").await;
+    let waited = t.elapsed();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    let _ = psql.wait();
+    inserted.unwrap();
+    assert!(
+        waited < Duration::from_secs(4),
+        "the other writer waited {waited:?}"
+    );
+    let v: i32 = setup
+        .query_one("SELECT v FROM f WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 0, "the frozen client's update was rolled back");
     assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(daemon);
     three.identical(&[0, 1, 2]).await;

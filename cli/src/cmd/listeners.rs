@@ -65,6 +65,7 @@ pub async fn bind(
                     numbered_placeholders: config.backends[0].kind == Kind::Postgres,
                     is_mysql: config.backends[0].kind == Kind::Mysql,
                     login_timeout: config.authentication_timeout(),
+                    sessions: Default::default(),
                 }))
             }
         };

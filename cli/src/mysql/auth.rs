@@ -30,6 +30,8 @@ pub struct Frontend {
     pub is_mysql: bool,
     /// A client must have logged in within this time (`authentication_timeout`).
     pub login_timeout: std::time::Duration,
+    /// The sessions of this listener by connection id, for `KILL [QUERY] <id>`.
+    pub sessions: std::sync::Mutex<HashMap<u32, mdbd_engine::cluster::SessionCanceller>>,
 }
 
 /// The server version clients see.

@@ -51,6 +51,19 @@ mod cmd {
 
 static NEXT_CONNECTION: AtomicU32 = AtomicU32::new(1);
 
+/// Removes a connection from its listener's `KILL` registry when it ends.
+struct Registered(Arc<Frontend>, u32);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}
+
 impl Conn {
     /// Waits for the client's next request; inside a transaction, ends it when a session
     /// timeout passes first (the client gets the error and the connection closes).
@@ -145,6 +158,12 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         statements: HashMap::new(),
         next_statement: 1,
     };
+    conn.frontend
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, conn.session.canceller());
+    let _registered = Registered(conn.frontend.clone(), id);
     tracing::debug!(connection = id, user = %login.user, "MySQL client connected");
     loop {
         if !conn.wait_for_client().await? {

@@ -106,6 +106,49 @@ pub fn use_database(conn: &mut Conn, db: &str) {
 /// Runs one statement of a COM_QUERY (or a prepared statement) with what the front end
 /// itself owns: `USE`, `autocommit`, the transaction an `autocommit = 0` session opens
 /// implicitly, and the commit a MySQL DDL statement makes implicitly.
+/// `KILL [QUERY | CONNECTION] <id>` -> (query only, id).
+fn kill_statement(sql: &str) -> Option<(bool, u32)> {
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    match words.as_slice() {
+        [k, id] if k == "kill" => Some((false, id.parse().ok()?)),
+        [k, what, id] if k == "kill" && (what == "query" || what == "connection") => {
+            Some((what == "query", id.parse().ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// Cancels the statement of connection `id` of this listener on every backend it runs
+/// on; `KILL CONNECTION` also ends what that session would run next. Another
+/// connection's id gives MySQL's 1094.
+async fn kill(conn: &mut Conn, query_only: bool, id: u32) -> Result<Outcome, ClusterError> {
+    let target = conn
+        .frontend
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
+    let Some(target) = target else {
+        return Err(db_error(
+            "1094",
+            "HY000",
+            format!("Unknown thread id: {id}"),
+        ));
+    };
+    if query_only {
+        target.cancel().await;
+    } else {
+        target.client_gone().await;
+    }
+    Ok(done("KILL"))
+}
+
 pub(super) async fn statement(
     conn: &mut Conn,
     sql: &str,
@@ -115,6 +158,11 @@ pub(super) async fn statement(
     // is decided by the first word alone, without scanning the text.
     let word = first_word(sql);
     match word.as_str() {
+        "kill" if sql.len() < SHORT => {
+            if let Some((query_only, id)) = kill_statement(sql) {
+                return kill(conn, query_only, id).await;
+            }
+        }
         "use" => {
             if let Some(db) = use_statement(sql) {
                 return auth::check_database(&conn.frontend, db)

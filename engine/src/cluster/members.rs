@@ -268,6 +268,13 @@ impl Cluster {
         Ok(true)
     }
 
+    /// Detaches an unreachable `name` on behalf of one request; returns whether it is out
+    /// of service now, detached by this call or by a concurrent one. `false` means it is
+    /// still active (the last one): the request fails instead of moving on.
+    pub(crate) fn take_out(&self, name: &str, reason: DetachReason) -> Result<bool, ClusterError> {
+        Ok(self.detach(name, reason)? || !self.is_active(name))
+    }
+
     /// Detaches `name` because its result differed from the others': its marker no longer
     /// describes its content, so it can only return through a snapshot.
     pub(crate) fn detach_diverged(&self, name: &str, detail: &str) -> Result<bool, ClusterError> {

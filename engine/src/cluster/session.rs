@@ -195,7 +195,7 @@ impl ClusterSession {
             match result {
                 Err(e) if !e.is_db_error() && !in_txn => {
                     self.conns.remove(backend.name());
-                    let detached = self.cluster.detach(
+                    let out = self.cluster.take_out(
                         backend.name(),
                         DetachReason::new(
                             DetachCause::Unreachable,
@@ -203,7 +203,7 @@ impl ClusterSession {
                         ),
                     )?;
                     described = Err(to_client(e));
-                    if !detached {
+                    if !out {
                         break;
                     }
                 }
@@ -325,11 +325,11 @@ impl ClusterSession {
             match result {
                 Err(e) if !e.is_db_error() => {
                     self.conns.remove(backend.name());
-                    let detached = self.cluster.detach(
+                    let out = self.cluster.take_out(
                         backend.name(),
                         DetachReason::new(DetachCause::Unreachable, format!("read failed: {e}")),
                     )?;
-                    if !detached {
+                    if !out {
                         return Err(to_client(e));
                     }
                 }

@@ -71,14 +71,14 @@ impl ClusterSession {
                 Err(e) if e.is_db_error() => return Err(to_client(e)),
                 Err(e) => {
                     self.conns.remove(backend.name());
-                    let detached = self.cluster.detach(
+                    let out = self.cluster.take_out(
                         backend.name(),
                         DetachReason::new(
                             DetachCause::Unreachable,
                             format!("could not connect: {e}"),
                         ),
                     )?;
-                    if !detached {
+                    if !out {
                         return Err(to_client(e));
                     }
                 }
@@ -142,14 +142,14 @@ impl ClusterSession {
                 Err(e) if e.is_db_error() => return Err(to_client(e)),
                 Err(e) => {
                     self.conns.remove(&name);
-                    let detached = self.cluster.detach(
+                    let out = self.cluster.take_out(
                         &name,
                         DetachReason::new(
                             DetachCause::Unreachable,
                             format!("could not begin: {e}"),
                         ),
                     )?;
-                    if !detached {
+                    if !out {
                         return Err(to_client(e));
                     }
                 }
