@@ -215,7 +215,8 @@ async fn a_backend_that_breaks_mid_load_is_detached_and_no_client_sees_an_error(
     let status = cluster.status();
     assert_eq!(status[0].state, MemberState::Active);
     assert!(
-        matches!(&status[1].state, MemberState::Detached { reason } if reason.cause == DetachCause::Unreachable && reason.detail.contains("connection reset")),
+        // Broken mid-statement (unreachable) or mid-commit (commit-failed).
+        matches!(&status[1].state, MemberState::Detached { reason } if matches!(reason.cause, DetachCause::Unreachable | DetachCause::CommitFailed) && reason.detail.contains("connection reset")),
         "{status:?}"
     );
     assert_eq!(status[2].state, MemberState::Active);
