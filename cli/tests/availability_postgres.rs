@@ -33,6 +33,16 @@ fn config(
     path
 }
 
+/// Three servers and a daemon over them with `[server]` keys `server`.
+fn up(server: &str) -> (Three, tempfile::TempDir, u16, u16, common::Running) {
+    let three = Three::postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let conf = config(&three, dir.path(), port, admin_port, server, "");
+    let daemon = start(&conf, port);
+    (three, dir, port, admin_port, daemon)
+}
+
 fn sqlstate(e: &tokio_postgres::Error) -> String {
     e.code()
         .map(|c| c.code().to_string())
@@ -140,11 +150,7 @@ async fn two_hundred_writers_and_320_readers_over_servers_allowing_50_detach_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_set_is_the_clients_error_and_detaches_nothing() {
-    let three = Three::postgres();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let conf = config(&three, dir.path(), port, admin_port, "", "");
-    let daemon = start(&conf, port);
+    let (three, _dir, port, admin_port, daemon) = up("");
     let client = common::client(port).await;
     client
         .batch_execute("CREATE TABLE s (id int)")
@@ -274,18 +280,7 @@ async fn a_hung_backend_is_detached_within_backend_timeout_and_writes_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_transaction_holder_is_ended_and_other_writers_wait_at_most_the_timeout() {
-    let three = Three::postgres();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let conf = config(
-        &three,
-        dir.path(),
-        port,
-        admin_port,
-        "idle_in_transaction_timeout = \"2s\"",
-        "",
-    );
-    let daemon = start(&conf, port);
+    let (three, _dir, port, admin_port, daemon) = up("idle_in_transaction_timeout = \"2s\"");
     let holder = common::client(port).await;
     holder
         .batch_execute("CREATE TABLE i (id int PRIMARY KEY, v int); INSERT INTO i VALUES (1, 0)")
@@ -330,11 +325,7 @@ async fn an_idle_transaction_holder_is_ended_and_other_writers_wait_at_most_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_request_stops_the_statement_on_every_backend() {
-    let three = Three::postgres();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let conf = config(&three, dir.path(), port, admin_port, "", "");
-    let daemon = start(&conf, port);
+    let (three, _dir, port, admin_port, daemon) = up("");
     let client = common::client(port).await;
     client
         .batch_execute("CREATE TABLE c (id int PRIMARY KEY, v int); INSERT INTO c VALUES (1, 0)")
@@ -374,11 +365,7 @@ async fn a_cancel_request_stops_the_statement_on_every_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advisory_unlock_runs_on_every_backend() {
-    let three = Three::postgres();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let conf = config(&three, dir.path(), port, admin_port, "", "");
-    let daemon = start(&conf, port);
+    let (_three, _dir, port, admin_port, daemon) = up("");
     let a = common::client(port).await;
     a.batch_execute("SELECT pg_advisory_lock(42)")
         .await
@@ -404,18 +391,7 @@ async fn advisory_unlock_runs_on_every_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_unfinished_startup_packets_are_refused_in_bounded_memory() {
     use std::io::{Read, Write};
-    let three = Three::postgres();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let conf = config(
-        &three,
-        dir.path(),
-        port,
-        admin_port,
-        "authentication_timeout = \"1s\"",
-        "",
-    );
-    let daemon = start(&conf, port);
+    let (_three, _dir, port, _admin_port, daemon) = up("authentication_timeout = \"1s\"");
     let before = common::rss(daemon.id());
     // 50 clients announce a 2 GB startup packet and send 5 bytes of it.
     let mut sockets = Vec::new();
@@ -462,11 +438,7 @@ async fn oversized_and_unfinished_startup_packets_are_refused_in_bounded_memory(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_hangs_up_has_its_statement_cancelled_and_its_queued_write_dropped() {
-    let three = Three::postgres();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let conf = config(&three, dir.path(), port, admin_port, "", "");
-    let daemon = start(&conf, port);
+    let (three, _dir, port, admin_port, daemon) = up("");
     let client = common::client(port).await;
     client
         .batch_execute("CREATE TABLE g (id int PRIMARY KEY, v int); INSERT INTO g VALUES (1, 0)")
@@ -531,18 +503,7 @@ async fn a_client_that_hangs_up_has_its_statement_cancelled_and_its_queued_write
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_client_holding_a_transaction_stops_others_at_most_the_idle_timeout() {
-    let three = Three::postgres();
-    let dir = tempfile::tempdir().unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let conf = config(
-        &three,
-        dir.path(),
-        port,
-        admin_port,
-        "idle_in_transaction_timeout = \"2s\"",
-        "",
-    );
-    let daemon = start(&conf, port);
+    let (three, _dir, port, admin_port, daemon) = up("idle_in_transaction_timeout = \"2s\"");
     let setup = common::client(port).await;
     setup
         .batch_execute("CREATE TABLE f (id int PRIMARY KEY, v int); INSERT INTO f VALUES (1, 0)")
