@@ -53,14 +53,12 @@ fn sqlstate(e: &tokio_postgres::Error) -> String {
 async fn two_hundred_writers_and_320_readers_over_servers_allowing_50_detach_nothing() {
     let mut three = Three::postgres();
     // Servers that allow 50 connections (mdbd's default pool is 40 per backend).
-    for i in 0..3 {
-        let Three::Postgres(servers) = &three else {
-            unreachable!()
-        };
-        servers[i]
-            .psql("postgres", "ALTER SYSTEM SET max_connections = 50")
-            .unwrap();
-        three.restart_server(i);
+    if let Three::Postgres(servers) = &mut three {
+        for server in servers.iter_mut() {
+            server.restart_with_max_connections(50).unwrap();
+            let limit = server.psql("postgres", "SHOW max_connections").unwrap();
+            assert_eq!(limit.trim(), "50");
+        }
     }
     let dir = tempfile::tempdir().unwrap();
     let (port, admin_port) = (free_port(), free_port());

@@ -17,6 +17,7 @@ pub struct PgServer {
     port: u16,
     bin: PathBuf,
     dir: tempfile::TempDir,
+    max_connections: u32,
 }
 
 /// The newest installed PostgreSQL's bin directory.
@@ -74,12 +75,13 @@ impl PgServer {
         as_owner(&mut initdb);
         run(&mut initdb)?;
         let port = crate::free_port()?;
-        let child = spawn(&bin, dir.path(), port, ids)?;
+        let child = spawn(&bin, dir.path(), port, ids, DEFAULT_MAX_CONNECTIONS)?;
         let mut server = PgServer {
             child,
             port,
             bin,
             dir,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         };
         server.wait_ready()?;
         Ok(server)
@@ -114,6 +116,13 @@ impl PgServer {
         Ok(())
     }
 
+    /// Stops the server and starts it again allowing `n` connections.
+    pub fn restart_with_max_connections(&mut self, n: u32) -> io::Result<()> {
+        self.stop();
+        self.max_connections = n;
+        self.restart()
+    }
+
     /// Starts the server again on the same data directory and port, after [`kill`](Self::kill).
     pub fn restart(&mut self) -> io::Result<()> {
         let ids = if is_root() {
@@ -121,7 +130,13 @@ impl PgServer {
         } else {
             None
         };
-        self.child = spawn(&self.bin, self.dir.path(), self.port, ids)?;
+        self.child = spawn(
+            &self.bin,
+            self.dir.path(),
+            self.port,
+            ids,
+            self.max_connections,
+        )?;
         self.wait_ready()
     }
 
@@ -207,7 +222,16 @@ impl Drop for PgServer {
     }
 }
 
-fn spawn(bin: &Path, dir: &Path, port: u16, ids: Option<(u32, u32)>) -> io::Result<Child> {
+/// The servers' connection limit unless a test sets another.
+const DEFAULT_MAX_CONNECTIONS: u32 = 200;
+
+fn spawn(
+    bin: &Path,
+    dir: &Path,
+    port: u16,
+    ids: Option<(u32, u32)>,
+    max_connections: u32,
+) -> io::Result<Child> {
     let data = dir.join("data");
     let as_owner = |cmd: &mut Command| {
         if let Some((uid, gid)) = ids {
@@ -235,8 +259,8 @@ fn spawn(bin: &Path, dir: &Path, port: u16, ids: Option<(u32, u32)>) -> io::Resu
             "-c",
             "full_page_writes=off",
             "-c",
-            "max_connections=200",
         ])
+        .arg(format!("max_connections={max_connections}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
