@@ -145,11 +145,14 @@ pub fn pins_session(sql: &str) -> bool {
     {
         return true;
     }
-    // Session-level lock functions (not the transaction-scoped `_xact_` ones).
-    let lower = sql.to_ascii_lowercase();
-    (lower.contains("advisory") && !lower.contains("advisory_xact"))
-        || lower.contains("get_lock")
-        || lower.contains("temporary")
+    // Session-level lock functions (not the transaction-scoped `_xact_` ones). Scanned
+    // in place: this runs for every statement, and a statement may be megabytes.
+    let has = |needle: &str| {
+        sql.as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    (has("advisory") && !has("advisory_xact")) || has("get_lock") || has("temporary")
 }
 
 /// `LOAD DATA LOCAL INFILE` / `LOAD XML LOCAL INFILE`: the server would read a file from
