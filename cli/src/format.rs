@@ -81,7 +81,7 @@ pub fn record(r: &LoggedRecord) -> String {
                 let _ = writeln!(out, "    SET {name} = {}", clip(val));
             }
             for (i, stmt) in txn.statements.iter().enumerate() {
-                let _ = writeln!(out, "    [{}] {}", i + 1, clip(&stmt.sql));
+                let _ = writeln!(out, "    [{}] {}", i + 1, clip(&stmt.sql.text()));
                 if !stmt.params.is_empty() {
                     let params: Vec<_> = stmt
                         .params

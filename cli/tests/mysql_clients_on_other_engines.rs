@@ -59,6 +59,20 @@ async fn exercise(three: &Three, dir: &std::path::Path, database: &str) {
         }
         other => panic!("{other}"),
     }
+    // Bytes that are not UTF-8 (a binary literal): these engines take only UTF-8, so
+    // the client gets PostgreSQL's own error for them; nothing is stored or detached.
+    let e = c
+        .query_drop(&b"INSERT INTO t VALUES (3, '\x00\x01\xff', 0)"[..])
+        .await
+        .unwrap_err();
+    match e {
+        mysql_async::Error::Server(s) => {
+            assert_eq!(s.state, "22021", "{s:?}");
+            assert!(s.message.contains("0xff"), "{s:?}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(common::states(admin), vec!["active"; 3]);
     let n: Option<i64> = c.query_first("SELECT count(*) FROM t").await.unwrap();
     assert_eq!(n, Some(2));
     c.disconnect().await.unwrap();

@@ -146,7 +146,7 @@ impl MysqlBackend {
     async fn run(
         &self,
         conn: &mut Conn,
-        sql: &str,
+        sql: &[u8],
         params: &[Value],
     ) -> Result<Outcome, BackendError> {
         execute(&self.name, conn, sql, params).await
@@ -213,7 +213,7 @@ impl MysqlBackend {
         &self,
         conn: &mut Conn,
         lsn: Lsn,
-        sql: &str,
+        sql: &[u8],
     ) -> Result<bool, BackendError> {
         let (applied, pending) = self.marker_of(conn).await?;
         if applied >= lsn {
@@ -274,13 +274,13 @@ impl MysqlBackend {
                         "COPY is not supported by MySQL backends".into(),
                     ));
                 }
-                if implicit_commit(&stmt.sql) {
+                if implicit_commit(&stmt.sql.text()) {
                     return Err(BackendError::Config(format!(
                         "{:?} commits implicitly; log it as a write of its own",
                         stmt.sql
                     )));
                 }
-                self.run(conn, &stmt.sql, &stmt.params).await?;
+                self.run(conn, stmt.sql.as_bytes(), &stmt.params).await?;
             }
             conn.exec_drop(
                 format!("UPDATE {marker} SET lsn = ? WHERE id = 1"),
@@ -370,13 +370,13 @@ impl Backend for MysqlBackend {
             reason: "no replay connection".into(),
         })?;
         let result = match txn.statements.as_slice() {
-            [only] if implicit_commit(&only.sql) => {
+            [only] if implicit_commit(&only.sql.text()) => {
                 // The session's settings (sql_mode, ...) shape DDL too; SET commits nothing.
                 conn.query_drop(Self::clock(&txn.settings)?)
                     .await
                     .map_err(|e| convert::error(&self.name, e))?;
                 self.apply_settings(conn, &txn.settings).await?;
-                self.apply_alone(conn, lsn, &only.sql).await
+                self.apply_alone(conn, lsn, only.sql.as_bytes()).await
             }
             _ => self.apply_in_transaction(conn, lsn, txn).await,
         };
@@ -454,13 +454,13 @@ impl Backend for MysqlBackend {
             "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1, 2, 3",
             "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1",
         ] {
-            if let Outcome::Rows(rs) = self.run(&mut conn, sql, &[]).await? {
+            if let Outcome::Rows(rs) = self.run(&mut conn, sql.as_bytes(), &[]).await? {
                 rs.rows.iter().for_each(|r| schema.row(r));
             }
         }
         out.push(schema.finish());
         let Outcome::Rows(tables) = self
-            .run(&mut conn, "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", &[])
+            .run(&mut conn, "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1".as_bytes(), &[])
             .await?
         else {
             return Ok(out);
@@ -476,7 +476,11 @@ impl Backend for MysqlBackend {
             }
             let quoted = convert::quote(table);
             let Outcome::Rows(cols) = self
-                .run(&mut conn, &format!("SELECT * FROM {quoted} LIMIT 0"), &[])
+                .run(
+                    &mut conn,
+                    format!("SELECT * FROM {quoted} LIMIT 0").as_bytes(),
+                    &[],
+                )
                 .await?
             else {
                 continue;
@@ -486,7 +490,7 @@ impl Backend for MysqlBackend {
             if let Outcome::Rows(rs) = self
                 .run(
                     &mut conn,
-                    &format!("SELECT * FROM {quoted} ORDER BY {}", order.join(", ")),
+                    format!("SELECT * FROM {quoted} ORDER BY {}", order.join(", ")).as_bytes(),
                     &[],
                 )
                 .await?

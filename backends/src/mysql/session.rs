@@ -9,11 +9,12 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 /// Runs one statement: the text protocol without parameters (everything can run that
-/// way), the binary protocol (a prepared statement) with them.
+/// way), the binary protocol (a prepared statement) with them. `sql` goes to the server as
+/// the very bytes the client sent: they need not be UTF-8 (binary literals).
 pub async fn execute(
     backend: &str,
     conn: &mut Conn,
-    sql: &str,
+    sql: &[u8],
     params: &[Value],
 ) -> Result<Outcome, BackendError> {
     let err = |e| convert::error(backend, e);
@@ -44,7 +45,7 @@ pub async fn execute(
     };
     if columns.is_empty() {
         return Ok(Outcome::Command {
-            tag: command_tag(sql, affected),
+            tag: command_tag(&String::from_utf8_lossy(sql), affected),
             rows: affected,
             last_insert_id: last_id.filter(|&id| id > 0),
         });
@@ -110,7 +111,11 @@ impl Session for MysqlSession {
         }))
     }
 
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+    async fn execute_bytes(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, BackendError> {
         execute(&self.backend, &mut self.conn, sql, params).await
     }
 

@@ -88,16 +88,16 @@ impl PgBackend {
         tx: &tokio_postgres::Transaction<'_>,
         stmt: &mdbd_engine::log::Statement,
     ) -> Result<(), BackendError> {
-        if mdbd_engine::cluster::outside_transaction(&stmt.sql) {
+        let sql = mdbd_engine::backend::utf8_statement(stmt.sql.as_bytes())?;
+        if mdbd_engine::cluster::outside_transaction(sql) {
             return Err(BackendError::Config(format!(
-                "{:?} cannot run inside a transaction; log it as a write of its own",
-                stmt.sql
+                "{sql:?} cannot run inside a transaction; log it as a write of its own"
             )));
         }
         match &stmt.copy_data {
             Some(data) => {
                 let sink = tx
-                    .copy_in::<_, bytes::Bytes>(stmt.sql.as_str())
+                    .copy_in::<_, bytes::Bytes>(sql)
                     .await
                     .map_err(|e| self.err(e))?;
                 futures_util::pin_mut!(sink);
@@ -110,7 +110,7 @@ impl PgBackend {
                 sink.finish().await.map_err(|e| self.err(e))?;
             }
             None => {
-                execute(&self.name, tx.client(), &stmt.sql, &stmt.params).await?;
+                execute(&self.name, tx.client(), sql, &stmt.params).await?;
             }
         }
         Ok(())
@@ -287,11 +287,12 @@ impl Backend for PgBackend {
         let client = self.replay_client(&mut replay).await?;
         let marker = &self.options.marker_table;
         if let [only] = txn.statements.as_slice() {
-            if mdbd_engine::cluster::outside_transaction(&only.sql) {
+            let sql = mdbd_engine::backend::utf8_statement(only.sql.as_bytes())?;
+            if mdbd_engine::cluster::outside_transaction(sql) {
                 if self.marker_of(client).await? >= lsn {
                     return Ok(false);
                 }
-                match client.batch_execute(&only.sql).await {
+                match client.batch_execute(sql).await {
                     Ok(()) => {}
                     Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P07") => {
                         tracing::info!(backend = %self.name, %lsn, "non-transactional statement already applied before a crash");
@@ -331,7 +332,7 @@ impl Backend for PgBackend {
                     && !t
                         .statements
                         .iter()
-                        .any(|s| mdbd_engine::cluster::outside_transaction(&s.sql))
+                        .any(|s| mdbd_engine::cluster::outside_transaction(&s.sql.text()))
             });
         if groupable {
             return self.apply_grouped(batch).await;

@@ -183,7 +183,12 @@ impl Session for PgSession {
         }))
     }
 
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+    async fn execute_bytes(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, BackendError> {
+        let sql = mdbd_engine::backend::utf8_statement(sql)?;
         if std::mem::take(&mut self.begin_pending) {
             // Both requests go out before either answer is awaited (tokio-postgres sends
             // in the order the futures are first polled): one round trip, not two.

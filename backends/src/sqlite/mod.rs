@@ -181,13 +181,14 @@ impl Backend for SqliteBackend {
         let (table, txn) = (self.options.marker_table.clone(), txn.clone());
         self.with_conn(move |c| {
             if let [only] = txn.statements.as_slice() {
-                if mdbd_engine::cluster::outside_transaction(&only.sql) {
+                let sql = mdbd_engine::backend::utf8_statement(only.sql.as_bytes())?;
+                if mdbd_engine::cluster::outside_transaction(sql) {
                     // VACUUM refuses a transaction; it changes no content, so running it
                     // again after a crash between it and the marker is harmless.
                     if read_marker(c, &table)? >= lsn {
                         return Ok(false);
                     }
-                    execute(c, &only.sql, &only.params)?;
+                    execute(c, sql, &only.params)?;
                     set_marker(c, &table, lsn)?;
                     return Ok(true);
                 }
@@ -212,7 +213,7 @@ impl Backend for SqliteBackend {
         let alone = |t: &WriteTxn| {
             t.statements
                 .iter()
-                .any(|s| mdbd_engine::cluster::outside_transaction(&s.sql))
+                .any(|s| mdbd_engine::cluster::outside_transaction(&s.sql.text()))
         };
         if batch.len() <= 1 || batch.iter().any(|(_, t)| alone(t)) {
             let mut applied = 0;
@@ -384,6 +385,7 @@ fn run_logged(
             message: "COPY is not supported by SQLite backends".into(),
         }));
     }
-    execute(tx, &stmt.sql, &stmt.params)?;
+    let sql = mdbd_engine::backend::utf8_statement(stmt.sql.as_bytes())?;
+    execute(tx, sql, &stmt.params)?;
     Ok(())
 }

@@ -132,7 +132,12 @@ pub struct SqliteSession {
 
 #[async_trait::async_trait]
 impl Session for SqliteSession {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+    async fn execute_bytes(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, BackendError> {
+        let sql = mdbd_engine::backend::utf8_statement(sql)?;
         let (sql, params) = (sql.to_string(), params.to_vec());
         on_conn(&self.conn, move |c| execute(c, &sql, &params)).await
     }

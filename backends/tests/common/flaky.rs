@@ -53,11 +53,15 @@ pub fn down(name: &str) -> BackendError {
 
 #[async_trait]
 impl Session for FlakySession {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+    async fn execute_bytes(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, BackendError> {
         if self.broken.load(Ordering::SeqCst) {
             return Err(down(&self.name));
         }
-        self.inner.execute(sql, params).await
+        self.inner.execute_bytes(sql, params).await
     }
     async fn begin(&mut self) -> Result<(), BackendError> {
         if self.broken.load(Ordering::SeqCst) {

@@ -177,7 +177,7 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         };
         match command {
             cmd::QUIT => break,
-            cmd::QUERY => query::run(&mut conn, &String::from_utf8_lossy(body)).await?,
+            cmd::QUERY => query::run(&mut conn, body).await?,
             cmd::INIT_DB => query::use_database(&mut conn, &String::from_utf8_lossy(body)),
             cmd::PING | cmd::SET_OPTION => conn.ok(),
             cmd::FIELD_LIST => {
@@ -186,7 +186,7 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
                 conn.packets.push(&results::eof(st));
             }
             cmd::STATISTICS => conn.packets.push(b"mdbd: see the admin API for statistics"),
-            cmd::STMT_PREPARE => prepared::prepare(&mut conn, &String::from_utf8_lossy(body)).await,
+            cmd::STMT_PREPARE => prepared::prepare(&mut conn, body).await,
             cmd::STMT_EXECUTE => prepared::execute(&mut conn, body).await?,
             cmd::STMT_SEND_LONG_DATA => prepared::long_data(&mut conn, body),
             cmd::STMT_CLOSE => prepared::close(&mut conn, body),

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 /// A statement a client prepared.
 pub struct Prepared {
     /// As the backends take it (`?` numbered `$n` for PostgreSQL), shared with every
-    /// execution.
-    sql: std::sync::Arc<str>,
+    /// execution; the client's bytes, which need not be UTF-8.
+    sql: std::sync::Arc<[u8]>,
     params: usize,
     bound: Vec<ParamType>,
     long_data: HashMap<u16, Vec<u8>>,
@@ -27,21 +27,24 @@ fn undescribed(sql: &str) -> bool {
     )
 }
 
-pub async fn prepare(conn: &mut Conn, sql: &str) {
-    let sql = sql.trim().trim_end_matches(';').trim();
+pub async fn prepare(conn: &mut Conn, sql: &[u8]) {
+    let sql = sql.trim_ascii();
+    let sql = sql.strip_suffix(b";").unwrap_or(sql).trim_ascii();
     let placeholders = split::placeholders(sql);
     // Numbered once here, not at every execution.
     let sql = if conn.frontend.numbered_placeholders {
         split::numbered(sql)
     } else {
-        sql.to_string()
+        sql.to_vec()
     };
+    // Described as text: a literal's bytes do not change what it takes or returns.
+    let text = String::from_utf8_lossy(&sql);
     let answered_here =
-        !conn.frontend.is_mysql && super::variables::answer(&sql, conn.autocommit).is_some();
-    let (params, columns) = if undescribed(&sql) || answered_here {
+        !conn.frontend.is_mysql && super::variables::answer(&text, conn.autocommit).is_some();
+    let (params, columns) = if undescribed(&text) || answered_here {
         (placeholders, Vec::new())
     } else {
-        match conn.session.describe(&sql).await {
+        match conn.session.describe(&text).await {
             Ok(d) => {
                 let rs = ResultSet {
                     columns: d.columns,

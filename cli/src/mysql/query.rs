@@ -149,11 +149,16 @@ async fn kill(conn: &mut Conn, query_only: bool, id: u32) -> Result<Outcome, Clu
     Ok(done("KILL"))
 }
 
+/// Runs one statement, exactly the bytes the client sent (they need not be UTF-8: a
+/// binary literal goes to every backend and into the log unchanged). The front end's
+/// own decisions read it as text; every word they look for is ASCII.
 pub(super) async fn statement(
     conn: &mut Conn,
-    sql: &str,
+    bytes: &[u8],
     params: &[mdbd_engine::log::Value],
 ) -> Result<Outcome, ClusterError> {
+    let text = String::from_utf8_lossy(bytes);
+    let sql: &str = &text;
     // Only statements starting with these words can be the front end's own; the rest
     // is decided by the first word alone, without scanning the text.
     let word = first_word(sql);
@@ -215,11 +220,11 @@ pub(super) async fn statement(
     } else if !conn.autocommit && !controls && !conn.session.in_transaction() {
         conn.session.execute("BEGIN", &[]).await?;
     }
-    conn.session.execute(sql, params).await
+    conn.session.execute_bytes(bytes, params).await
 }
 
 /// COM_QUERY.
-pub async fn run(conn: &mut Conn, sql: &str) -> std::io::Result<()> {
+pub async fn run(conn: &mut Conn, sql: &[u8]) -> std::io::Result<()> {
     let statements = split::statements(sql);
     if statements.is_empty() {
         conn.packets

@@ -71,10 +71,21 @@ impl BackendError {
 /// Statements run in autocommit mode unless [`begin`](Self::begin) was called.
 #[async_trait]
 pub trait Session: Send {
-    /// Runs one statement with positional parameters (`$1`, `$2`, ...). Not durable by
-    /// itself inside a transaction; in autocommit mode, durable when it returns `Ok`
-    /// (as durable as the database's own commit).
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError>;
+    /// Runs one statement with positional parameters (`$1`, `$2`, ...), its text exactly
+    /// as the client sent it (see [`Sql`](crate::log::Sql): not necessarily UTF-8). Not
+    /// durable by itself inside a transaction; in autocommit mode, durable when it returns
+    /// `Ok` (as durable as the database's own commit). An engine whose driver takes only
+    /// UTF-8 refuses other bytes with [`utf8_statement`]'s database error.
+    async fn execute_bytes(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, BackendError>;
+
+    /// [`execute_bytes`](Self::execute_bytes) for text mdbd itself wrote.
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
+        self.execute_bytes(sql.as_bytes(), params).await
+    }
 
     /// Starts a transaction.
     async fn begin(&mut self) -> Result<(), BackendError>;
@@ -147,6 +158,24 @@ pub trait Canceller: Send + Sync {
     /// Asks the server to stop the connection's current statement; nothing happens when
     /// it runs none. The statement then fails with the engine's "canceled" error.
     async fn cancel(&self) -> Result<(), BackendError>;
+}
+
+/// `sql` as text, for engines whose drivers take only UTF-8. Other bytes are the client's
+/// error, with PostgreSQL's own SQLSTATE and message for them, and never a lossy guess.
+pub fn utf8_statement(sql: &[u8]) -> Result<&str, BackendError> {
+    std::str::from_utf8(sql).map_err(|e| {
+        let at = e.valid_up_to();
+        let bad = &sql[at..at + e.error_len().unwrap_or(sql.len() - at).min(4)];
+        let shown: Vec<String> = bad.iter().map(|b| format!("0x{b:02x}")).collect();
+        BackendError::Db(DbError {
+            code: "22021".into(),
+            sqlstate: "22021".into(),
+            message: format!(
+                "invalid byte sequence for encoding \"UTF8\": {}",
+                shown.join(" ")
+            ),
+        })
+    })
 }
 
 /// What a statement takes and returns.

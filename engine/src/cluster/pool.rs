@@ -293,8 +293,12 @@ impl Conn {
 
 #[async_trait]
 impl Session for Conn {
-    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
-        self.run(|s| s.execute(sql, params)).await
+    async fn execute_bytes(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, BackendError> {
+        self.run(|s| s.execute_bytes(sql, params)).await
     }
 
     async fn begin(&mut self) -> Result<(), BackendError> {

@@ -3,7 +3,7 @@
 pub use super::cancel::SessionCanceller;
 use super::{Cluster, ClusterError, Conn, DetachCause, DetachReason, Kind, TxnExpiry};
 use crate::backend::{Backend, BackendError, Description, Outcome, Session};
-use crate::log::{Lsn, Payload, Record, Statement, Value, WriteTxn};
+use crate::log::{Lsn, Payload, Record, Sql, Statement, Value, WriteTxn};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ pub struct ClusterSession {
     pub(super) settings: Vec<(String, String)>,
     /// The same settings as the client sent them, replayed verbatim on each new
     /// connection of this session.
-    set_statements: Vec<(String, String)>,
+    set_statements: Vec<(String, Sql)>,
     /// Holds state that lives on its connections (see [`super::pins_session`]): it keeps
     /// them instead of giving them back between transactions.
     pinned: bool,
@@ -158,7 +158,7 @@ impl ClusterSession {
                 })?;
             let mut conn = pool.checkout().await?;
             for (_, statement) in &self.set_statements {
-                conn.execute(statement, &[]).await?;
+                conn.execute_bytes(statement.as_bytes(), &[]).await?;
             }
             self.conns.insert(name.clone(), conn);
             self.cancel.set(&self.conns);
@@ -231,6 +231,17 @@ impl ClusterSession {
 
     /// Runs one statement and returns the one normal answer.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
+        self.execute_bytes(sql.as_bytes(), params).await
+    }
+
+    /// [`execute`](Self::execute) for a statement exactly as the client sent it, which need
+    /// not be UTF-8 (see [`Sql`]): it is classified by its text (every keyword mdbd looks
+    /// for is ASCII) and runs, and is logged, as the same bytes.
+    pub async fn execute_bytes(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, ClusterError> {
         if let Some(expiry) = self.expired {
             return Err(ClusterError::Db(expiry.error(self.cluster.kind())));
         }
@@ -238,17 +249,18 @@ impl ClusterSession {
             return Err(client_gone());
         }
         self.idle_since = None;
-        if super::pins_session(sql) {
+        let text = String::from_utf8_lossy(sql);
+        if super::pins_session(&text) {
             self.pinned = true;
         }
-        if super::classify::reads_client_file(sql) {
+        if super::classify::reads_client_file(&text) {
             // The server would ask mdbd's backend driver for a file on the client's
             // machine, which it cannot reach; refused before any backend sees it.
             return Err(ClusterError::Db(super::classify::client_file_refused(
                 self.cluster.kind(),
             )));
         }
-        let result = self.dispatch(sql, params).await;
+        let result = self.dispatch(sql, &text, params).await;
         self.after_request();
         result
     }
@@ -262,9 +274,14 @@ impl ClusterSession {
         self.cancel.set(&self.conns);
     }
 
-    async fn dispatch(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
+    async fn dispatch(
+        &mut self,
+        sql: &[u8],
+        text: &str,
+        params: &[Value],
+    ) -> Result<Outcome, ClusterError> {
         self.drop_detached();
-        match self.cluster.classifier().classify(sql) {
+        match self.cluster.classifier().classify(text) {
             Kind::Begin => {
                 if self.txn.is_none() {
                     self.txn = Some(Txn {
@@ -296,18 +313,18 @@ impl ClusterSession {
                 Ok(self
                     .conn(&backend)
                     .await?
-                    .execute(sql, params)
+                    .execute_bytes(sql, params)
                     .await
                     .map_err(to_client)?)
             }
-            Kind::Write if super::outside_transaction(sql) && self.txn.is_none() => {
+            Kind::Write if super::outside_transaction(text) && self.txn.is_none() => {
                 self.write_alone(sql).await
             }
             Kind::Write => self.write(sql, params).await,
         }
     }
 
-    async fn read(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, ClusterError> {
+    async fn read(&mut self, sql: &[u8], params: &[Value]) -> Result<Outcome, ClusterError> {
         self.cluster
             .counters()
             .reads
@@ -319,7 +336,7 @@ impl ClusterSession {
                 .read_backend_counted()
                 .ok_or_else(|| ClusterError::NoActiveBackend("nothing to read from".into()))?;
             let result = match self.conn(&backend).await {
-                Ok(conn) => conn.execute(sql, params).await,
+                Ok(conn) => conn.execute_bytes(sql, params).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -345,7 +362,7 @@ impl ClusterSession {
     /// session's own connection, or one checked out for it), so an invalid value is this
     /// client's error and is never replayed on other connections; then applied on every
     /// connection the session holds and remembered for the ones it opens later.
-    async fn set(&mut self, sql: &str) -> Result<Outcome, ClusterError> {
+    async fn set(&mut self, sql: &[u8]) -> Result<Outcome, ClusterError> {
         let first = match self.conns.keys().next().cloned() {
             Some(name) => name,
             None => self.one_backend()?.name().to_string(),
@@ -355,7 +372,7 @@ impl ClusterSession {
             .backend(&first)
             .ok_or_else(|| ClusterError::NoActiveBackend(first.clone()))?;
         let checked = match self.conn(&backend).await {
-            Ok(conn) => conn.execute(sql, &[]).await,
+            Ok(conn) => conn.execute_bytes(sql, &[]).await,
             Err(e) => Err(e),
         };
         if let Err(e) = checked {
@@ -377,7 +394,7 @@ impl ClusterSession {
             .collect();
         for name in names {
             if let Some(conn) = self.conns.get_mut(&name) {
-                if let Err(e) = conn.execute(sql, &[]).await {
+                if let Err(e) = conn.execute_bytes(sql, &[]).await {
                     // It passed on the first backend: a connection that cannot take it
                     // is dropped and opens again (with the setting) when needed.
                     tracing::warn!(backend = %name, error = %e, "a session setting failed on one connection");
@@ -385,13 +402,15 @@ impl ClusterSession {
                 }
             }
         }
-        if let Some((k, v)) = parse_set(sql) {
+        // A setting is logged as text; one whose bytes are not UTF-8 stays on the
+        // session's own connections instead of being logged with a guess.
+        if let Some((k, v)) = std::str::from_utf8(sql).ok().and_then(parse_set) {
             self.settings
                 .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
             self.settings.push((k.clone(), v));
             self.set_statements
                 .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
-            self.set_statements.push((k, sql.to_string()));
+            self.set_statements.push((k, Sql::from(sql)));
         } else {
             self.pinned = true;
         }

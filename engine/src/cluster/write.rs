@@ -5,7 +5,7 @@ use super::pin_time::pin_time;
 use super::session::{to_client, Txn};
 use super::{vote, ClusterError, ClusterSession, DetachCause, DetachReason, Verdict};
 use crate::backend::{BackendError, Outcome, Session};
-use crate::log::{Payload, Record, Statement, Value, WriteTxn};
+use crate::log::{Payload, Record, Sql, Statement, Value, WriteTxn};
 use crate::snapshot::BackendKind;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
@@ -231,16 +231,22 @@ impl ClusterSession {
     /// Runs a write on every active backend, inside this session's transaction on each.
     pub(super) async fn write(
         &mut self,
-        sql: &str,
+        sql: &[u8],
         params: &[Value],
     ) -> Result<Outcome, ClusterError> {
         let autocommit = self.txn.is_none();
         let mut txn = self.begin_write().await?;
         let at = txn.time.unwrap_or_else(SystemTime::now);
-        let sql = pin_time(sql, self.cluster.kind(), at).into_owned();
+        let sql = match std::str::from_utf8(sql) {
+            Ok(text) => Sql::from(pin_time(text, self.cluster.kind(), at)),
+            // Only MySQL takes such bytes, and its clock is pinned by `SET timestamp`
+            // (`begin_at`), not by rewriting; the other engines refuse them.
+            Err(_) => Sql::from(sql),
+        };
         let members = txn.members.clone();
-        let text: &str = &sql;
-        let results = on_members!(self.conns, &members, |conn| conn.execute(text, params));
+        let bytes = sql.as_bytes();
+        let results = on_members!(self.conns, &members, |conn| conn
+            .execute_bytes(bytes, params));
         let verdict = self.settle(&mut txn, results).await;
         let statement = Statement {
             sql,
@@ -256,7 +262,7 @@ impl ClusterSession {
     /// for an error every backend agreed on. (Were mdbd to die between the statement and
     /// its log append, the backends would hold an effect the log lacks; these statements
     /// change no rows, so only an index or a database could be left over.)
-    pub(super) async fn write_alone(&mut self, sql: &str) -> Result<Outcome, ClusterError> {
+    pub(super) async fn write_alone(&mut self, sql: &[u8]) -> Result<Outcome, ClusterError> {
         let turn = self.take_turn().await;
         if self.client_is_gone() {
             return Err(super::session::client_gone());
@@ -266,7 +272,7 @@ impl ClusterSession {
             .writes
             .fetch_add(1, Ordering::Relaxed);
         let members = self.connect_active().await?;
-        let results = on_members!(self.conns, &members, |conn| conn.execute(sql, &[]));
+        let results = on_members!(self.conns, &members, |conn| conn.execute_bytes(sql, &[]));
         let mut txn = Txn {
             turn: Some(turn),
             turn_since: Some(Instant::now()),

@@ -139,6 +139,71 @@ mod tests {
     }
 
     #[test]
+    fn statement_bytes_that_are_not_utf8_round_trip_byte_for_byte() {
+        // What mysql-connector-python sends for `INSERT INTO bl VALUES (1, %s)` with
+        // b"\x00\x01\xff": the raw bytes between the quotes.
+        let sql = b"INSERT INTO bl VALUES (1, '\\0\x01\xff')".to_vec();
+        let rec = Record::write(1, vec![Statement::new(sql.clone())]);
+        let mut buf = Vec::new();
+        encode_record(&rec, &mut buf).unwrap();
+        let back = decode_record(&buf).unwrap();
+        let crate::log::Payload::Write(txn) = back.payload else {
+            panic!("not a write: {back:?}");
+        };
+        assert_eq!(txn.statements[0].sql.as_bytes(), &sql[..]);
+        assert!(txn.statements[0].sql.as_str().is_none());
+    }
+
+    #[test]
+    fn records_written_when_statements_were_strings_still_decode() {
+        // The shape of the record model before `Sql`: the on-disk bytes must not change.
+        #[derive(serde::Serialize)]
+        struct OldStatement {
+            sql: String,
+            params: Vec<Value>,
+            #[serde(with = "serde_bytes")]
+            copy_data: Option<Vec<u8>>,
+        }
+        #[derive(serde::Serialize)]
+        struct OldTxn {
+            settings: Vec<(String, String)>,
+            statements: Vec<OldStatement>,
+        }
+        #[derive(serde::Serialize)]
+        enum OldPayload {
+            Write(OldTxn),
+        }
+        #[derive(serde::Serialize)]
+        struct OldRecord {
+            session: u64,
+            timestamp_micros: u64,
+            payload: OldPayload,
+        }
+        let old = OldRecord {
+            session: 3,
+            timestamp_micros: 99,
+            payload: OldPayload::Write(OldTxn {
+                settings: vec![("TimeZone".into(), "UTC".into())],
+                statements: vec![OldStatement {
+                    sql: "UPDATE t SET a = 'é' WHERE id = $1".into(),
+                    params: vec![Value::Int(2)],
+                    copy_data: Some(b"1\tx\n".to_vec()),
+                }],
+            }),
+        };
+        let mut buf = vec![RECORD_FORMAT_V1];
+        bincode::serde::encode_into_std_write(&old, &mut buf, base_config()).unwrap();
+        let rec = decode_record(&buf).unwrap();
+        let crate::log::Payload::Write(txn) = rec.payload else {
+            panic!("not a write: {rec:?}");
+        };
+        assert_eq!(txn.statements[0].sql, "UPDATE t SET a = 'é' WHERE id = $1");
+        assert_eq!(txn.statements[0].params, vec![Value::Int(2)]);
+        assert_eq!(txn.statements[0].copy_data.as_deref(), Some(&b"1\tx\n"[..]));
+        assert_eq!(txn.settings, vec![("TimeZone".into(), "UTC".into())]);
+    }
+
+    #[test]
     fn huge_claimed_length_is_refused_without_allocating() {
         // version, session=0, ts=0, Payload::Write, settings=[], one statement whose SQL
         // text claims u64::MAX-ish bytes (varint 0xFD = u64 follows).

@@ -72,7 +72,7 @@ pub use frame::FrameError;
 pub use lsn::{Lsn, LsnRange};
 pub use options::{Durability, LogOptions, RecoveryMode};
 pub use reader::{LogIter, LogTail};
-pub use record::{Control, LoggedRecord, Payload, Record, Statement, Value, WriteTxn};
+pub use record::{Control, LoggedRecord, Payload, Record, Sql, Statement, Value, WriteTxn};
 pub use recovery::{CorruptionReport, RecoveryReport};
 pub use retention::TruncateReport;
 pub use storage::{FrameIter, FrameKey, LogStorage, SledStorage, StorageError};

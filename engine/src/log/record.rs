@@ -28,12 +28,113 @@ pub enum Value {
     Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
+/// A statement's text exactly as the client sent it: bytes, not a `String`.
+///
+/// SQL arrives in the connection's character set, which need not be UTF-8, and MySQL
+/// drivers inline binary literals raw (mysql-connector-python sends `b"\x00\xff"` as the
+/// bytes between two quotes). Converting to text would put U+FFFD in their place, on every
+/// backend and in every replay, silently; so the text stays bytes from the client socket
+/// to the log and to the backend's driver. Engines whose protocol takes only UTF-8
+/// (PostgreSQL's and SQLite's drivers) refuse a statement that is not, as a database
+/// error to its client.
+///
+/// Encoded like a `String` (a length, then the bytes), so records written before this
+/// type existed decode unchanged.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[serde(transparent)]
+pub struct Sql(#[serde(with = "serde_bytes")] Vec<u8>);
+
+impl Sql {
+    /// The bytes, as the client sent them.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The text, when it is UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    /// The text with anything that is not UTF-8 shown as U+FFFD: for classifying (every
+    /// keyword is ASCII) and for people (logs, `mdbd log show`), never to execute.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.0)
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for an empty statement.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The bytes, owned.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for Sql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_str() {
+            Some(s) => write!(f, "{s:?}"),
+            None => write!(f, "b{:?}", self.text()),
+        }
+    }
+}
+
+impl From<String> for Sql {
+    fn from(s: String) -> Self {
+        Sql(s.into_bytes())
+    }
+}
+
+impl From<&str> for Sql {
+    fn from(s: &str) -> Self {
+        Sql(s.as_bytes().to_vec())
+    }
+}
+
+impl From<std::borrow::Cow<'_, str>> for Sql {
+    fn from(s: std::borrow::Cow<'_, str>) -> Self {
+        Sql::from(s.into_owned())
+    }
+}
+
+impl From<Vec<u8>> for Sql {
+    fn from(b: Vec<u8>) -> Self {
+        Sql(b)
+    }
+}
+
+impl From<&[u8]> for Sql {
+    fn from(b: &[u8]) -> Self {
+        Sql(b.to_vec())
+    }
+}
+
+impl PartialEq<str> for Sql {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Sql {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
 /// One SQL statement of a logged write.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Statement {
     /// The SQL text, exactly as the client sent it.
-    pub sql: String,
+    pub sql: Sql,
     /// Positional parameters, in order.
     pub params: Vec<Value>,
     /// Data a `COPY ... FROM STDIN` statement reads, in the wire format the client used.
@@ -44,7 +145,7 @@ pub struct Statement {
 
 impl Statement {
     /// A statement without parameters.
-    pub fn new(sql: impl Into<String>) -> Self {
+    pub fn new(sql: impl Into<Sql>) -> Self {
         Statement {
             sql: sql.into(),
             params: Vec::new(),
@@ -53,7 +154,7 @@ impl Statement {
     }
 
     /// A statement with positional parameters.
-    pub fn with_params(sql: impl Into<String>, params: Vec<Value>) -> Self {
+    pub fn with_params(sql: impl Into<Sql>, params: Vec<Value>) -> Self {
         Statement {
             sql: sql.into(),
             params,
