@@ -1,19 +1,20 @@
 //! Availability rules of the cluster on SQLite backends (issue #15): a damaged delta log
 //! keeps the complete backends in service and refuses every join; health checks detach
 //! only after failures in a row, never a backend that is serving, never the last one; a
-//! member record that does not parse stops the start instead of activating a backend.
+//! member record that does not parse stops the start instead of activating a backend; a
+//! session waiting for a connection to a backend that leaves service moves on at once.
 
 mod common;
 
 use async_trait::async_trait;
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
-use mdbd_engine::backend::{Backend, BackendError, Session, SnapshotInfo, TableChecksum};
+use mdbd_engine::backend::{Backend, BackendError, Outcome, Session, SnapshotInfo, TableChecksum};
 use mdbd_engine::cluster::{
-    Classifier, Cluster, ClusterError, DetachCause, DetachReason, HealthOptions, JoinError,
-    JoinOptions, MemberState,
+    Classifier, Cluster, ClusterError, ClusterOptions, ConnectionLimits, DetachCause, DetachReason,
+    HealthOptions, JoinError, JoinOptions, MemberState,
 };
 use mdbd_engine::log::{
-    DeltaLog, Durability, FrameKey, LogOptions, LogStorage, Lsn, SledStorage, WriteTxn,
+    DeltaLog, Durability, FrameKey, LogOptions, LogStorage, Lsn, SledStorage, Value, WriteTxn,
 };
 use mdbd_engine::snapshot::BackendKind;
 use std::path::Path;
@@ -292,4 +293,82 @@ fn member_states_round_trip_and_anything_else_is_an_error() {
     ] {
         assert!(MemberState::decode(bad).is_err(), "{bad:?} decoded");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_waiting_for_a_detached_backends_connection_goes_on_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ClusterOptions {
+        connections: ConnectionLimits {
+            max_connections: 1,
+            pool_timeout: Duration::from_secs(60),
+            ..ConnectionLimits::default()
+        },
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::start_with(
+        log(dir.path()),
+        vec![sqlite(dir.path(), "a"), sqlite(dir.path(), "b")],
+        Classifier::default(),
+        options,
+    )
+    .await
+    .unwrap();
+    cluster
+        .session()
+        .execute("CREATE TABLE t (id int)", &[])
+        .await
+        .unwrap();
+    // One session holds the only connection to one backend (a read transaction).
+    let mut holder = cluster.session();
+    holder.execute("BEGIN", &[]).await.unwrap();
+    holder.execute("SELECT 1", &[]).await.unwrap();
+    let held: Vec<String> = cluster
+        .pool_sizes()
+        .into_iter()
+        .filter(|(_, n)| *n == 1)
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(held.len(), 1, "{:?}", cluster.pool_sizes());
+    // A writer waits for it...
+    let writer = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = cluster
+                .session()
+                .execute("INSERT INTO t VALUES (1)", &[])
+                .await;
+            (result, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !writer.is_finished(),
+        "the writer did not wait for the pool"
+    );
+    // ...until that backend leaves service: then it goes on with the other one at once,
+    // instead of waiting out pool_timeout for a "too many connections" error.
+    assert!(cluster
+        .detach(
+            &held[0],
+            DetachReason::new(DetachCause::Operator, "test: leaves service")
+        )
+        .unwrap());
+    let (result, waited) = tokio::time::timeout(Duration::from_secs(10), writer)
+        .await
+        .expect("the writer still waits for the detached backend's pool")
+        .unwrap();
+    result.unwrap();
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    let Outcome::Rows(rs) = cluster
+        .session()
+        .execute("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+    else {
+        panic!("no rows");
+    };
+    assert_eq!(rs.rows, vec![vec![Value::Int(1)]]);
+    holder.execute("COMMIT", &[]).await.unwrap();
 }

@@ -259,7 +259,7 @@ impl Cluster {
             m.state = MemberState::Detached {
                 reason: reason.clone(),
             };
-            m.pool.clear_idle();
+            m.pool.retire();
         }
         self.counters.detaches.fetch_add(1, Ordering::Relaxed);
         self.counters.count_detach(reason.cause);
@@ -306,9 +306,14 @@ impl Cluster {
             let Some(m) = members.iter_mut().find(|m| m.backend.name() == name) else {
                 return Err(ClusterError::State(format!("no backend named {name:?}")));
             };
+            // Whatever it comes back as, it starts with fresh connections; out of service,
+            // nobody waits for one.
+            if state == MemberState::Active {
+                m.pool.clear_idle();
+            } else {
+                m.pool.retire();
+            }
             m.state = state.clone();
-            // Whatever it comes back as, it starts with fresh connections.
-            m.pool.clear_idle();
         }
         tracing::info!(backend = name, state = %state.encode(), "member state changed");
         Ok(())

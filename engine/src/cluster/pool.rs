@@ -66,6 +66,9 @@ pub(crate) struct Pool {
     limits: ConnectionLimits,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Box<dyn Session>>>,
+    /// Woken when the backend leaves service: sessions waiting for room give up at once
+    /// and go on with the other backends instead of waiting out `pool_timeout`.
+    retired: tokio::sync::Notify,
     counters: Arc<PoolCounters>,
     /// Milliseconds since `epoch` of the last operation the server answered.
     last_answer: AtomicU64,
@@ -83,6 +86,7 @@ impl Pool {
             backend,
             limits,
             idle: Mutex::new(Vec::new()),
+            retired: tokio::sync::Notify::new(),
             counters,
             last_answer: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -113,6 +117,14 @@ impl Pool {
         }
     }
 
+    /// The backend left service: idle connections close, and every session waiting for a
+    /// connection gets a connection error now (the backend is out, so it moves on without
+    /// it) rather than a "too many connections" error after `pool_timeout`.
+    pub(crate) fn retire(&self) {
+        self.clear_idle();
+        self.retired.notify_waiters();
+    }
+
     /// Connections open for sessions right now (checked out or idle).
     pub(crate) fn in_use(&self) -> usize {
         self.limits.max_connections.max(1) - self.permits.available_permits()
@@ -124,12 +136,21 @@ impl Pool {
             Ok(p) => p,
             Err(_) => {
                 self.counters.waits.fetch_add(1, Ordering::Relaxed);
-                match tokio::time::timeout(
-                    self.limits.pool_timeout,
-                    self.permits.clone().acquire_owned(),
-                )
-                .await
-                {
+                let retired = self.retired.notified();
+                let waited = tokio::select! {
+                    waited = tokio::time::timeout(
+                        self.limits.pool_timeout,
+                        self.permits.clone().acquire_owned(),
+                    ) => waited,
+                    () = retired => {
+                        return Err(BackendError::Connection {
+                            backend: self.backend.name().to_string(),
+                            reason: "left service while this session waited for a connection"
+                                .into(),
+                        });
+                    }
+                };
+                match waited {
                     Ok(Ok(p)) => p,
                     _ => {
                         self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
