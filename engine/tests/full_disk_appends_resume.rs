@@ -83,9 +83,10 @@ fn appends_fail_while_the_disk_is_full_and_resume_when_it_has_room() {
     full.store(true, Ordering::Relaxed);
     for s in 5..8 {
         match log.append_blocking(&[sample(1, s)]) {
-            Err(LogError::Refused(why)) => {
-                assert!(why.contains("No space left"), "{why}");
-                assert!(why.contains("resume"), "{why}");
+            Err(LogError::WriteFailed { reason, disk_full }) => {
+                assert!(disk_full, "{reason}");
+                assert!(reason.contains("No space left"), "{reason}");
+                assert!(reason.contains("resume"), "{reason}");
             }
             other => panic!("append on a full disk: {other:?}"),
         }

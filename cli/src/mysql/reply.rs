@@ -6,6 +6,7 @@ use mdbd::mysql_wire::results::{self, ColumnDef};
 use mdbd::mysql_wire::status;
 use mdbd_engine::backend::Outcome;
 use mdbd_engine::cluster::ClusterError;
+use mdbd_engine::log::LogError;
 
 /// Large result sets go out in pieces of about this size.
 const SEND_AT: usize = 256 * 1024;
@@ -32,6 +33,11 @@ pub fn error(e: &ClusterError, mysql_backends: bool) -> (u16, String, String) {
             ),
         },
         ClusterError::State(msg) => (1180, "HY000".into(), msg.clone()),
+        ClusterError::Log(LogError::WriteFailed { disk_full, .. }) => (
+            if *disk_full { 1021 } else { 1030 },
+            "HY000".into(),
+            e.to_string(),
+        ),
         ClusterError::NoActiveBackend(msg) => {
             (2013, "HY000".into(), format!("no active backend: {msg}"))
         }

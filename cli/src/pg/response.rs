@@ -4,7 +4,7 @@ use super::types;
 use futures_util::stream;
 use mdbd_engine::backend::{Column, Outcome, ResultSet};
 use mdbd_engine::cluster::ClusterError;
-use mdbd_engine::log::Value;
+use mdbd_engine::log::{LogError, Value};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::Type;
@@ -132,6 +132,11 @@ pub fn error(e: &ClusterError) -> ErrorInfo {
             ErrorInfo::new("ERROR".into(), db.sqlstate.clone(), db.message.clone())
         }
         ClusterError::State(msg) => ErrorInfo::new("ERROR".into(), "25P02".into(), msg.clone()),
+        ClusterError::Log(LogError::WriteFailed { disk_full, .. }) => ErrorInfo::new(
+            "ERROR".into(),
+            if *disk_full { "53100" } else { "58030" }.into(),
+            e.to_string(),
+        ),
         ClusterError::NoActiveBackend(msg) => ErrorInfo::new(
             "ERROR".into(),
             "57P03".into(),

@@ -66,6 +66,14 @@ pub enum LogError {
     /// that what reached disk is unknown. An operator must act (see the module docs).
     #[error("the log refuses appends: {0}")]
     Refused(String),
+    /// Writing or syncing the store failed (a full disk, an I/O error): nothing of the
+    /// append was acknowledged, and appends resume once the store takes writes again.
+    #[error("the log cannot write: {reason}")]
+    WriteFailed {
+        reason: String,
+        /// The file system is out of space (or quota): PostgreSQL's 53100, MySQL's 1021.
+        disk_full: bool,
+    },
     /// A record could not be encoded, or is larger than a record may be.
     #[error("record rejected: {0}")]
     Record(#[from] RecordError),

@@ -8,6 +8,7 @@
 use super::lsn::Lsn;
 use bytes::Bytes;
 use std::path::Path;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Key of a stored frame: the base LSN, then the part index (0 for batch frames), both
@@ -59,6 +60,20 @@ pub enum StorageError {
     Sled(#[from] sled::Error),
     #[error("stored key {0:02x?} is not a frame key")]
     BadKey(Vec<u8>),
+    /// The store is being reopened after a failed write, or could not be reopened.
+    #[error("the store is unavailable: {reason}")]
+    Unavailable { reason: String, disk_full: bool },
+}
+
+impl StorageError {
+    /// True when the file system is out of space or quota (ENOSPC, EDQUOT).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Sled(sled::Error::Io(e)) => matches!(e.raw_os_error(), Some(28 | 122)),
+            StorageError::Unavailable { disk_full, .. } => *disk_full,
+            _ => false,
+        }
+    }
 }
 
 /// Frames in key order, as read from storage.
@@ -100,6 +115,15 @@ pub trait LogStorage: Send + Sync + 'static {
 
     /// Metadata entries whose key starts with `prefix`, in key order.
     fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+
+    /// Makes the store take writes again after a write failed (a full disk that has room
+    /// again), where the store needs it: sled refuses every operation after one I/O
+    /// error until it is opened again. Everything a `sync` made durable is there
+    /// afterwards; what was put since the last `sync` may be gone. Fails, changing
+    /// nothing, while the store cannot be reopened yet (a reader still holds it).
+    fn recover(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// How long opening waits for another handle to release the directory's lock.
@@ -107,6 +131,14 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The embedded default: a sled database with one tree of frames and one of metadata.
 pub struct SledStorage {
+    dir: std::path::PathBuf,
+    /// Swapped by [`LogStorage::recover`]; every operation works on a clone of the `Arc`,
+    /// so a reopen knows when nobody else holds the old handles.
+    /// `Err`: the last reopen failed, with what it said.
+    handles: std::sync::RwLock<Result<Arc<SledHandles>, (String, bool)>>,
+}
+
+struct SledHandles {
     db: sled::Db,
     frames: sled::Tree,
     meta: sled::Tree,
@@ -115,6 +147,25 @@ pub struct SledStorage {
 impl SledStorage {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        let handles = Self::open_handles(dir)?;
+        Ok(SledStorage {
+            dir: dir.to_path_buf(),
+            handles: std::sync::RwLock::new(Ok(Arc::new(handles))),
+        })
+    }
+
+    fn h(&self) -> Result<Arc<SledHandles>, StorageError> {
+        self.handles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .map_err(|(why, disk_full)| StorageError::Unavailable {
+                reason: format!("reopening it failed: {why}"),
+                disk_full,
+            })
+    }
+
+    fn open_handles(dir: &Path) -> Result<SledHandles, StorageError> {
         // Background flushing is off: the log decides when to sync (its durability mode).
         let config = sled::Config::new()
             .path(dir)
@@ -140,7 +191,7 @@ impl SledStorage {
         };
         let frames = db.open_tree("frames")?;
         let meta = db.open_tree("meta")?;
-        Ok(SledStorage { db, frames, meta })
+        Ok(SledHandles { db, frames, meta })
     }
 }
 
@@ -150,32 +201,34 @@ fn key_of(k: &[u8]) -> Result<FrameKey, StorageError> {
 
 impl LogStorage for SledStorage {
     fn put_frames(&self, frames: &[(FrameKey, Vec<u8>)]) -> Result<(), StorageError> {
+        let h = self.h()?;
         if let [(key, frame)] = frames {
-            self.frames.insert(key.to_bytes(), frame.as_slice())?;
+            h.frames.insert(key.to_bytes(), frame.as_slice())?;
             return Ok(());
         }
         let mut batch = sled::Batch::default();
         for (key, frame) in frames {
             batch.insert(&key.to_bytes(), frame.as_slice());
         }
-        self.frames.apply_batch(batch)?;
+        h.frames.apply_batch(batch)?;
         Ok(())
     }
 
     fn sync(&self) -> Result<(), StorageError> {
-        self.db.flush()?;
+        self.h()?.db.flush()?;
         Ok(())
     }
 
     fn get_frame(&self, key: FrameKey) -> Result<Option<Bytes>, StorageError> {
         Ok(self
+            .h()?
             .frames
             .get(key.to_bytes())?
             .map(|v| Bytes::copy_from_slice(&v)))
     }
 
     fn frame_at_or_before(&self, key: FrameKey) -> Result<Option<(FrameKey, Bytes)>, StorageError> {
-        match self.frames.range(..=key.to_bytes()).next_back() {
+        match self.h()?.frames.range(..=key.to_bytes()).next_back() {
             None => Ok(None),
             Some(entry) => {
                 let (k, v) = entry?;
@@ -185,7 +238,14 @@ impl LogStorage for SledStorage {
     }
 
     fn frames_from(&self, from: FrameKey) -> FrameIter<'_> {
-        Box::new(self.frames.range(from.to_bytes()..).map(|entry| {
+        let h = match self.h() {
+            Ok(h) => h,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        // The iterator owns its tree handle (and so the `Arc` while it lives).
+        let range = h.frames.range(from.to_bytes()..);
+        Box::new(range.map(move |entry| {
+            let _holds = &h;
             let (k, v) = entry?;
             Ok((key_of(&k)?, Bytes::copy_from_slice(&v)))
         }))
@@ -196,31 +256,55 @@ impl LogStorage for SledStorage {
         for key in keys {
             batch.remove(&key.to_bytes());
         }
-        self.frames.apply_batch(batch)?;
+        self.h()?.frames.apply_batch(batch)?;
         Ok(())
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
+        Ok(self.h()?.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
     }
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.meta.insert(key.as_bytes(), value)?;
+        self.h()?.meta.insert(key.as_bytes(), value)?;
         Ok(())
     }
 
     fn remove_meta(&self, key: &str) -> Result<(), StorageError> {
-        self.meta.remove(key.as_bytes())?;
+        self.h()?.meta.remove(key.as_bytes())?;
         Ok(())
     }
 
     fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        self.meta
+        self.h()?
+            .meta
             .scan_prefix(prefix.as_bytes())
             .map(|entry| {
                 let (k, v) = entry?;
                 Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
             })
             .collect()
+    }
+
+    fn recover(&self) -> Result<(), StorageError> {
+        let mut slot = self.handles.write().unwrap_or_else(|p| p.into_inner());
+        if let Ok(current) = slot.as_ref() {
+            if Arc::strong_count(current) > 1 {
+                return Err(StorageError::Unavailable {
+                    reason: "a reader still holds it; reopening later".into(),
+                    disk_full: false,
+                });
+            }
+        }
+        // sled releases its lock only when the last handle is gone.
+        *slot = Err(("it is being reopened".into(), false));
+        match Self::open_handles(&self.dir) {
+            Ok(reopened) => *slot = Ok(Arc::new(reopened)),
+            Err(e) => {
+                *slot = Err((e.to_string(), e.is_disk_full()));
+                return Err(e);
+            }
+        }
+        tracing::info!(dir = %self.dir.display(), "delta log store reopened after a failed write");
+        Ok(())
     }
 }

@@ -23,6 +23,9 @@ use tokio::sync::oneshot;
 /// Stop adding requests to a group past this many bytes, so one sync does not grow huge.
 const MAX_GROUP_BYTES: usize = 32 << 20;
 
+/// How often a failing store is reopened (see [`super::LogStorage::recover`]).
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Records of one append call, encoded as batch entries (u32 length + record bytes).
 pub(crate) struct AppendRequest {
     pub entries: Vec<u8>,
@@ -203,6 +206,7 @@ pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) 
     } else {
         Duration::ZERO
     };
+    let mut last_recovery: Option<Instant> = None;
     while let Ok(first) = requests.recv() {
         let group = gather(&requests, first, last_group, wait);
         last_group = group.len();
@@ -228,13 +232,19 @@ pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) 
         }
         builder.finish_batch();
         let (frames, raw_bytes, group_end) = (builder.frames, builder.raw_bytes, builder.next);
-        let written = shared.storage.put_frames(&frames).and_then(|()| {
-            if fsync {
-                shared.storage.sync()
-            } else {
-                Ok(())
-            }
-        });
+        // After a failed write the store may need reopening before it takes writes again
+        // (sled does); tried at most once a second, since a reopen reads the whole store.
+        let reopened = if shared.state().write_failure.is_some()
+            && last_recovery.is_none_or(|t| t.elapsed() >= RECOVERY_INTERVAL)
+        {
+            last_recovery = Some(Instant::now());
+            shared.storage.recover()
+        } else {
+            Ok(())
+        };
+        let written = reopened
+            .and_then(|()| shared.storage.put_frames(&frames))
+            .and_then(|()| if fsync { shared.storage.sync() } else { Ok(()) });
         if let Err(e) = written {
             // Nothing of this group was acknowledged, and `next` does not move: the next
             // group writes these LSNs again (over whatever part of this one reached the
@@ -243,6 +253,7 @@ pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) 
             let reason = format!(
                 "writing LSNs {next}..{group_end} failed: {e}; appends resume when the store accepts writes again"
             );
+            let disk_full = e.is_disk_full();
             let first_failure = {
                 let mut s = shared.state();
                 let first = s.write_failure.is_none();
@@ -250,10 +261,13 @@ pub(crate) fn run(shared: Arc<Shared>, requests: mpsc::Receiver<AppendRequest>) 
                 first
             };
             if first_failure {
-                tracing::error!(%reason, "delta log appends failing");
+                tracing::error!(%reason, disk_full, "delta log appends failing");
             }
             for r in group {
-                let _ = r.reply.send(Err(LogError::Refused(reason.clone())));
+                let _ = r.reply.send(Err(LogError::WriteFailed {
+                    reason: reason.clone(),
+                    disk_full,
+                }));
             }
             continue;
         }
