@@ -69,7 +69,13 @@ impl StorageError {
     /// True when the file system is out of space or quota (ENOSPC, EDQUOT).
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StorageError::Sled(sled::Error::Io(e)) => matches!(e.raw_os_error(), Some(28 | 122)),
+            // sled's clones of an error keep its kind but not its OS code.
+            StorageError::Sled(sled::Error::Io(e)) => {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) || matches!(e.raw_os_error(), Some(28 | 122))
+            }
             StorageError::Unavailable { disk_full, .. } => *disk_full,
             _ => false,
         }
