@@ -139,11 +139,13 @@ pub fn error(backend: &str, e: mysql_async::Error) -> BackendError {
             code: s.code.to_string(),
             sqlstate: s.state,
             message: s.message,
+            ..Default::default()
         }),
         mysql_async::Error::Driver(d) => BackendError::Db(DbError {
             code: "MDBD_DRIVER".into(),
             sqlstate: "HY000".into(),
             message: d.to_string(),
+            ..Default::default()
         }),
         other => BackendError::Connection {
             backend: backend.into(),

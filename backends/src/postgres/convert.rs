@@ -7,7 +7,7 @@
 //! other type to its raw binary form (deterministic, so checksums still compare).
 
 use bytes::BytesMut;
-use mdbd_engine::backend::{BackendError, DbError};
+use mdbd_engine::backend::{BackendError, DbError, ErrorFields};
 use mdbd_engine::log::Value;
 use postgres_types::{to_sql_checked, Format, FromSql, IsNull, ToSql, Type};
 use std::error::Error;
@@ -226,6 +226,7 @@ pub fn error(backend: &str, e: tokio_postgres::Error) -> BackendError {
             code: db.code().code().to_string(),
             sqlstate: db.code().code().to_string(),
             message: db.message().to_string(),
+            fields: Some(Box::new(error_fields(db))),
         }),
         None => BackendError::Connection {
             backend: backend.to_string(),
@@ -255,6 +256,35 @@ pub fn qualified_identifier(name: &str) -> Result<String, BackendError> {
         Err(BackendError::Config(format!(
             "marker table {name:?}: use [schema.]name in lower case letters, digits and _"
         )))
+    }
+}
+
+/// The optional fields of a PostgreSQL error, as the server sent them.
+fn error_fields(db: &tokio_postgres::error::DbError) -> ErrorFields {
+    use tokio_postgres::error::ErrorPosition;
+    let owned = |s: Option<&str>| s.map(str::to_string);
+    let (position, internal_position, internal_query) = match db.position() {
+        Some(ErrorPosition::Original(p)) => (Some(*p), None, None),
+        Some(ErrorPosition::Internal { position, query }) => {
+            (None, Some(*position), Some(query.clone()))
+        }
+        None => (None, None, None),
+    };
+    ErrorFields {
+        detail: owned(db.detail()),
+        hint: owned(db.hint()),
+        position,
+        internal_position,
+        internal_query,
+        context: owned(db.where_()),
+        schema: owned(db.schema()),
+        table: owned(db.table()),
+        column: owned(db.column()),
+        datatype: owned(db.datatype()),
+        constraint: owned(db.constraint()),
+        file: owned(db.file()),
+        line: db.line(),
+        routine: owned(db.routine()),
     }
 }
 

@@ -51,6 +51,7 @@ pub async fn execute(
                 refs.len(),
                 stmt.params().len()
             ),
+            ..Default::default()
         }));
     }
     if stmt.columns().is_empty() {

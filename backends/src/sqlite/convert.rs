@@ -85,6 +85,7 @@ pub fn error(e: rusqlite::Error) -> BackendError {
                 code: code_name(f.extended_code),
                 sqlstate: sqlstate(f.extended_code, &message).into(),
                 message,
+                ..Default::default()
             })
         }
         // Prepare errors carry the offending offset: keep SQLite's message verbatim.
@@ -92,21 +93,25 @@ pub fn error(e: rusqlite::Error) -> BackendError {
             code: code_name(f.extended_code),
             sqlstate: sqlstate(f.extended_code, &msg).into(),
             message: msg,
+            ..Default::default()
         }),
         rusqlite::Error::InvalidParameterCount(given, expected) => BackendError::Db(DbError {
             code: "MDBD_PARAMS".into(),
             sqlstate: "08P01".into(),
             message: format!("the statement has {expected} parameters but {given} were given"),
+            ..Default::default()
         }),
         rusqlite::Error::MultipleStatement => BackendError::Db(DbError {
             code: "MDBD_MULTI".into(),
             sqlstate: "42601".into(),
             message: "one statement at a time: split multi-statement strings first".into(),
+            ..Default::default()
         }),
         other => BackendError::Db(DbError {
             code: "SQLITE".into(),
             sqlstate: "XX000".into(),
             message: other.to_string(),
+            ..Default::default()
         }),
     }
 }

@@ -383,6 +383,7 @@ fn run_logged(
             code: "MDBD_COPY".into(),
             sqlstate: "0A000".into(),
             message: "COPY is not supported by SQLite backends".into(),
+            ..Default::default()
         }));
     }
     let sql = mdbd_engine::backend::utf8_statement(stmt.sql.as_bytes())?;

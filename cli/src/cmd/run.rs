@@ -8,7 +8,7 @@
 
 use super::listeners::Client;
 use crate::config::{Config, Kind};
-use crate::pg::{Connection, Handlers};
+use crate::pg::Connection;
 use anyhow::{bail, Context};
 use mdbd_backends::mysql::{MysqlBackend, MysqlOptions};
 use mdbd_backends::postgres::{PgBackend, PgOptions};
@@ -111,7 +111,7 @@ async fn serve_postgres(
         }
     };
     let _stop_watch = AbortOnDrop(hangup);
-    let serving = pgwire::tokio::process_socket(socket, None, Handlers(connection));
+    let serving = crate::pg::serve::serve(socket, connection);
     tokio::pin!(serving);
     let result = tokio::select! {
         r = &mut serving => r,

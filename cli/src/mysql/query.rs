@@ -16,6 +16,7 @@ fn db_error(code: &str, sqlstate: &str, message: String) -> ClusterError {
         code: format!("{}{code}", super::reply::OWN),
         sqlstate: sqlstate.into(),
         message,
+        ..Default::default()
     })
 }
 

@@ -120,6 +120,7 @@ mod tests {
             code: code.into(),
             sqlstate: state.into(),
             message: "m".into(),
+            ..Default::default()
         })
     }
 

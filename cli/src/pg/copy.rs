@@ -27,7 +27,7 @@ impl CopyHandler for Connection {
         session
             .copy_in_data(copy_data.data)
             .await
-            .map_err(|e| PgWireError::UserError(Box::new(response::error(&e))))
+            .map_err(|e| response::failure(&e))
     }
 
     async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
@@ -51,7 +51,7 @@ impl CopyHandler for Connection {
                     .await?;
                 Ok(())
             }
-            Err(e) => Err(PgWireError::UserError(Box::new(response::error(&e)))),
+            Err(e) => Err(response::failure(&e)),
         }
     }
 

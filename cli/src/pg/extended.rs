@@ -51,7 +51,7 @@ impl Connection {
             .await
             .describe(sql)
             .await
-            .map_err(|e| PgWireError::UserError(Box::new(response::error(&e))))?;
+            .map_err(|e| response::failure(&e))?;
         let mut cache = self.described();
         if cache.len() >= DESCRIBED_MAX {
             cache.clear();
@@ -181,12 +181,7 @@ impl ExtendedQueryHandler for Connection {
                     &types[i],
                 )
             })
-            .collect::<PgWireResult<Vec<Value>>>();
-        let params = match params {
-            Ok(p) => p,
-            Err(PgWireError::UserError(e)) => return Ok(Response::Error(e)),
-            Err(e) => return Err(e),
-        };
+            .collect::<PgWireResult<Vec<Value>>>()?;
         let result = self.session.lock().await.execute(sql, &params).await;
         response::outcome(result, |rs| {
             response::described_fields(&rs.columns, Some(&portal.result_column_format))

@@ -7,7 +7,8 @@
 //! - `extended.rs`: Parse / Bind / Describe / Execute;
 //! - `types.rs`: wire types, value encoding, parameter decoding;
 //! - `response.rs`: cluster outcomes and errors (SQLSTATE verbatim) as wire responses;
-//! - `split.rs`: splitting a query string into statements.
+//! - `split.rs`: splitting a query string into statements;
+//! - `serve.rs`: the message loop (framing, Terminate, FATAL errors, errors until Sync).
 //!
 //! - `startup.rs`: what comes before pgwire: bounded startup packets, cancel requests,
 //!   TCP keepalive.
@@ -19,6 +20,7 @@
 mod copy;
 mod extended;
 mod response;
+pub mod serve;
 mod simple;
 mod split;
 pub mod startup;
@@ -32,7 +34,7 @@ use pgwire::api::auth::{
     save_startup_parameters_to_metadata, DefaultServerParameterProvider, ServerParameterProvider,
     StartupHandler,
 };
-use pgwire::api::{ClientInfo, NoopErrorHandler, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::api::{ClientInfo, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
@@ -144,36 +146,5 @@ impl StartupHandler for Connection {
         client.set_state(PgWireConnectionState::ReadyForQuery);
         self.logged_in.set();
         Ok(())
-    }
-}
-
-/// The handlers pgwire asks for, all this connection.
-pub struct Handlers(pub Arc<Connection>);
-
-impl PgWireServerHandlers for Handlers {
-    type StartupHandler = Connection;
-    type SimpleQueryHandler = Connection;
-    type ExtendedQueryHandler = Connection;
-    type CopyHandler = Connection;
-    type ErrorHandler = NoopErrorHandler;
-
-    fn simple_query_handler(&self) -> Arc<Self::SimpleQueryHandler> {
-        self.0.clone()
-    }
-
-    fn extended_query_handler(&self) -> Arc<Self::ExtendedQueryHandler> {
-        self.0.clone()
-    }
-
-    fn startup_handler(&self) -> Arc<Self::StartupHandler> {
-        self.0.clone()
-    }
-
-    fn copy_handler(&self) -> Arc<Self::CopyHandler> {
-        self.0.clone()
-    }
-
-    fn error_handler(&self) -> Arc<Self::ErrorHandler> {
-        Arc::new(NoopErrorHandler)
     }
 }

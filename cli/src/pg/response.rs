@@ -8,7 +8,8 @@ use mdbd_engine::log::{LogError, Value};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::Type;
-use pgwire::error::{ErrorInfo, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::ErrorResponse;
 use std::sync::Arc;
 
 /// The wire type of a column: from its values when they agree (SQLite columns are
@@ -102,7 +103,7 @@ fn tag(tag: &str, rows: u64) -> Tag {
     }
 }
 
-/// One statement's response.
+/// One statement's response; an error is returned as `Err` (see [`failure`]).
 pub fn outcome(
     result: Result<Outcome, ClusterError>,
     fields: impl FnOnce(&ResultSet) -> Vec<FieldInfo>,
@@ -117,12 +118,122 @@ pub fn outcome(
             "COMMIT" | "ROLLBACK" => Response::TransactionEnd(Tag::new(&t)),
             _ => Response::Execution(tag(&t, rows)),
         }),
-        Err(e) => Ok(Response::Error(Box::new(error(&e)))),
+        Err(e) => Err(failure(&e)),
     }
 }
 
+/// An error as PostgreSQL's ErrorResponse fields, every one the server sent, in its order.
+/// Carried through pgwire as an `ApiError` (pgwire's own `ErrorInfo` has no room for the
+/// schema, table, column, type and constraint fields) and written by `serve.rs`.
+#[derive(Debug)]
+pub struct WireError(pub Vec<(u8, String)>);
+
+impl WireError {
+    /// The severity field: `ERROR` or `FATAL`.
+    pub fn severity(&self) -> &str {
+        self.0
+            .iter()
+            .find(|(code, _)| *code == b'S')
+            .map_or("ERROR", |(_, v)| v.as_str())
+    }
+
+    /// The fields of any error pgwire returns, ours with all of them.
+    pub fn from_pgwire(e: PgWireError) -> WireError {
+        match e {
+            PgWireError::ApiError(inner) => match inner.downcast::<WireError>() {
+                Ok(ours) => *ours,
+                Err(other) => WireError::from_info(PgWireError::ApiError(other).into()),
+            },
+            other => WireError::from_info(other.into()),
+        }
+    }
+
+    /// Counts a reported position from the start of `text`, the whole string the client
+    /// sent, instead of from the start of `statement`, a part of it.
+    pub fn shift_position(&mut self, text: &str, statement: &str) {
+        let start = (statement.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+        let Some(before) = text.get(..start) else {
+            return;
+        };
+        let offset = before.chars().count();
+        for (code, value) in &mut self.0 {
+            if *code == b'P' {
+                if let Ok(p) = value.parse::<usize>() {
+                    *value = (p + offset).to_string();
+                }
+            }
+        }
+    }
+
+    fn from_info(info: ErrorInfo) -> WireError {
+        WireError(ErrorResponse::from(info).fields)
+    }
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let field = |c: u8| {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map(|(_, v)| v.as_str())
+        };
+        write!(
+            f,
+            "{}: {} ({})",
+            self.severity(),
+            field(b'M').unwrap_or(""),
+            field(b'C').unwrap_or("")
+        )
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// A cluster error as a pgwire error carrying every field (see [`WireError`]).
+pub fn failure(e: &ClusterError) -> PgWireError {
+    PgWireError::ApiError(Box::new(wire_error(e)))
+}
+
+/// A cluster error as PostgreSQL's fields: the backend's SQLSTATE, message and every
+/// optional field verbatim.
+fn wire_error(e: &ClusterError) -> WireError {
+    let ClusterError::Db(db) = e else {
+        return WireError::from_info(error(e));
+    };
+    let Some(f) = db.fields.as_deref() else {
+        return WireError::from_info(error(e));
+    };
+    let info = error(e);
+    let mut out = vec![
+        (b'S', info.severity.clone()),
+        (b'V', info.severity),
+        (b'C', info.code),
+        (b'M', info.message),
+    ];
+    let position = f.position.map(|p| p.to_string());
+    let text = [
+        (b'D', f.detail.clone()),
+        (b'H', f.hint.clone()),
+        (b'P', position),
+        (b'p', f.internal_position.map(|p| p.to_string())),
+        (b'q', f.internal_query.clone()),
+        (b'W', f.context.clone()),
+        (b's', f.schema.clone()),
+        (b't', f.table.clone()),
+        (b'c', f.column.clone()),
+        (b'd', f.datatype.clone()),
+        (b'n', f.constraint.clone()),
+        (b'F', f.file.clone()),
+        (b'L', f.line.map(|l| l.to_string())),
+        (b'R', f.routine.clone()),
+    ];
+    out.extend(text.into_iter().filter_map(|(c, v)| v.map(|v| (c, v))));
+    WireError(out)
+}
+
 /// A cluster error as a PostgreSQL error: the backend's SQLSTATE and message verbatim.
-pub fn error(e: &ClusterError) -> ErrorInfo {
+fn error(e: &ClusterError) -> ErrorInfo {
     match e {
         // A transaction ended by a timeout ends the connection too, as on PostgreSQL.
         ClusterError::Db(db) if matches!(db.sqlstate.as_str(), "25P03" | "25P04") => {

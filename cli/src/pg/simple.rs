@@ -4,13 +4,18 @@
 
 use super::{response, split, Connection};
 use async_trait::async_trait;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use mdbd_engine::cluster::ClusterSession;
-use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::copy::send_copy_in_response;
+use pgwire::api::query::{
+    send_execution_response, send_query_response, send_ready_for_query, SimpleQueryHandler,
+};
 use pgwire::api::results::{CopyResponse, Response, Tag};
-use pgwire::api::{ClientInfo, ClientPortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
+use pgwire::messages::response::{EmptyQueryResponse, ErrorResponse, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
 use std::fmt::Debug;
 
@@ -82,41 +87,137 @@ where
 
 #[async_trait]
 impl SimpleQueryHandler for Connection {
-    async fn do_query<'a, C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response<'a>>>
+    /// Runs the statements of the string one at a time and sends each one's response
+    /// before the next runs (so `COPY ... TO STDOUT` data follows the results before it),
+    /// stops at the first error as PostgreSQL does and sends it with every field, its
+    /// position counted in the whole string; then ReadyForQuery. A FATAL error is returned
+    /// instead, for `serve.rs` to end the connection.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
     where
-        C: ClientInfo + ClientPortalStore + futures_util::Sink<PgWireBackendMessage>,
-        C: Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
-        PgWireError: From<<C as futures_util::Sink<PgWireBackendMessage>>::Error>,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let text = query.query.as_str();
+        let statements = split::statements(text);
+        let mut status = client.transaction_status();
+        if statements.is_empty() {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+        }
         let mut session = self.session.lock().await;
-        let mut out = Vec::new();
-        for statement in split::statements(query) {
-            let response = match copy_direction(statement) {
+        for statement in statements {
+            let result = match copy_direction(statement) {
                 Some(CopyDirection::FromStdin) => match session.copy_in_start(statement).await {
                     Ok(()) => {
                         // The data follows as CopyData messages (see `copy.rs`); what
                         // follows the COPY in this string is not run, as in psql's use.
-                        out.push(Response::CopyIn(CopyResponse::new(0, 0, Vec::new())));
-                        break;
+                        let response = CopyResponse::new(0, 0, Vec::new());
+                        send_copy_in_response(client, response).await?;
+                        client.set_state(PgWireConnectionState::CopyInProgress(false));
+                        return Ok(());
                     }
-                    Err(e) => response::outcome(Err(e), |_| Vec::new())?,
+                    Err(e) => Err(response::failure(&e)),
                 },
-                Some(CopyDirection::ToStdout) => copy_out(client, &mut session, statement).await?,
+                Some(CopyDirection::ToStdout) => copy_out(client, &mut session, statement).await,
                 None => response::outcome(
                     session.execute(statement, &[]).await,
                     response::simple_fields,
-                )?,
+                ),
             };
-            let failed = matches!(response, Response::Error(_));
-            out.push(response);
-            // PostgreSQL stops a multi-statement string at its first error.
-            if failed {
-                break;
+            match result {
+                Ok(response) => status = send(client, response, status).await?,
+                Err(e) => {
+                    let mut error = response::WireError::from_pgwire(e);
+                    error.shift_position(text, statement);
+                    if error.severity() == "FATAL" {
+                        return Err(PgWireError::ApiError(Box::new(error)));
+                    }
+                    client
+                        .feed(PgWireBackendMessage::ErrorResponse(ErrorResponse::new(
+                            error.0,
+                        )))
+                        .await?;
+                    status = status.to_error_state();
+                    // PostgreSQL stops a multi-statement string at its first error.
+                    break;
+                }
             }
         }
-        Ok(out)
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
     }
+
+    /// Not used: `on_query` runs the statements itself.
+    async fn do_query<'a, C>(
+        &self,
+        _client: &mut C,
+        _query: &str,
+    ) -> PgWireResult<Vec<Response<'a>>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage>,
+        C: Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Err(PgWireError::ApiError(
+            "the simple query protocol is served by on_query".into(),
+        ))
+    }
+}
+
+/// Sends one statement's successful response; returns the transaction status after it.
+async fn send<C>(
+    client: &mut C,
+    response: Response<'static>,
+    status: TransactionStatus,
+) -> PgWireResult<TransactionStatus>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    Ok(match response {
+        Response::Query(results) => {
+            send_query_response(client, results, true).await?;
+            status
+        }
+        Response::Execution(tag) => {
+            send_execution_response(client, tag).await?;
+            status
+        }
+        Response::TransactionStart(tag) => {
+            send_execution_response(client, tag).await?;
+            status.to_in_transaction_state()
+        }
+        Response::TransactionEnd(tag) => {
+            send_execution_response(client, tag).await?;
+            status.to_idle_state()
+        }
+        Response::EmptyQuery => {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+            status
+        }
+        Response::Error(info) => {
+            client
+                .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
+                .await?;
+            status.to_error_state()
+        }
+        Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => status,
+    })
 }
 
 #[cfg(test)]

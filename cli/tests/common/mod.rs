@@ -4,6 +4,7 @@
 
 pub mod join;
 pub mod mysql;
+pub mod wire;
 pub mod workload;
 
 use mdbd_backends::mysql::{MysqlBackend, MysqlOptions};

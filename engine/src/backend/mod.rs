@@ -17,7 +17,7 @@ mod outcome;
 
 pub use checksum::{TableChecksum, TableHasher};
 pub use outcome::strip_leading_comments;
-pub use outcome::{command_tag, Column, DbError, Outcome, ResultSet};
+pub use outcome::{command_tag, Column, DbError, ErrorFields, Outcome, ResultSet};
 
 use crate::log::{Lsn, Value, WriteTxn};
 use crate::snapshot::BackendKind;
@@ -174,6 +174,7 @@ pub fn utf8_statement(sql: &[u8]) -> Result<&str, BackendError> {
                 "invalid byte sequence for encoding \"UTF8\": {}",
                 shown.join(" ")
             ),
+            ..Default::default()
         })
     })
 }
@@ -196,6 +197,7 @@ pub fn copy_unsupported() -> BackendError {
         code: "0A000".into(),
         sqlstate: "0A000".into(),
         message: "COPY is not supported by this database engine".into(),
+        ..Default::default()
     })
 }
 

@@ -49,7 +49,7 @@ impl Outcome {
 }
 
 /// An error the database returned, kept verbatim.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DbError {
     /// The engine's own code: a SQLSTATE for PostgreSQL, the error number for MySQL, the
     /// extended result code name for SQLite (`SQLITE_CONSTRAINT_UNIQUE`).
@@ -58,6 +58,38 @@ pub struct DbError {
     pub sqlstate: String,
     /// The message, exactly as the database wrote it.
     pub message: String,
+    /// What else the database said about it (PostgreSQL's ErrorResponse fields); `None`
+    /// for engines that say nothing more. Boxed: errors travel in `Result`s everywhere.
+    pub fields: Option<Box<ErrorFields>>,
+}
+
+/// PostgreSQL's optional error fields, kept so that a client sees an error as it would
+/// from the server directly: drivers read the constraint, table and column (an ORM's
+/// "duplicate key" handling), tools show DETAIL, HINT and the position in the statement.
+/// Whether two backends agree is decided by the SQLSTATE alone, never by these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ErrorFields {
+    /// `D`: the secondary message (`Key (id)=(1) already exists.`).
+    pub detail: Option<String>,
+    /// `H`: a suggestion.
+    pub hint: Option<String>,
+    /// `P`: 1-based character position in the statement the client sent.
+    pub position: Option<u32>,
+    /// `p` and `q`: a position in, and the text of, an internally generated statement.
+    pub internal_position: Option<u32>,
+    pub internal_query: Option<String>,
+    /// `W`: the context (a PL/pgSQL call stack).
+    pub context: Option<String>,
+    /// `s`, `t`, `c`, `d`, `n`: the objects the error is about.
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub column: Option<String>,
+    pub datatype: Option<String>,
+    pub constraint: Option<String>,
+    /// `F`, `L`, `R`: where in the server's source the error was raised.
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub routine: Option<String>,
 }
 
 impl fmt::Display for DbError {

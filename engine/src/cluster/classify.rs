@@ -174,6 +174,7 @@ pub fn client_file_refused(kind: crate::snapshot::BackendKind) -> crate::backend
         code: code.into(),
         sqlstate: sqlstate.into(),
         message: "The used command is not allowed through mdbd: LOAD DATA LOCAL INFILE reads a file on the client, which the backends cannot reach; load the file on a server, or use INSERT".into(),
+        ..Default::default()
     }
 }
 

@@ -262,6 +262,7 @@ pub(crate) fn too_many_connections(
         code: code.into(),
         sqlstate: sqlstate.into(),
         message,
+        ..Default::default()
     })
 }
 

@@ -74,6 +74,7 @@ impl TxnExpiry {
             code: code.into(),
             sqlstate: sqlstate.into(),
             message,
+            ..Default::default()
         }
     }
 }

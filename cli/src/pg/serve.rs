@@ -1,0 +1,304 @@
+//! The message loop of one PostgreSQL client connection, in place of pgwire's
+//! `process_socket`, which ignores Terminate (so a client that closes politely waits
+//! forever for the server to hang up: asyncpg's `close()`, `Pool.close()`) and follows a
+//! FATAL error with ReadyForQuery (a refused login then looks like a protocol error).
+//!
+//! pgwire's message types and handler traits are used as they are; what is here is the
+//! framing codec, the socket type the handlers write to ([`ClientSocket`]), and the loop:
+//! - `SSLRequest` is answered `N` (no TLS here), then the startup packet is read;
+//! - `Terminate` ends the session: the loop returns and the socket is closed;
+//! - a FATAL error is sent, flushed, and the connection closed, with no ReadyForQuery;
+//! - bytes that do not frame as a message get `08P01` (FATAL) and the connection closed,
+//!   as PostgreSQL does;
+//! - an ERROR during the extended protocol discards messages until Sync, as the protocol says.
+
+use super::response::WireError;
+use super::Connection;
+use futures_util::{Sink, SinkExt, StreamExt};
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::{ClientInfo, ClientPortalStore, DefaultClient, PgWireConnectionState};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::{ErrorResponse, ReadyForQuery, SslResponse, TransactionStatus};
+use pgwire::messages::startup::{SslRequest, Startup};
+use pgwire::messages::{Message, PgWireBackendMessage, PgWireFrontendMessage};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, Encoder, Framed};
+
+/// Frames client bytes into pgwire's frontend messages (the first packets have no type
+/// byte, so the decoder follows the connection's state) and encodes backend messages.
+pub struct Codec {
+    client: DefaultClient<String>,
+}
+
+impl Decoder for Codec {
+    type Item = PgWireFrontendMessage;
+    type Error = PgWireError;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        match self.client.state {
+            PgWireConnectionState::AwaitingSslRequest => {
+                if src.len() < SslRequest::BODY_SIZE {
+                    return Ok(None);
+                }
+                self.client.state = PgWireConnectionState::AwaitingStartup;
+                Ok(Some(PgWireFrontendMessage::SslRequest(SslRequest::decode(
+                    src,
+                )?)))
+            }
+            PgWireConnectionState::AwaitingStartup => {
+                Ok(Startup::decode(src)?.map(PgWireFrontendMessage::Startup))
+            }
+            _ => PgWireFrontendMessage::decode(src),
+        }
+    }
+}
+
+impl Encoder<PgWireBackendMessage> for Codec {
+    type Error = io::Error;
+
+    fn encode(&mut self, item: PgWireBackendMessage, dst: &mut bytes::BytesMut) -> io::Result<()> {
+        item.encode(dst).map_err(Into::into)
+    }
+}
+
+/// The client's socket as the handlers see it: a sink of backend messages that knows the
+/// connection's state, metadata and portals.
+pub struct ClientSocket(Framed<TcpStream, Codec>);
+
+impl ClientSocket {
+    fn client(&self) -> &DefaultClient<String> {
+        &self.0.codec().client
+    }
+
+    fn client_mut(&mut self) -> &mut DefaultClient<String> {
+        &mut self.0.codec_mut().client
+    }
+}
+
+impl ClientInfo for ClientSocket {
+    fn socket_addr(&self) -> std::net::SocketAddr {
+        self.client().socket_addr
+    }
+
+    fn is_secure(&self) -> bool {
+        self.client().is_secure
+    }
+
+    fn state(&self) -> PgWireConnectionState {
+        self.client().state
+    }
+
+    fn set_state(&mut self, new_state: PgWireConnectionState) {
+        self.client_mut().state = new_state;
+    }
+
+    fn metadata(&self) -> &std::collections::HashMap<String, String> {
+        &self.client().metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut std::collections::HashMap<String, String> {
+        &mut self.client_mut().metadata
+    }
+
+    fn transaction_status(&self) -> TransactionStatus {
+        self.client().transaction_status
+    }
+
+    fn set_transaction_status(&mut self, new_status: TransactionStatus) {
+        self.client_mut().transaction_status = new_status;
+    }
+}
+
+impl ClientPortalStore for ClientSocket {
+    type PortalStore = <DefaultClient<String> as ClientPortalStore>::PortalStore;
+
+    fn portal_store(&self) -> &Self::PortalStore {
+        self.client().portal_store()
+    }
+}
+
+impl Sink<PgWireBackendMessage> for ClientSocket {
+    type Error = io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: PgWireBackendMessage) -> io::Result<()> {
+        Pin::new(&mut self.0).start_send(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+/// Serves one client until it sends Terminate, hangs up, or a FATAL error ends it.
+pub async fn serve(socket: TcpStream, connection: Arc<Connection>) -> io::Result<()> {
+    let addr = socket.peer_addr()?;
+    socket.set_nodelay(true)?;
+    let codec = Codec {
+        client: DefaultClient::new(addr, false),
+    };
+    let mut client = ClientSocket(Framed::new(socket, codec));
+    loop {
+        let message = match client.0.next().await {
+            None => return Ok(()),
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                tracing::info!(%addr, error = %e, "client sent bytes that are not a message");
+                let error = ErrorInfo::new("FATAL".into(), "08P01".into(), e.to_string());
+                client
+                    .send(PgWireBackendMessage::ErrorResponse(error.into()))
+                    .await?;
+                return client.close().await;
+            }
+        };
+        match message {
+            PgWireFrontendMessage::Terminate(_) => return Ok(()),
+            PgWireFrontendMessage::SslRequest(Some(_)) => {
+                client
+                    .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
+                    .await?;
+                continue;
+            }
+            // Not an SSLRequest: the bytes stay for the startup packet.
+            PgWireFrontendMessage::SslRequest(None) => continue,
+            _ => {}
+        }
+        let extended = match client.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        if let Err(e) = dispatch(&connection, &mut client, message).await {
+            let error = WireError::from_pgwire(e);
+            if error.severity() == "FATAL" {
+                client
+                    .send(PgWireBackendMessage::ErrorResponse(ErrorResponse::new(
+                        error.0,
+                    )))
+                    .await?;
+                return client.close().await;
+            }
+            report_error(&mut client, error, extended).await?;
+        }
+    }
+}
+
+/// One message to the handler its connection state calls for.
+async fn dispatch(
+    connection: &Arc<Connection>,
+    client: &mut ClientSocket,
+    message: PgWireFrontendMessage,
+) -> PgWireResult<()> {
+    use PgWireFrontendMessage as M;
+    let c = connection.as_ref();
+    match client.state() {
+        PgWireConnectionState::AwaitingSslRequest
+        | PgWireConnectionState::AwaitingStartup
+        | PgWireConnectionState::AuthenticationInProgress => c.on_startup(client, message).await,
+        // After an error in the extended protocol, everything up to Sync is discarded.
+        PgWireConnectionState::AwaitingSync => match message {
+            M::Sync(sync) => {
+                let result = c.on_sync(client, sync).await;
+                client.set_state(PgWireConnectionState::ReadyForQuery);
+                result
+            }
+            _ => Ok(()),
+        },
+        PgWireConnectionState::CopyInProgress(extended) => match message {
+            M::CopyData(data) => c.on_copy_data(client, data).await,
+            M::CopyDone(done) => {
+                let result = c.on_copy_done(client, done).await;
+                if !extended {
+                    client.set_state(PgWireConnectionState::ReadyForQuery);
+                    if result.is_ok() {
+                        let status = client.transaction_status();
+                        client
+                            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                                status,
+                            )))
+                            .await?;
+                    }
+                }
+                result
+            }
+            M::CopyFail(fail) => {
+                let error = c.on_copy_fail(client, fail).await;
+                if !extended {
+                    client.set_state(PgWireConnectionState::ReadyForQuery);
+                }
+                Err(error)
+            }
+            // Sync and Flush are allowed (and ignored) during copy-in; anything else is
+            // a protocol violation PostgreSQL also ends the copy for.
+            M::Sync(_) | M::Flush(_) => Ok(()),
+            _ => {
+                c.session.lock().await.copy_in_fail().await;
+                if !extended {
+                    client.set_state(PgWireConnectionState::ReadyForQuery);
+                }
+                Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "ERROR".into(),
+                    "08P01".into(),
+                    "unexpected message type during COPY from stdin".into(),
+                ))))
+            }
+        },
+        _ => match message {
+            M::Query(query) => c.on_query(client, query).await,
+            M::Parse(parse) => c.on_parse(client, parse).await,
+            M::Bind(bind) => c.on_bind(client, bind).await,
+            M::Execute(execute) => c.on_execute(client, execute).await,
+            M::Describe(describe) => c.on_describe(client, describe).await,
+            M::Flush(flush) => c.on_flush(client, flush).await,
+            M::Sync(sync) => c.on_sync(client, sync).await,
+            M::Close(close) => c.on_close(client, close).await,
+            // What a copy-in the server already ended still has in flight: PostgreSQL
+            // ignores it, per the protocol.
+            M::CopyData(_) | M::CopyDone(_) | M::CopyFail(_) => Ok(()),
+            _ => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "08P01".into(),
+                "unexpected message for the state of the connection".into(),
+            )))),
+        },
+    }
+}
+
+/// An ERROR (not FATAL): the ErrorResponse, then either ReadyForQuery (simple protocol) or
+/// discarding until Sync (extended protocol).
+async fn report_error(
+    client: &mut ClientSocket,
+    error: WireError,
+    extended: bool,
+) -> io::Result<()> {
+    client
+        .feed(PgWireBackendMessage::ErrorResponse(ErrorResponse::new(
+            error.0,
+        )))
+        .await?;
+    let status = client.transaction_status().to_error_state();
+    client.set_transaction_status(status);
+    if extended {
+        client.set_state(PgWireConnectionState::AwaitingSync);
+    } else {
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client
+            .feed(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+    }
+    client.flush().await
+}
