@@ -257,6 +257,19 @@ async fn transactions_commit_and_roll_back_with_and_without_autocommit() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    // MariaDB Connector/J's SET when it connects: autocommit among other variables.
+    c.query_drop("SET autocommit=0, sql_mode = concat(@@sql_mode, ',STRICT_TRANS_TABLES')")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO item (qty, name) VALUES (5, 'split-gone')")
+        .await
+        .unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("SET autocommit=1, @x = 1").await.unwrap();
+    let mode: Option<String> = c.query_first("SELECT @@sql_mode").await.unwrap();
+    assert!(mode.unwrap().contains("STRICT_TRANS_TABLES"));
+    // The greeting names the backends' own version (MariaDB's, which drivers look for).
+    assert!(c.server_version() >= (10, 0, 0), "{:?}", c.server_version());
 
     for (name, want) in [
         ("gone", 0),
@@ -265,6 +278,7 @@ async fn transactions_commit_and_roll_back_with_and_without_autocommit() {
         ("implicit-kept", 1),
         ("committed-by-autocommit-on", 1),
         ("tx", 1),
+        ("split-gone", 0),
     ] {
         let n: Option<i64> = c.query_first(count(name)).await.unwrap();
         assert_eq!(n, Some(want), "{name}");

@@ -103,3 +103,43 @@ fn an_error_in_the_extended_protocol_skips_to_sync_and_the_connection_goes_on() 
     drop(socket);
     common::stop(daemon);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_executed_with_a_row_limit_is_read_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, port) = daemon(dir.path());
+    let mut client = common::client(port).await;
+    client
+        .batch_execute(
+            "CREATE TABLE n (x INTEGER); \
+             INSERT INTO n WITH RECURSIVE c(x) AS \
+             (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25) SELECT x FROM c",
+        )
+        .await
+        .unwrap();
+    let tx = client.transaction().await.unwrap();
+    let statement = tx.prepare("SELECT x FROM n ORDER BY x").await.unwrap();
+    let portal = tx.bind(&statement, &[]).await.unwrap();
+    let mut pages = Vec::new();
+    let mut seen = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, 10).await.unwrap();
+        pages.push(rows.len());
+        if rows.is_empty() {
+            break;
+        }
+        seen.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+    }
+    assert_eq!(pages, vec![10, 10, 5, 0]);
+    assert_eq!(seen, (1..=25).collect::<Vec<i64>>());
+    // Another portal of the same statement starts from the beginning.
+    let again = tx.bind(&statement, &[]).await.unwrap();
+    let first = tx.query_portal(&again, 3).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    tx.commit().await.unwrap();
+    drop(client);
+    common::stop(daemon);
+}

@@ -144,3 +144,196 @@ fn a_query_in_the_middle_of_copy_in_ends_the_copy_with_08p01() {
         "{sums:?}"
     );
 }
+
+/// One simple query on the raw connection: (SQLSTATE of its error or "", command tags,
+/// ReadyForQuery status byte).
+fn run(socket: &mut std::net::TcpStream, sql: &str) -> (String, Vec<String>, u8) {
+    let mut body = sql.as_bytes().to_vec();
+    body.push(0);
+    send(socket, b'Q', &body);
+    let got = until_ready(socket);
+    let error = got
+        .iter()
+        .find(|m| m.0 == b'E')
+        .map(|m| field(&m.1, b'C'))
+        .unwrap_or_default();
+    let tags = got
+        .iter()
+        .filter(|m| m.0 == b'C')
+        .map(|m| {
+            String::from_utf8_lossy(&m.1)
+                .trim_end_matches('\0')
+                .to_string()
+        })
+        .collect();
+    let status = got.last().and_then(|m| m.1.first().copied()).unwrap_or(0);
+    (error, tags, status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoints_undo_part_of_a_transaction_everywhere_and_in_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let (port, admin) = (common::free_port(), common::free_port());
+    let config = three.config_of(dir.path(), port, admin, &common::NAMES, "");
+    let daemon = start(&config, port);
+    // c leaves first: it gets the transaction only by replaying the log.
+    let (status, body) = common::admin(admin, "POST", "/v1/backends/c/detach");
+    assert_eq!(status, 200, "{body}");
+    let mut socket = logged_in(port);
+    // (statement, its error's SQLSTATE or "", ReadyForQuery status after it)
+    let steps = [
+        ("CREATE TABLE s (id int PRIMARY KEY)", "", b'I'),
+        ("BEGIN", "", b'T'),
+        ("INSERT INTO s VALUES (1)", "", b'T'),
+        ("SAVEPOINT a", "", b'T'),
+        ("INSERT INTO s VALUES (2)", "", b'T'),
+        ("INSERT INTO s VALUES (1)", "23505", b'E'),
+        ("SELECT 1", "25P02", b'E'),
+        ("INSERT INTO s VALUES (7)", "25P02", b'E'),
+        ("ROLLBACK TO SAVEPOINT a", "", b'T'),
+        ("INSERT INTO s VALUES (3)", "", b'T'),
+        ("SAVEPOINT b", "", b'T'),
+        // A read's error: it ran on one backend, but the transaction fails everywhere.
+        ("SELECT 1/0", "22012", b'E'),
+        ("INSERT INTO s VALUES (5)", "25P02", b'E'),
+        ("ROLLBACK TRANSACTION TO b", "", b'T'),
+        ("INSERT INTO s VALUES (4)", "", b'T'),
+        ("RELEASE SAVEPOINT b", "", b'T'),
+        ("COMMIT", "", b'I'),
+        (
+            "BEGIN; INSERT INTO s VALUES (9); SELECT nosuch",
+            "42703",
+            b'E',
+        ),
+        ("ROLLBACK TO SAVEPOINT nosuch", "3B001", b'E'),
+    ];
+    for (sql, error, status) in steps {
+        let (got_error, tags, got_status) = run(&mut socket, sql);
+        assert_eq!(
+            (got_error.as_str(), got_status as char),
+            (error, status as char),
+            "{sql}: {tags:?}"
+        );
+    }
+    // COMMIT of a failed transaction rolls it back, as PostgreSQL answers it.
+    let (error, tags, status) = run(&mut socket, "COMMIT");
+    assert_eq!((error.as_str(), status), ("", b'I'));
+    assert_eq!(tags, vec!["ROLLBACK".to_string()]);
+    assert_eq!(
+        common::states(admin)[..2],
+        ["active", "active"],
+        "nothing detached"
+    );
+
+    let (_, tags, _) = run(
+        &mut socket,
+        "SELECT string_agg(id::text, ',' ORDER BY id) FROM s",
+    );
+    assert_eq!(tags, vec!["SELECT 1".to_string()]);
+    let id = common::join::request_join(admin, "c", "");
+    let j = common::join::wait_join(admin, id, common::join::ended);
+    assert_eq!(j["phase"], "finished", "{j}");
+    assert_eq!(j["delta_only"], true, "{j}");
+    drop(socket);
+    stop(daemon);
+    let sums = three.identical(&[0, 1, 2]).await;
+    assert!(
+        sums.iter().any(|t| t.table.ends_with(".s") && t.rows == 3),
+        "{sums:?}"
+    );
+    let Three::Postgres(servers) = &three else {
+        unreachable!()
+    };
+    let c = connect(&servers[2].conninfo("postgres")).await;
+    let ids: Vec<i32> = c
+        .query("SELECT id FROM s ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![1, 3, 4],
+        "the replay undid what the savepoints undid"
+    );
+}
+
+/// `psql -X -c command` against `port` as `user`: its output, or the failure.
+fn psql_as(port: u16, user: &str, command: &str) -> String {
+    let out = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "psql",
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-U", user, "-d", "postgres", "-c", command])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "psql {command}: {text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_describes_objects_as_it_does_directly_though_object_ids_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let Three::Postgres(servers) = &three else {
+        unreachable!()
+    };
+    // Each server numbers its objects differently: b and c used up some ids first.
+    for (i, spent) in [(1, 3), (2, 7)] {
+        let c = connect(&servers[i].conninfo("postgres")).await;
+        for n in 0..spent {
+            c.batch_execute(&format!("CREATE TABLE spent{n} (); DROP TABLE spent{n}"))
+                .await
+                .unwrap();
+        }
+    }
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let through = common::client(port).await;
+    through
+        .batch_execute(
+            "CREATE TABLE t (id int PRIMARY KEY, name text NOT NULL DEFAULT 'x'); \
+             CREATE INDEX t_name ON t (name); \
+             CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql AS 'SELECT a + 1'",
+        )
+        .await
+        .unwrap();
+    let oids: Vec<u32> = {
+        let mut v = Vec::new();
+        for s in servers.iter() {
+            let c = connect(&s.conninfo("postgres")).await;
+            v.push(
+                c.query_one("SELECT 't'::regclass::oid", &[])
+                    .await
+                    .unwrap()
+                    .get(0),
+            );
+        }
+        v
+    };
+    assert!(
+        oids[0] != oids[1] && oids[1] != oids[2],
+        "ids must differ: {oids:?}"
+    );
+    // Each describe is several queries; reads go round the backends, so without one
+    // backend per session for catalog reads most of these would mix ids.
+    for command in [
+        "\\d t", "\\dt", "\\df f", "\\dn", "\\l", "\\d t", "\\di", "\\d t",
+    ] {
+        let through = psql_as(port, "demo", command);
+        let direct = psql_as(servers[0].port(), "postgres", command);
+        assert_eq!(through, direct, "{command}");
+    }
+    drop(through);
+    stop(daemon);
+}

@@ -183,6 +183,8 @@ impl<'a> FromSql<'a> for PgValue {
                     &h[20..]
                 ))
             }
+            // `"char"` (pg_class.relkind, ...): one byte, which is its text.
+            Type::CHAR => Value::Text(String::from_utf8(raw.to_vec())?),
             Type::JSONB if raw.first() == Some(&1) => {
                 Value::Text(String::from_utf8_lossy(&raw[1..]).into_owned())
             }

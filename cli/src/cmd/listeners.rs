@@ -66,6 +66,7 @@ pub async fn bind(
                     is_mysql: config.backends[0].kind == Kind::Mysql,
                     login_timeout: config.authentication_timeout(),
                     sessions: Default::default(),
+                    version: Default::default(),
                 }))
             }
         };

@@ -75,17 +75,32 @@ fn backends(config: &Config) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
     Ok(out)
 }
 
+/// What every PostgreSQL client connection shares.
+#[derive(Clone)]
+struct PgShared {
+    /// The `trust` users.
+    users: Arc<HashSet<String>>,
+    /// The cancel keys handed out.
+    keys: crate::pg::startup::CancelKeys,
+    /// What clients are told about the server at login.
+    parameters: crate::pg::parameters::ServerParameters,
+}
+
 /// One PostgreSQL client: screened (startup size, cancel requests), then served by pgwire;
 /// the login must complete within `login_timeout`.
 async fn serve_postgres(
     mut socket: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
     cluster: Arc<Cluster>,
-    users: Arc<HashSet<String>>,
-    keys: crate::pg::startup::CancelKeys,
+    shared: PgShared,
     login_timeout: Duration,
     keepalive: Option<Duration>,
 ) {
+    let PgShared {
+        users,
+        keys,
+        parameters,
+    } = shared;
     use crate::pg::startup::{screen, Screened};
     if let Some(idle) = keepalive {
         crate::pg::startup::keepalive(&socket, idle);
@@ -101,7 +116,7 @@ async fn serve_postgres(
             return;
         }
     }
-    let connection = Connection::new(&cluster, users, &keys);
+    let connection = Connection::new(&cluster, users, &keys, &parameters);
     let logged_in = connection.logged_in.clone();
     let hangup = match crate::pg::startup::watch_hangup(&socket, connection.canceller.clone()) {
         Ok(task) => Some(task),
@@ -245,8 +260,11 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         },
     );
     let admin_task = tokio::spawn(admin);
-    let users = Arc::new(users);
-    let cancel_keys = crate::pg::startup::CancelKeys::default();
+    let shared = PgShared {
+        users: Arc::new(users),
+        keys: crate::pg::startup::CancelKeys::default(),
+        parameters: crate::pg::parameters::ServerParameters::default(),
+    };
     let login_timeout = config.authentication_timeout();
     let keepalive = config.tcp_keepalive();
     let mut connections = tokio::task::JoinSet::new();
@@ -256,8 +274,8 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         tokio::select! {
             Some(client) = clients.recv() => match client {
                 Client::Postgres(socket, peer) => {
-                    let (cluster, users, keys) = (cluster.clone(), users.clone(), cancel_keys.clone());
-                    connections.spawn(serve_postgres(socket, peer, cluster, users, keys, login_timeout, keepalive));
+                    let (cluster, shared) = (cluster.clone(), shared.clone());
+                    connections.spawn(serve_postgres(socket, peer, cluster, shared, login_timeout, keepalive));
                 }
                 Client::Mysql(socket, peer, frontend) => {
                     if let Some(idle) = keepalive {

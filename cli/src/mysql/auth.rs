@@ -4,7 +4,9 @@
 use super::packet::Packets;
 use mdbd::mysql_wire::handshake::{self, HandshakeResponse};
 use mdbd::mysql_wire::{results, status};
+use mdbd_engine::backend::Outcome;
 use mdbd_engine::cluster::Cluster;
+use mdbd_engine::log::Value;
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,10 +34,53 @@ pub struct Frontend {
     pub login_timeout: std::time::Duration,
     /// The sessions of this listener by connection id, for `KILL [QUERY] <id>`.
     pub sessions: std::sync::Mutex<HashMap<u32, mdbd_engine::cluster::SessionCanceller>>,
+    /// The backends' version, once read (see [`Frontend::greeting_version`]).
+    pub version: tokio::sync::OnceCell<String>,
 }
 
-/// The server version clients see.
+/// The server version clients of non-MySQL clusters see.
 pub const VERSION: &str = concat!("5.7.99-mdbd-", env!("CARGO_PKG_VERSION"));
+
+impl Frontend {
+    /// The version the greeting announces. On MySQL clusters it is the backends' own,
+    /// read once: drivers choose their queries by it (MariaDB Connector/J asks a "5.7"
+    /// server for `@@transaction_isolation`, which MariaDB lacks), and MariaDB's carries
+    /// the `5.5.5-` prefix MariaDB itself sends. Elsewhere (or while no backend answers)
+    /// it is [`VERSION`].
+    pub async fn greeting_version(&self) -> String {
+        if !self.is_mysql {
+            return VERSION.into();
+        }
+        if let Some(v) = self.version.get() {
+            return v.clone();
+        }
+        let mut session = self.cluster.session();
+        let read = session.execute("SELECT VERSION()", &[]).await;
+        let version = match read {
+            Ok(Outcome::Rows(rs)) => match rs
+                .rows
+                .into_iter()
+                .next()
+                .and_then(|r| r.into_iter().next())
+            {
+                Some(Value::Text(v)) => v,
+                _ => return VERSION.into(),
+            },
+            Ok(_) => return VERSION.into(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the backends' version; announcing mdbd's");
+                return VERSION.into();
+            }
+        };
+        let version = if version.contains("MariaDB") && !version.starts_with("5.5.5-") {
+            format!("5.5.5-{version}")
+        } else {
+            version
+        };
+        let _ = self.version.set(version.clone());
+        version
+    }
+}
 
 /// Who logged in.
 pub struct Login {
@@ -67,7 +112,8 @@ pub async fn connect(
     id: u32,
 ) -> std::io::Result<Option<Login>> {
     let scramble = scramble();
-    packets.push(&handshake::greeting(VERSION, id, &scramble));
+    let version = frontend.greeting_version().await;
+    packets.push(&handshake::greeting(&version, id, &scramble));
     packets.flush().await?;
     let Some(payload) = packets.read().await? else {
         return Ok(None);

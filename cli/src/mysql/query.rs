@@ -73,6 +73,55 @@ fn autocommit_setting(sql: &str) -> Option<Result<bool, String>> {
     })
 }
 
+/// The parts of `text` between commas outside quotes and parentheses.
+fn top_level_commas(text: &str) -> Vec<&str> {
+    let (mut parts, mut start, mut depth, mut quote) = (Vec::new(), 0, 0i32, None);
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// A `SET` of several variables, one of them `autocommit` (MariaDB Connector/J sends
+/// `SET autocommit=1, sql_mode = concat(@@sql_mode, ...)` when it connects): the new
+/// autocommit value, which the front end keeps, and the statement without it, for the
+/// backends.
+fn split_autocommit(sql: &str) -> Option<(Result<bool, String>, String)> {
+    if sql.len() > 4 * SHORT || !sql.contains(',') {
+        return None;
+    }
+    let trimmed = sql.trim().trim_end_matches(';');
+    let body = trimmed
+        .get(..4)
+        .filter(|h| h.eq_ignore_ascii_case("set ") || h.eq_ignore_ascii_case("set\t"))
+        .map(|_| &trimmed[4..])?;
+    let parts = top_level_commas(body);
+    if parts.len() < 2 {
+        return None;
+    }
+    let mut value = None;
+    let mut rest = Vec::new();
+    for part in parts {
+        match autocommit_setting(&format!("SET {part}")) {
+            Some(v) if value.is_none() => value = Some(v),
+            _ => rest.push(part.trim()),
+        }
+    }
+    Some((value?, format!("SET {}", rest.join(", "))))
+}
+
 /// `SELECT @@socket` (any case and spacing).
 fn is_socket_query(sql: &str) -> bool {
     if sql.len() > SHORT {
@@ -195,7 +244,14 @@ pub(super) async fn statement(
             }
         }
         "set" => {
-            if let Some(setting) = autocommit_setting(sql) {
+            let mut setting = autocommit_setting(sql);
+            if let Some((autocommit, rest)) = split_autocommit(sql) {
+                // A bad autocommit value or a variable the server refuses: nothing changes.
+                let on = autocommit.map_err(|m| db_error("1231", "42000", m))?;
+                conn.session.execute(&rest, &[]).await?;
+                setting = Some(Ok(on));
+            }
+            if let Some(setting) = setting {
                 let on = setting.map_err(|m| db_error("1231", "42000", m))?;
                 if on && !conn.autocommit && conn.session.in_transaction() {
                     // MySQL commits the open transaction when autocommit is switched on.
@@ -273,6 +329,29 @@ mod tests {
         assert!(autocommit_setting("SET autocommit = 2").unwrap().is_err());
         assert!(autocommit_setting("SET autocommit = 0, sql_mode = ''")
             .unwrap()
+            .is_err());
+    }
+
+    #[test]
+    fn autocommit_among_other_variables_is_split_off() {
+        let (on, rest) = split_autocommit(
+            "SET autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')",
+        )
+        .unwrap();
+        assert_eq!(on, Ok(true));
+        assert_eq!(
+            rest,
+            "SET sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')"
+        );
+        let (on, rest) =
+            split_autocommit("set names utf8mb4, @@autocommit = OFF, @a = 'x,y'").unwrap();
+        assert_eq!(on, Ok(false));
+        assert_eq!(rest, "SET names utf8mb4, @a = 'x,y'");
+        assert_eq!(split_autocommit("SET sql_mode = '', @a = 1"), None);
+        assert_eq!(split_autocommit("SET autocommit = 1"), None);
+        assert!(split_autocommit("SET autocommit = 7, @a = 1")
+            .unwrap()
+            .0
             .is_err());
     }
 

@@ -4,10 +4,11 @@
 //! Describe asks one backend (the engine's own prepare) for parameter and result types,
 //! and the answer is cached per connection so Bind decodes binary parameters with the
 //! types the client was told. Execute runs the statement through the cluster session like
-//! any other. A portal's row limit is not honoured: Execute returns every row.
+//! any other; its row limit is honoured by `portal.rs`.
 
 use super::{response, types, Connection};
 use async_trait::async_trait;
+use futures_util::SinkExt;
 use mdbd_engine::backend::Description;
 use mdbd_engine::log::Value;
 use pgwire::api::portal::Portal;
@@ -16,6 +17,8 @@ use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, Re
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::extendedquery::Sync as SyncMessage;
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::PgWireBackendMessage;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -97,6 +100,28 @@ impl Connection {
 
 #[async_trait]
 impl ExtendedQueryHandler for Connection {
+    /// ReadyForQuery with the session's own transaction state (see
+    /// `Connection::transaction_status`).
+    async fn on_sync<C>(&self, client: &mut C, _message: SyncMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + futures_util::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as futures_util::Sink<PgWireBackendMessage>>::Error>,
+    {
+        let status = self.transaction_status().await;
+        if status == TransactionStatus::Idle {
+            // The implicit transaction ended: so did its portals.
+            self.suspended.clear();
+        }
+        client.set_transaction_status(status);
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+        Ok(())
+    }
+
     type Statement = String;
     type QueryParser = SqlText;
 

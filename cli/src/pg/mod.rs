@@ -8,6 +8,8 @@
 //! - `types.rs`: wire types, value encoding, parameter decoding;
 //! - `response.rs`: cluster outcomes and errors (SQLSTATE verbatim) as wire responses;
 //! - `split.rs`: splitting a query string into statements;
+//! - `portal.rs`: Execute's row limit (PortalSuspended);
+//! - `parameters.rs`: the backends' own server parameters, reported at login;
 //! - `serve.rs`: the message loop (framing, Terminate, FATAL errors, errors until Sync).
 //!
 //! - `startup.rs`: what comes before pgwire: bounded startup packets, cancel requests,
@@ -19,6 +21,8 @@
 
 mod copy;
 mod extended;
+pub mod parameters;
+mod portal;
 mod response;
 pub mod serve;
 mod simple;
@@ -29,11 +33,8 @@ mod types;
 use async_trait::async_trait;
 use futures_util::SinkExt;
 use mdbd_engine::backend::Description;
-use mdbd_engine::cluster::{Cluster, ClusterSession};
-use pgwire::api::auth::{
-    save_startup_parameters_to_metadata, DefaultServerParameterProvider, ServerParameterProvider,
-    StartupHandler,
-};
+use mdbd_engine::cluster::{Cluster, ClusterSession, TransactionState};
+use pgwire::api::auth::{save_startup_parameters_to_metadata, StartupHandler};
 use pgwire::api::{ClientInfo, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
@@ -48,11 +49,16 @@ use tokio::sync::Mutex;
 pub struct Connection {
     session: Arc<Mutex<ClusterSession>>,
     users: Arc<HashSet<String>>,
+    /// Rows of portals executed with a row limit, not yet sent (see `portal.rs`).
+    suspended: portal::SuspendedPortals,
     /// Statement descriptions given to this client (see `extended.rs`).
     described: std::sync::Mutex<HashMap<String, Description>>,
     /// The cancel key given to this client, and the registry it is in.
     key: (i32, i32),
     keys: startup::CancelKeys,
+    /// What the client is told about the server at login.
+    parameters: parameters::ServerParameters,
+    kind: mdbd_engine::snapshot::BackendKind,
     /// Set when the login is complete.
     pub logged_in: startup::LoggedIn,
     /// Cancels the session's work when its client hangs up.
@@ -67,6 +73,7 @@ impl Connection {
         cluster: &Arc<Cluster>,
         users: Arc<HashSet<String>>,
         keys: &startup::CancelKeys,
+        parameters: &parameters::ServerParameters,
     ) -> Arc<Self> {
         let session = cluster.session();
         let canceller = session.canceller();
@@ -77,11 +84,27 @@ impl Connection {
             session,
             users,
             described: std::sync::Mutex::new(HashMap::new()),
+            suspended: portal::SuspendedPortals::default(),
             key,
             keys: keys.clone(),
+            parameters: parameters.clone(),
+            kind: cluster.kind(),
             logged_in: startup::LoggedIn::default(),
             canceller,
         })
+    }
+}
+
+impl Connection {
+    /// The session's transaction state as ReadyForQuery reports it: the session's own
+    /// view, so a failed statement, a savepoint rollback, a COMMIT that rolled back or a
+    /// transaction ended by a timeout are all reported as they are.
+    pub async fn transaction_status(&self) -> TransactionStatus {
+        match self.session.lock().await.transaction_state() {
+            TransactionState::Idle => TransactionStatus::Idle,
+            TransactionState::Failed => TransactionStatus::Error,
+            _ => TransactionStatus::Transaction,
+        }
     }
 }
 
@@ -123,15 +146,18 @@ impl StartupHandler for Connection {
         client
             .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
             .await?;
-        let provider = DefaultServerParameterProvider::default();
-        if let Some(parameters) = provider.server_parameters(client) {
-            for (name, value) in parameters {
-                client
-                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                        name, value,
-                    )))
-                    .await?;
-            }
+        let parameters = {
+            let mut session = self.session.lock().await;
+            self.parameters
+                .for_client(&mut session, self.kind, client.metadata())
+                .await
+        };
+        for (name, value) in parameters {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
+                .await?;
         }
         client
             .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(

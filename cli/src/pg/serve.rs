@@ -20,6 +20,7 @@ use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ClientInfo, ClientPortalStore, DefaultClient, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL;
 use pgwire::messages::response::{ErrorResponse, ReadyForQuery, SslResponse, TransactionStatus};
 use pgwire::messages::startup::{SslRequest, Startup};
 use pgwire::messages::{Message, PgWireBackendMessage, PgWireFrontendMessage};
@@ -190,7 +191,7 @@ pub async fn serve(socket: TcpStream, connection: Arc<Connection>) -> io::Result
                     .await?;
                 return client.close().await;
             }
-            report_error(&mut client, error, extended).await?;
+            report_error(&connection, &mut client, error, extended).await?;
         }
     }
 }
@@ -223,7 +224,8 @@ async fn dispatch(
                 if !extended {
                     client.set_state(PgWireConnectionState::ReadyForQuery);
                     if result.is_ok() {
-                        let status = client.transaction_status();
+                        let status = c.transaction_status().await;
+                        client.set_transaction_status(status);
                         client
                             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
                                 status,
@@ -258,12 +260,21 @@ async fn dispatch(
         _ => match message {
             M::Query(query) => c.on_query(client, query).await,
             M::Parse(parse) => c.on_parse(client, parse).await,
-            M::Bind(bind) => c.on_bind(client, bind).await,
-            M::Execute(execute) => c.on_execute(client, execute).await,
+            M::Bind(bind) => {
+                c.suspended
+                    .forget(super::portal::portal_name(&bind.portal_name));
+                c.on_bind(client, bind).await
+            }
+            M::Execute(execute) => super::portal::execute(c, client, execute).await,
             M::Describe(describe) => c.on_describe(client, describe).await,
             M::Flush(flush) => c.on_flush(client, flush).await,
             M::Sync(sync) => c.on_sync(client, sync).await,
-            M::Close(close) => c.on_close(client, close).await,
+            M::Close(close) => {
+                if close.target_type == TARGET_TYPE_BYTE_PORTAL {
+                    c.suspended.forget(super::portal::portal_name(&close.name));
+                }
+                c.on_close(client, close).await
+            }
             // What a copy-in the server already ended still has in flight: PostgreSQL
             // ignores it, per the protocol.
             M::CopyData(_) | M::CopyDone(_) | M::CopyFail(_) => Ok(()),
@@ -279,6 +290,7 @@ async fn dispatch(
 /// An ERROR (not FATAL): the ErrorResponse, then either ReadyForQuery (simple protocol) or
 /// discarding until Sync (extended protocol).
 async fn report_error(
+    connection: &Connection,
     client: &mut ClientSocket,
     error: WireError,
     extended: bool,
@@ -288,11 +300,11 @@ async fn report_error(
             error.0,
         )))
         .await?;
-    let status = client.transaction_status().to_error_state();
-    client.set_transaction_status(status);
     if extended {
         client.set_state(PgWireConnectionState::AwaitingSync);
     } else {
+        let status = connection.transaction_status().await;
+        client.set_transaction_status(status);
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client
             .feed(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(

@@ -14,7 +14,7 @@ use pgwire::api::results::{CopyResponse, Response, Tag};
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
-use pgwire::messages::response::{EmptyQueryResponse, ErrorResponse, TransactionStatus};
+use pgwire::messages::response::{EmptyQueryResponse, ErrorResponse};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
 use std::fmt::Debug;
@@ -104,7 +104,6 @@ impl SimpleQueryHandler for Connection {
         client.set_state(PgWireConnectionState::QueryInProgress);
         let text = query.query.as_str();
         let statements = split::statements(text);
-        let mut status = client.transaction_status();
         if statements.is_empty() {
             client
                 .feed(PgWireBackendMessage::EmptyQueryResponse(
@@ -133,7 +132,7 @@ impl SimpleQueryHandler for Connection {
                 ),
             };
             match result {
-                Ok(response) => status = send(client, response, status).await?,
+                Ok(response) => send(client, response).await?,
                 Err(e) => {
                     let mut error = response::WireError::from_pgwire(e);
                     error.shift_position(text, statement);
@@ -145,12 +144,13 @@ impl SimpleQueryHandler for Connection {
                             error.0,
                         )))
                         .await?;
-                    status = status.to_error_state();
                     // PostgreSQL stops a multi-statement string at its first error.
                     break;
                 }
             }
         }
+        drop(session);
+        let status = self.transaction_status().await;
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client.set_transaction_status(status);
         send_ready_for_query(client, status).await
@@ -174,50 +174,28 @@ impl SimpleQueryHandler for Connection {
     }
 }
 
-/// Sends one statement's successful response; returns the transaction status after it.
-async fn send<C>(
-    client: &mut C,
-    response: Response<'static>,
-    status: TransactionStatus,
-) -> PgWireResult<TransactionStatus>
+/// Sends one statement's successful response.
+async fn send<C>(client: &mut C, response: Response<'static>) -> PgWireResult<()>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    Ok(match response {
-        Response::Query(results) => {
-            send_query_response(client, results, true).await?;
-            status
-        }
-        Response::Execution(tag) => {
-            send_execution_response(client, tag).await?;
-            status
-        }
-        Response::TransactionStart(tag) => {
-            send_execution_response(client, tag).await?;
-            status.to_in_transaction_state()
-        }
-        Response::TransactionEnd(tag) => {
-            send_execution_response(client, tag).await?;
-            status.to_idle_state()
-        }
-        Response::EmptyQuery => {
-            client
-                .feed(PgWireBackendMessage::EmptyQueryResponse(
-                    EmptyQueryResponse::new(),
-                ))
-                .await?;
-            status
-        }
-        Response::Error(info) => {
-            client
-                .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
-                .await?;
-            status.to_error_state()
-        }
-        Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => status,
-    })
+    match response {
+        Response::Query(results) => send_query_response(client, results, true).await,
+        Response::Execution(tag)
+        | Response::TransactionStart(tag)
+        | Response::TransactionEnd(tag) => send_execution_response(client, tag).await,
+        Response::EmptyQuery => Ok(client
+            .feed(PgWireBackendMessage::EmptyQueryResponse(
+                EmptyQueryResponse::new(),
+            ))
+            .await?),
+        Response::Error(info) => Ok(client
+            .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
+            .await?),
+        Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

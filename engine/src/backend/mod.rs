@@ -64,6 +64,12 @@ impl BackendError {
     pub fn is_db_error(&self) -> bool {
         matches!(self, BackendError::Db(_))
     }
+
+    /// True for the engine's "too many connections" (PostgreSQL 53300, MySQL 1040),
+    /// from the server or from mdbd's own pool: the server is up but full.
+    pub fn is_too_many_connections(&self) -> bool {
+        matches!(self, BackendError::Db(db) if db.sqlstate == "53300" || db.code == "1040")
+    }
 }
 
 /// One connection to one backend, used by one client session (or by replay).

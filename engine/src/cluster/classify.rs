@@ -10,6 +10,9 @@
 pub enum Kind {
     /// Goes to one backend.
     Read,
+    /// A read of the system catalogs or of object ids (`pg_catalog`, `information_schema`,
+    /// `::regclass`, `oid`): goes to one backend, the same one for the whole session.
+    CatalogRead,
     /// Goes to every active backend, in the global order, and is logged.
     Write,
     /// `BEGIN` / `START TRANSACTION`.
@@ -72,6 +75,46 @@ fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
         .map(|w| w.to_ascii_lowercase())
 }
 
+/// `ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name`: undoes part of the transaction,
+/// which goes on; a write like any other (every backend, logged), and the one statement
+/// a failed PostgreSQL transaction accepts besides `ROLLBACK`.
+pub fn rolls_back_to_savepoint(sql: &str) -> bool {
+    let mut w = words(sql);
+    if w.next().as_deref() != Some("rollback") {
+        return false;
+    }
+    let mut next = w.next();
+    if matches!(next.as_deref(), Some("work" | "transaction")) {
+        next = w.next();
+    }
+    next.as_deref() == Some("to")
+}
+
+/// A word that names the system catalogs or object ids, whose values differ between
+/// backends (each server numbers its own objects).
+fn is_catalog_word(w: &str) -> bool {
+    w.starts_with("pg_")
+        || w.starts_with("reg")
+            && matches!(
+                &w[3..],
+                "class"
+                    | "type"
+                    | "proc"
+                    | "procedure"
+                    | "oper"
+                    | "operator"
+                    | "namespace"
+                    | "role"
+                    | "config"
+                    | "dictionary"
+                    | "collation"
+            )
+        || matches!(
+            w,
+            "oid" | "information_schema" | "sqlite_master" | "sqlite_schema"
+        )
+}
+
 impl Classifier {
     /// A classifier with these side-effecting functions (lower case).
     pub fn new(write_functions: Vec<String>) -> Self {
@@ -91,7 +134,8 @@ impl Classifier {
         match first.as_str() {
             "begin" | "start" => return Kind::Begin,
             "commit" | "end" => return Kind::Commit,
-            "rollback" | "abort" if second != "to" => return Kind::Rollback,
+            "rollback" if rolls_back_to_savepoint(sql) => return Kind::Write,
+            "rollback" | "abort" => return Kind::Rollback,
             "set"
                 if !(matches!(second.as_str(), "transaction" | "session")
                     && head.next().is_some_and(|x| x == "characteristics")) =>
@@ -122,6 +166,8 @@ impl Classifier {
                 .any(|x| self.write_functions.iter().any(|f| f == x));
         if writes_inside {
             Kind::Write
+        } else if all.iter().any(|w| is_catalog_word(w)) {
+            Kind::CatalogRead
         } else {
             Kind::Read
         }
@@ -208,6 +254,20 @@ mod tests {
         for (sql, kind) in [
             ("SELECT * FROM t", Kind::Read),
             ("  -- hi\n select 1", Kind::Read),
+            (
+                "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = 't'",
+                Kind::CatalogRead,
+            ),
+            ("SELECT 't'::regclass", Kind::CatalogRead),
+            (
+                "SELECT * FROM information_schema.columns",
+                Kind::CatalogRead,
+            ),
+            (
+                "SELECT attname FROM pg_attribute WHERE attrelid = 16576",
+                Kind::CatalogRead,
+            ),
+            ("SELECT region FROM t", Kind::Read),
             ("WITH x AS (SELECT 1) SELECT * FROM x", Kind::Read),
             (
                 "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
@@ -226,6 +286,10 @@ mod tests {
             ("commit", Kind::Commit),
             ("ROLLBACK", Kind::Rollback),
             ("ROLLBACK TO SAVEPOINT a", Kind::Write),
+            ("rollback work to savepoint a", Kind::Write),
+            ("ROLLBACK TRANSACTION TO a", Kind::Write),
+            ("ROLLBACK WORK", Kind::Rollback),
+            ("ROLLBACK TRANSACTION", Kind::Rollback),
             ("SET search_path = app", Kind::Set),
         ] {
             assert_eq!(c.classify(sql), kind, "{sql}");

@@ -25,6 +25,7 @@ pub mod join;
 mod members;
 mod pin_time;
 mod pool;
+mod read;
 mod repair;
 mod session;
 mod watch;
@@ -36,8 +37,8 @@ pub use join::{DonorMode, JoinError, JoinOptions, JoinView, Phase};
 pub use members::{DetachCause, DetachReason, JoinRole, MemberState};
 pub use pin_time::{pin_time, utc_parts, with_clock, CLOCK_SETTING};
 pub use pool::{ConnectionLimits, PoolCounters};
-pub use session::ClusterSession;
 pub use session::SessionCanceller;
+pub use session::{ClusterSession, TransactionState};
 pub use watch::{spawn_watch, SessionLimits, TxnExpiry};
 
 use crate::backend::{Backend, BackendError, DbError};
@@ -386,21 +387,37 @@ impl Cluster {
 
     /// The next backend to serve a read (round robin over the active ones).
     pub(crate) fn read_backend(&self) -> Option<Arc<dyn Backend>> {
-        self.read_backend_counted().map(|(backend, _)| backend)
+        self.read_backend_counted(&[]).map(|(backend, _)| backend)
     }
 
     /// Like [`Cluster::read_backend`], with a guard that counts the read in the backend's
     /// load until it is dropped.
-    pub(crate) fn read_backend_counted(&self) -> Option<(Arc<dyn Backend>, LoadGuard)> {
+    /// Backends named in `skip` are passed over.
+    pub(crate) fn read_backend_counted(
+        &self,
+        skip: &[String],
+    ) -> Option<(Arc<dyn Backend>, LoadGuard)> {
         let members = self.members();
         let active: Vec<&Member> = members
             .iter()
             .filter(|m| m.state == MemberState::Active)
+            .filter(|m| !skip.iter().any(|s| s == m.backend.name()))
             .collect();
         if active.is_empty() {
             return None;
         }
         let m = active[self.next_read.fetch_add(1, Ordering::Relaxed) % active.len()];
+        m.load.fetch_add(1, Ordering::Relaxed);
+        Some((m.backend.clone(), LoadGuard(m.load.clone())))
+    }
+
+    /// Backend `name` for a read, counted like [`Cluster::read_backend_counted`]; `None`
+    /// unless it is active.
+    pub(crate) fn read_backend_named(&self, name: &str) -> Option<(Arc<dyn Backend>, LoadGuard)> {
+        let members = self.members();
+        let m = members
+            .iter()
+            .find(|m| m.state == MemberState::Active && m.backend.name() == name)?;
         m.load.fetch_add(1, Ordering::Relaxed);
         Some((m.backend.clone(), LoadGuard(m.load.clone())))
     }

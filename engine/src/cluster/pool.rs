@@ -6,8 +6,10 @@
 //! transactions, unless it holds session state that must stay on that connection
 //! (settings, temporary tables, session locks, cursors, SQL prepared statements): then it
 //! keeps it, as a session pooler would. A session that finds the pool exhausted waits up
-//! to `pool_timeout` and then gets the engine's "too many connections" error (PostgreSQL
-//! 53300, MySQL 1040): a limit is a limit, never a reason to detach a backend.
+//! to `pool_timeout`; then the server is probed: one that answers is full, and the session
+//! gets the engine's "too many connections" error (PostgreSQL 53300, MySQL 1040: a limit is
+//! a limit, never a reason to detach a backend; a read tries another backend first), one
+//! that does not is unreachable (its connections are all stuck on a hung server).
 //!
 //! **The deadline.** Every operation on a checked-out connection runs under
 //! `backend_timeout`. When it passes, the backend is asked, on a fresh connection, whether
@@ -153,6 +155,17 @@ impl Pool {
                 match waited {
                     Ok(Ok(p)) => p,
                     _ => {
+                        // Every connection is taken: by busy sessions on a live server
+                        // (a limit), or by operations hung on a server that stopped
+                        // answering. A probe tells which; the latter is unreachable.
+                        if let Some(reason) = self.unanswered_probe().await {
+                            return Err(BackendError::Connection {
+                                backend: self.backend.name().to_string(),
+                                reason: format!(
+                                    "every pooled connection is taken and the server answers no probe: {reason}"
+                                ),
+                            });
+                        }
                         self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(
                             backend = self.backend.name(),
@@ -190,6 +203,18 @@ impl Pool {
         }
     }
 
+    /// Asks the server, on a fresh connection, whether it is alive, within half the
+    /// backend timeout: `None` when it answered (even with an error such as "too many
+    /// clients"), else what went wrong.
+    async fn unanswered_probe(&self) -> Option<String> {
+        let probe = self.limits.backend_timeout / 2;
+        match tokio::time::timeout(probe, self.backend.health()).await {
+            Ok(Ok(())) | Ok(Err(BackendError::Db(_))) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("no answer".into()),
+        }
+    }
+
     /// Runs `op` under the backend deadline (see the module docs).
     async fn guard<T>(
         &self,
@@ -197,8 +222,8 @@ impl Pool {
     ) -> Result<T, BackendError> {
         let deadline = self.limits.backend_timeout;
         // A live server answers a trivial probe far faster than a statement; half the
-        // deadline keeps the whole detach within 1.5 x backend_timeout.
-        let probe = deadline / 2;
+        // deadline (see `unanswered_probe`) keeps the whole detach within 1.5 x
+        // backend_timeout.
         tokio::pin!(op);
         loop {
             match tokio::time::timeout(deadline, &mut op).await {
@@ -210,8 +235,8 @@ impl Pool {
                     }
                     return result;
                 }
-                Err(_) => match tokio::time::timeout(probe, self.backend.health()).await {
-                    Ok(Ok(())) | Ok(Err(BackendError::Db(_))) => {
+                Err(_) => match self.unanswered_probe().await {
+                    None => {
                         self.counters
                             .slow_operations
                             .fetch_add(1, Ordering::Relaxed);
@@ -221,14 +246,10 @@ impl Pool {
                             "slow operation on a live server; still waiting"
                         );
                     }
-                    probe => {
+                    Some(probe) => {
                         self.counters
                             .deadline_misses
                             .fetch_add(1, Ordering::Relaxed);
-                        let probe = match probe {
-                            Ok(Err(e)) => e.to_string(),
-                            _ => "no answer".into(),
-                        };
                         return Err(BackendError::Connection {
                             backend: self.backend.name().to_string(),
                             reason: format!(

@@ -21,12 +21,26 @@ pub(super) struct Txn {
     pub(super) members: Vec<String>,
     /// Statements to log at COMMIT.
     pub(super) writes: Vec<Statement>,
-    /// A statement failed in a PostgreSQL transaction: only ROLLBACK is possible now.
+    /// A statement failed in a PostgreSQL transaction: only ROLLBACK or ROLLBACK TO
+    /// SAVEPOINT is possible now (see `read.rs` and `write.rs`).
     pub(super) aborted: bool,
     /// The instant current-time functions of its writes are pinned to.
     pub(super) time: Option<std::time::SystemTime>,
     /// Opened by the client (BEGIN), not by an autocommit write.
     pub(super) explicit: bool,
+}
+
+/// Where a session's transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransactionState {
+    /// No transaction.
+    Idle,
+    /// In a transaction.
+    Open,
+    /// In a transaction a failed statement aborted: only `ROLLBACK` (or `ROLLBACK TO
+    /// SAVEPOINT`) is accepted.
+    Failed,
 }
 
 /// One client connection's view of the cluster.
@@ -52,6 +66,8 @@ pub struct ClusterSession {
     pub(super) expired: Option<TxnExpiry>,
     /// Cancel handles of the connections it holds, reachable while a statement runs.
     cancel: SessionCanceller,
+    /// The backend its catalog reads go to (see `read.rs`).
+    pub(super) catalog_backend: Option<String>,
 }
 
 pub(super) fn command(tag: &str) -> Outcome {
@@ -95,6 +111,7 @@ impl ClusterSession {
             idle_since: None,
             expired: None,
             cancel: SessionCanceller::new(cluster_for_cancel),
+            catalog_backend: None,
         }
     }
 
@@ -137,6 +154,16 @@ impl ClusterSession {
     /// True inside an explicit transaction.
     pub fn in_transaction(&self) -> bool {
         self.txn.is_some()
+    }
+
+    /// Where the session's transaction stands, as the client is told after each request
+    /// (PostgreSQL's ReadyForQuery status).
+    pub fn transaction_state(&self) -> TransactionState {
+        match &self.txn {
+            None => TransactionState::Idle,
+            Some(t) if t.aborted => TransactionState::Failed,
+            Some(_) => TransactionState::Open,
+        }
     }
 
     /// The session's connection to `backend`, checked out of its pool (with the session's
@@ -220,7 +247,7 @@ impl ClusterSession {
         described
     }
 
-    fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
+    pub(super) fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
         self.cluster.active().into_iter().find(|b| b.name() == name)
     }
 
@@ -297,65 +324,16 @@ impl ClusterSession {
                 Ok(command("ROLLBACK"))
             }
             Kind::Set => self.set(sql).await,
-            Kind::Read if self.txn.as_ref().is_none_or(|t| t.members.is_empty()) => {
-                self.read(sql, params).await
-            }
-            Kind::Read => {
-                // Inside a transaction that wrote: read from one of its own connections.
-                let name = self
-                    .txn
-                    .as_ref()
-                    .and_then(|t| t.members.first().cloned())
-                    .unwrap_or_default();
-                let backend = self
-                    .backend(&name)
-                    .ok_or_else(|| ClusterError::NoActiveBackend(name.clone()))?;
-                Ok(self
-                    .conn(&backend)
-                    .await?
-                    .execute_bytes(sql, params)
-                    .await
-                    .map_err(to_client)?)
+            Kind::Read => self.read(sql, params, false).await,
+            Kind::CatalogRead => self.read(sql, params, true).await,
+            Kind::Write if self.txn.as_ref().is_some_and(|t| t.aborted) => {
+                self.write_in_failed_transaction(sql, text, params).await
             }
             Kind::Write if super::outside_transaction(text) && self.txn.is_none() => {
                 self.write_alone(sql).await
             }
             Kind::Write => self.write(sql, params).await,
         }
-    }
-
-    async fn read(&mut self, sql: &[u8], params: &[Value]) -> Result<Outcome, ClusterError> {
-        self.cluster
-            .counters()
-            .reads
-            .fetch_add(1, Ordering::Relaxed);
-        // Try each active backend in turn: a broken one is detached and the next answers.
-        for _ in 0..self.cluster.active().len().max(1) {
-            let (backend, _load) = self
-                .cluster
-                .read_backend_counted()
-                .ok_or_else(|| ClusterError::NoActiveBackend("nothing to read from".into()))?;
-            let result = match self.conn(&backend).await {
-                Ok(conn) => conn.execute_bytes(sql, params).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if !e.is_db_error() => {
-                    self.conns.remove(backend.name());
-                    let out = self.cluster.take_out(
-                        backend.name(),
-                        DetachReason::new(DetachCause::Unreachable, format!("read failed: {e}")),
-                    )?;
-                    if !out {
-                        return Err(to_client(e));
-                    }
-                }
-                other => return other.map_err(to_client),
-            }
-        }
-        Err(ClusterError::NoActiveBackend(
-            "every backend failed the read".into(),
-        ))
     }
 
     /// A session setting: checked where the server checks it first (on one backend: the

@@ -40,13 +40,38 @@ macro_rules! on_members {
 }
 pub(super) use on_members;
 
-fn aborted() -> ClusterError {
+pub(super) fn aborted() -> ClusterError {
     ClusterError::State(
         "current transaction is aborted, commands ignored until end of transaction block".into(),
     )
 }
 
 impl ClusterSession {
+    /// Whether a statement's error aborts the whole transaction (PostgreSQL) or only the
+    /// statement (MySQL, SQLite).
+    pub(super) fn error_aborts_transaction(&self) -> bool {
+        self.cluster.kind() == BackendKind::Postgres
+    }
+
+    /// A write in a failed transaction: `ROLLBACK TO SAVEPOINT` runs on every member and,
+    /// once they agree it succeeded, the transaction goes on (the statement is logged with
+    /// the others, so a replay undoes the same work); anything else is refused as
+    /// PostgreSQL refuses it. A `ROLLBACK TO` that fails leaves the transaction failed.
+    pub(super) async fn write_in_failed_transaction(
+        &mut self,
+        sql: &[u8],
+        text: &str,
+        params: &[Value],
+    ) -> Result<Outcome, ClusterError> {
+        if !super::classify::rolls_back_to_savepoint(text) {
+            return Err(aborted());
+        }
+        if let Some(txn) = self.txn.as_mut() {
+            txn.aborted = false;
+        }
+        self.write(sql, params).await
+    }
+
     /// Takes the write turn (once per transaction), blocking until the writer before it
     /// commits or rolls back.
     async fn take_turn(&mut self) -> tokio::sync::OwnedMutexGuard<()> {
@@ -218,7 +243,7 @@ impl ClusterSession {
             }
             Ok(Err(e)) => {
                 // PostgreSQL aborts the transaction; the others undo the statement alone.
-                txn.aborted = self.cluster.kind() == BackendKind::Postgres;
+                txn.aborted = self.error_aborts_transaction();
                 self.txn = Some(txn);
                 if autocommit {
                     self.rollback().await;

@@ -1,0 +1,123 @@
+//! The read path of a session. Outside a transaction that wrote, a read goes to one
+//! backend, the least loaded (the next when one is unreachable); inside one, to one of
+//! the transaction's own connections, so that it sees the transaction's writes.
+//!
+//! On PostgreSQL a read's database error inside a transaction aborts the transaction on
+//! the backend that ran it. The session's transaction is marked failed at once: every
+//! later statement is refused with 25P02 until `ROLLBACK` or `ROLLBACK TO SAVEPOINT`
+//! (which runs on every member, see `write.rs`). Were it not, the next write would fail
+//! on that backend alone and the vote would detach a healthy server.
+
+use super::session::to_client;
+use super::write::aborted;
+use super::{ClusterError, ClusterSession, DetachCause, DetachReason};
+use crate::backend::{Outcome, Session};
+use crate::log::Value;
+use std::sync::atomic::Ordering;
+
+impl ClusterSession {
+    /// Runs a read where the session's transaction (if any) can see it; `catalog` for a
+    /// read of the system catalogs (see [`read_anywhere`](Self::read_anywhere)).
+    pub(super) async fn read(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+        catalog: bool,
+    ) -> Result<Outcome, ClusterError> {
+        let Some(txn) = &self.txn else {
+            return self.read_anywhere(sql, params, catalog).await;
+        };
+        if txn.aborted {
+            return Err(aborted());
+        }
+        let result = match txn.members.first().cloned() {
+            Some(name) => self.read_in_transaction(&name, sql, params).await,
+            None => self.read_anywhere(sql, params, catalog).await,
+        };
+        if matches!(result, Err(ClusterError::Db(_))) && self.error_aborts_transaction() {
+            if let Some(txn) = self.txn.as_mut() {
+                txn.aborted = true;
+            }
+        }
+        result
+    }
+
+    /// On the transaction's connection to backend `name`.
+    async fn read_in_transaction(
+        &mut self,
+        name: &str,
+        sql: &[u8],
+        params: &[Value],
+    ) -> Result<Outcome, ClusterError> {
+        let backend = self
+            .backend(name)
+            .ok_or_else(|| ClusterError::NoActiveBackend(name.to_string()))?;
+        self.conn(&backend)
+            .await?
+            .execute_bytes(sql, params)
+            .await
+            .map_err(to_client)
+    }
+
+    /// Outside a transaction: one backend, in turn; an unreachable one is detached (never
+    /// the last) and the next answers. A catalog read (`catalog`) goes to the backend of
+    /// the session's earlier catalog reads while it is active: object ids differ between
+    /// backends, and a tool's second query (`psql`'s `\d t`: first the table's oid, then
+    /// its columns by that oid) must meet the first one's ids.
+    async fn read_anywhere(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+        catalog: bool,
+    ) -> Result<Outcome, ClusterError> {
+        self.cluster
+            .counters()
+            .reads
+            .fetch_add(1, Ordering::Relaxed);
+        // Try each active backend in turn: a broken one is detached and the next answers;
+        // a full one (its pool, or the server, out of connections) is passed over.
+        let mut full: Vec<String> = Vec::new();
+        let mut last_full = None;
+        for _ in 0..self.cluster.active().len().max(1) {
+            let sticky = match (&self.catalog_backend, catalog) {
+                (Some(name), true) if !full.contains(name) => self.cluster.read_backend_named(name),
+                _ => None,
+            };
+            let Some((backend, _load)) =
+                sticky.or_else(|| self.cluster.read_backend_counted(&full))
+            else {
+                break;
+            };
+            if catalog {
+                self.catalog_backend = Some(backend.name().to_string());
+            }
+            let result = match self.conn(&backend).await {
+                Ok(conn) => conn.execute_bytes(sql, params).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if e.is_too_many_connections() => {
+                    full.push(backend.name().to_string());
+                    last_full = Some(e);
+                }
+                Err(e) if !e.is_db_error() => {
+                    self.conns.remove(backend.name());
+                    let out = self.cluster.take_out(
+                        backend.name(),
+                        DetachReason::new(DetachCause::Unreachable, format!("read failed: {e}")),
+                    )?;
+                    if !out {
+                        return Err(to_client(e));
+                    }
+                }
+                other => return other.map_err(to_client),
+            }
+        }
+        if let Some(e) = last_full {
+            return Err(to_client(e));
+        }
+        Err(ClusterError::NoActiveBackend(
+            "every backend failed the read".into(),
+        ))
+    }
+}
