@@ -22,15 +22,30 @@ fn daemon(dir: &std::path::Path, server: &str) -> (common::Running, u16, u16) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_set_sqlite_lacks_is_the_clients_error_and_detaches_nothing() {
+async fn a_drivers_set_on_sqlite_is_remembered_and_detaches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (d, port, admin_port) = daemon(dir.path(), "");
-    // What pgjdbc sends at connect: once detached every SQLite backend.
+    // What pgjdbc sends at connect: once detached every SQLite backend, then was refused.
     let client = common::client(port).await;
-    assert!(client
+    client
         .batch_execute("SET extra_float_digits = 3")
         .await
-        .is_err());
+        .unwrap();
+    let shown = client
+        .simple_query("SHOW extra_float_digits")
+        .await
+        .unwrap();
+    let value = shown.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(value.as_deref(), Some("3"));
+    // A setting nobody knows is the client's error, as on PostgreSQL.
+    let e = client
+        .batch_execute("SHOW no_such_setting")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42704"));
     client
         .batch_execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
         .await

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::wire::{connect, field, logged_in, next, send, startup, until_ready};
+use common::wire::{answers, connect, field, logged_in, next, send, startup, until_ready};
 use common::{start, Three};
 
 fn daemon(dir: &std::path::Path) -> (common::Running, u16) {
@@ -19,9 +19,7 @@ fn terminate_closes_the_socket_so_a_polite_close_does_not_hang() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, port) = daemon(dir.path());
     let mut socket = logged_in(port);
-    send(&mut socket, b'Q', b"SELECT 1\0");
-    let answer = until_ready(&mut socket);
-    assert!(answer.iter().any(|m| m.0 == b'D'), "{answer:?}");
+    assert!(answers(&mut socket, "SELECT 1"));
     send(&mut socket, b'X', b"");
     assert_eq!(
         next(&mut socket),
@@ -29,10 +27,7 @@ fn terminate_closes_the_socket_so_a_polite_close_does_not_hang() {
         "the server must hang up after Terminate"
     );
     // The daemon goes on serving others.
-    let mut other = logged_in(port);
-    send(&mut other, b'Q', b"SELECT 2\0");
-    assert!(until_ready(&mut other).iter().any(|m| m.0 == b'D'));
-    drop(other);
+    assert!(answers(&mut logged_in(port), "SELECT 2"));
     common::stop(daemon);
 }
 
@@ -66,10 +61,7 @@ fn bytes_that_are_not_a_message_end_the_connection_with_08p01() {
     assert_eq!(field(&got.1, b'S'), "FATAL");
     assert_eq!(field(&got.1, b'C'), "08P01");
     assert_eq!(next(&mut socket), None);
-    let mut other = logged_in(port);
-    send(&mut other, b'Q', b"SELECT 3\0");
-    assert!(until_ready(&mut other).iter().any(|m| m.0 == b'D'));
-    drop(other);
+    assert!(answers(&mut logged_in(port), "SELECT 3"));
     common::stop(daemon);
 }
 
@@ -97,9 +89,7 @@ fn an_error_in_the_extended_protocol_skips_to_sync_and_the_connection_goes_on() 
     assert_eq!(kinds.last(), Some(&b'Z'), "{got:?}");
     let error = got.iter().find(|m| m.0 == b'E').unwrap();
     assert_eq!(field(&error.1, b'S'), "ERROR");
-    send(&mut socket, b'Q', b"SELECT 4\0");
-    let answer = until_ready(&mut socket);
-    assert!(answer.iter().any(|m| m.0 == b'D'), "{answer:?}");
+    assert!(answers(&mut socket, "SELECT 4"));
     drop(socket);
     common::stop(daemon);
 }

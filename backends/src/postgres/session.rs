@@ -254,6 +254,16 @@ impl Session for PgSession {
         Ok(())
     }
 
+    /// `current_setting(name)`: the canonical text `set_config` takes back.
+    async fn setting(&mut self, name: &str) -> Result<Option<String>, BackendError> {
+        let row = self
+            .client
+            .query_one("SELECT current_setting($1)", &[&name])
+            .await
+            .map_err(|e| convert::error(&self.backend, e))?;
+        row.try_get(0).map_err(|e| convert::error(&self.backend, e))
+    }
+
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
         let stmt = self
             .client

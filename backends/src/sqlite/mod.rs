@@ -8,11 +8,14 @@
 //!   temporary file next to the target, check it with `PRAGMA quick_check`, remove stale
 //!   `-wal`/`-shm` files and rename it into place, atomically.
 //! - Session settings of logged writes (`search_path`, time zones) have no SQLite
-//!   equivalent and are ignored; `COPY` is refused.
+//!   equivalent and are ignored on replay; a client session's `SET` is remembered and
+//!   answered by `SHOW` (`settings.rs`), for the drivers that set things when they
+//!   connect; `COPY` is refused.
 //! - The bundled SQLite enforces foreign keys by default (`SQLITE_DEFAULT_FOREIGN_KEYS=1`).
 
 mod convert;
 mod session;
+mod settings;
 
 pub use session::SqliteSession;
 
@@ -149,6 +152,7 @@ impl Backend for SqliteBackend {
         Ok(Box::new(SqliteSession {
             conn: Arc::new(Mutex::new(conn)),
             marker: self.options.marker_table.clone(),
+            settings: Default::default(),
         }))
     }
 

@@ -128,6 +128,8 @@ pub fn set_marker(conn: &Connection, table: &str, lsn: Lsn) -> Result<(), Backen
 pub struct SqliteSession {
     pub(super) conn: Arc<Mutex<Connection>>,
     pub(super) marker: String,
+    /// What the client `SET` (see `settings.rs`).
+    pub(super) settings: std::collections::HashMap<String, String>,
 }
 
 #[async_trait::async_trait]
@@ -138,6 +140,9 @@ impl Session for SqliteSession {
         params: &[Value],
     ) -> Result<Outcome, BackendError> {
         let sql = mdbd_engine::backend::utf8_statement(sql)?;
+        if let Some(command) = super::settings::command(sql) {
+            return super::settings::run(&mut self.settings, command);
+        }
         let (sql, params) = (sql.to_string(), params.to_vec());
         on_conn(&self.conn, move |c| execute(c, &sql, &params)).await
     }

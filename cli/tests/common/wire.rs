@@ -92,3 +92,11 @@ pub fn logged_in(port: u16) -> TcpStream {
     assert_eq!(login.last().map(|m| m.0), Some(b'Z'), "{login:?}");
     socket
 }
+
+/// True when a simple query `sql` on `socket` returns a row.
+pub fn answers(socket: &mut TcpStream, sql: &str) -> bool {
+    let mut body = sql.as_bytes().to_vec();
+    body.push(0);
+    send(socket, b'Q', &body);
+    until_ready(socket).iter().any(|m| m.0 == b'D')
+}

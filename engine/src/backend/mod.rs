@@ -114,6 +114,14 @@ pub trait Session: Send {
     /// Rolls the open transaction back; nothing of it remains.
     async fn rollback(&mut self) -> Result<(), BackendError>;
 
+    /// The value of session setting `name` as the server holds it (after a `SET`), in
+    /// the form the engine's replay of logged settings takes; `None` where the engine
+    /// has no such reading (then the value as the client wrote it is logged).
+    async fn setting(&mut self, name: &str) -> Result<Option<String>, BackendError> {
+        let _ = name;
+        Ok(None)
+    }
+
     /// The parameter types and result columns of `sql`, without running it (the
     /// extended query protocol's Describe). Parameter types are the engine's type names;
     /// an engine that cannot infer them (SQLite) says `text`.

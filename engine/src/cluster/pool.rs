@@ -364,6 +364,10 @@ impl Session for Conn {
         self.run(|s| s.describe(sql)).await
     }
 
+    async fn setting(&mut self, name: &str) -> Result<Option<String>, BackendError> {
+        self.run(|s| s.setting(name)).await
+    }
+
     async fn copy_start(&mut self, sql: &str) -> Result<(), BackendError> {
         self.run(|s| s.copy_start(sql)).await
     }

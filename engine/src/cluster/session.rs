@@ -383,6 +383,12 @@ impl ClusterSession {
         // A setting is logged as text; one whose bytes are not UTF-8 stays on the
         // session's own connections instead of being logged with a guess.
         if let Some((k, v)) = std::str::from_utf8(sql).ok().and_then(parse_set) {
+            // Logged as the server now holds it, not as the client spelled it (`TO
+            // '$user', public`, quoted lists): that is the form replay takes back.
+            let v = match self.conns.get_mut(&first) {
+                Some(conn) => conn.setting(&k).await.ok().flatten().unwrap_or(v),
+                None => v,
+            };
             self.settings
                 .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
             self.settings.push((k.clone(), v));
