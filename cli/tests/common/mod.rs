@@ -201,17 +201,31 @@ pub fn start(config: &Path, port: u16) -> Running {
 /// Starts `mdbd run` with extra environment variables (failpoints) and waits until it
 /// listens.
 pub fn start_with(config: &Path, port: u16, env: &[(&str, &str)]) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_mdbd"))
+    // Its log goes next to the config, for the failure message below.
+    let log_path = config.with_extension("stderr");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mdbd"))
         .args(["run", "--config"])
         .arg(config)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: on a loaded 2-core machine (a dozen servers starting beside it) the first
+    // connections to the backends can take long; a daemon that exits fails at once.
+    let deadline = Instant::now() + Duration::from_secs(90);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mdbd did not start listening");
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() >= deadline {
+            let _ = child.kill();
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            panic!(
+                "mdbd did not start listening on {port} ({exited:?}); its log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     Running(child)
