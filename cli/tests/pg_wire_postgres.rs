@@ -341,3 +341,73 @@ async fn psql_describes_objects_as_it_does_directly_though_object_ids_differ() {
     drop(through);
     stop(daemon);
 }
+
+/// The type OIDs of a RowDescription body, and the text of each field of the first row.
+fn described(messages: &[common::wire::Message]) -> (Vec<u32>, Vec<Option<String>>) {
+    let mut oids = Vec::new();
+    if let Some((_, body)) = messages.iter().find(|m| m.0 == b'T') {
+        let count = u16::from_be_bytes([body[0], body[1]]);
+        let mut at = 2;
+        for _ in 0..count {
+            at += body[at..].iter().position(|b| *b == 0).unwrap() + 1 + 6;
+            oids.push(u32::from_be_bytes(body[at..at + 4].try_into().unwrap()));
+            at += 4 + 2 + 4 + 2;
+        }
+    }
+    let mut values = Vec::new();
+    if let Some((_, body)) = messages.iter().find(|m| m.0 == b'D') {
+        let mut at = 2;
+        for _ in 0..u16::from_be_bytes([body[0], body[1]]) {
+            let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
+            at += 4;
+            if len < 0 {
+                values.push(None);
+                continue;
+            }
+            let len = len as usize;
+            values.push(Some(
+                String::from_utf8_lossy(&body[at..at + len]).into_owned(),
+            ));
+            at += len;
+        }
+    }
+    (oids, values)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_query_columns_carry_the_servers_own_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let Three::Postgres(servers) = &three else {
+        unreachable!()
+    };
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let setup = common::client(port).await;
+    setup
+        .batch_execute(
+            "CREATE TABLE typed (i2 int2, i4 int4, i8 int8, n numeric(12,2), f float8, \
+             b bool, d date, u uuid, j jsonb, t text, v varchar(9)); \
+             INSERT INTO typed VALUES (1, 2, 3, 1234.50, 0.25, true, '2024-02-29', \
+             'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"k\": [1, 2]}', 'x', 'y')",
+        )
+        .await
+        .unwrap();
+    let query = "SELECT i2, i4, i8, n, f, b, d, u, j, t, v, 7 AS lit, i4 + 1 AS expr FROM typed";
+    let mut through = logged_in(port);
+    let mut body = query.as_bytes().to_vec();
+    body.push(0);
+    send(&mut through, b'Q', &body);
+    let (got_oids, got_values) = described(&until_ready(&mut through));
+    // The same query on one server directly, on the raw wire as well.
+    let mut direct = std::net::TcpStream::connect(("127.0.0.1", servers[0].port())).unwrap();
+    common::wire::startup(&mut direct, "postgres");
+    until_ready(&mut direct);
+    send(&mut direct, b'Q', &body);
+    let (want_oids, want_values) = described(&until_ready(&mut direct));
+    assert_eq!(got_oids.len(), 13, "{got_oids:?}");
+    assert_eq!(got_oids, want_oids, "column types");
+    assert_eq!(got_values, want_values, "column text");
+    drop((setup, through, direct));
+    stop(daemon);
+}

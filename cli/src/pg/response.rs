@@ -12,9 +12,14 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::ErrorResponse;
 use std::sync::Arc;
 
-/// The wire type of a column: from its values when they agree (SQLite columns are
-/// dynamically typed), else from the declared type name, else text.
+/// The wire type of a text-format column: the backend's own type where mdbd's values of
+/// it are PostgreSQL's text output (a PostgreSQL column: int4 stays int4, numeric stays
+/// numeric), else from its values when they agree (SQLite columns are dynamically typed),
+/// else from the declared type name, else text.
 fn column_type(rs: &ResultSet, i: usize) -> Type {
+    if let Some(t) = types::text_type(&rs.columns[i].type_name) {
+        return t;
+    }
     let mut seen: Option<Type> = None;
     for row in &rs.rows {
         let t = match &row[i] {

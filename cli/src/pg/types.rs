@@ -36,6 +36,36 @@ pub fn wire_type(type_name: &str) -> Type {
     }
 }
 
+/// The PostgreSQL type named `type_name` (PostgreSQL's own spelling, as a PostgreSQL
+/// backend reports a column) when mdbd's value of it is exactly PostgreSQL's text output,
+/// so a text-format column can be announced with its real type: integers, floats,
+/// booleans, numeric, dates and timestamps (UTC), uuid, json, jsonb, the string types.
+/// Types whose value mdbd holds as raw binary (arrays, interval, ...) are not among them.
+pub fn text_type(type_name: &str) -> Option<Type> {
+    Some(match type_name {
+        "bool" => Type::BOOL,
+        "int2" => Type::INT2,
+        "int4" => Type::INT4,
+        "int8" => Type::INT8,
+        "oid" => Type::OID,
+        "float4" => Type::FLOAT4,
+        "float8" => Type::FLOAT8,
+        "numeric" => Type::NUMERIC,
+        "date" => Type::DATE,
+        "timestamp" => Type::TIMESTAMP,
+        "timestamptz" => Type::TIMESTAMPTZ,
+        "uuid" => Type::UUID,
+        "json" => Type::JSON,
+        "jsonb" => Type::JSONB,
+        "text" => Type::TEXT,
+        "varchar" => Type::VARCHAR,
+        "bpchar" => Type::BPCHAR,
+        "name" => Type::NAME,
+        "char" => Type::CHAR,
+        _ => return None,
+    })
+}
+
 fn user_error(code: &str, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".into(),
@@ -174,6 +204,14 @@ mod tests {
         assert_eq!(wire_type("numeric"), Type::TEXT);
         assert_eq!(wire_type("REAL"), Type::FLOAT8);
         assert_eq!(wire_type("varchar"), Type::VARCHAR);
+        assert_eq!(text_type("numeric"), Some(Type::NUMERIC));
+        assert_eq!(text_type("int4"), Some(Type::INT4));
+        assert_eq!(
+            text_type("INTEGER"),
+            None,
+            "SQLite's names are typed from values"
+        );
+        assert_eq!(text_type("interval"), None, "held as raw binary");
     }
 
     #[test]
