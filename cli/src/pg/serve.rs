@@ -4,7 +4,8 @@
 //! FATAL error with ReadyForQuery (a refused login then looks like a protocol error).
 //!
 //! pgwire's message types and handler traits are used as they are; what is here is the
-//! framing codec, the socket type the handlers write to ([`ClientSocket`]), and the loop:
+//! socket type the handlers write to ([`ClientSocket`]) over the library's framing
+//! (`mdbd::pg_wire::Codec`, fuzzed), and the loop:
 //! - `SSLRequest` is answered `N` (no TLS here), then the startup packet is read;
 //! - `Terminate` ends the session: the loop returns and the socket is closed;
 //! - a FATAL error is sent, flushed, and the connection closed, with no ReadyForQuery;
@@ -15,6 +16,7 @@
 use super::response::WireError;
 use super::Connection;
 use futures_util::{Sink, SinkExt, StreamExt};
+use mdbd::pg_wire::Codec;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -22,51 +24,13 @@ use pgwire::api::{ClientInfo, ClientPortalStore, DefaultClient, PgWireConnection
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL;
 use pgwire::messages::response::{ErrorResponse, ReadyForQuery, SslResponse, TransactionStatus};
-use pgwire::messages::startup::{SslRequest, Startup};
-use pgwire::messages::{Message, PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::net::TcpStream;
-use tokio_util::codec::{Decoder, Encoder, Framed};
-
-/// Frames client bytes into pgwire's frontend messages (the first packets have no type
-/// byte, so the decoder follows the connection's state) and encodes backend messages.
-pub struct Codec {
-    client: DefaultClient<String>,
-}
-
-impl Decoder for Codec {
-    type Item = PgWireFrontendMessage;
-    type Error = PgWireError;
-
-    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error> {
-        match self.client.state {
-            PgWireConnectionState::AwaitingSslRequest => {
-                if src.len() < SslRequest::BODY_SIZE {
-                    return Ok(None);
-                }
-                self.client.state = PgWireConnectionState::AwaitingStartup;
-                Ok(Some(PgWireFrontendMessage::SslRequest(SslRequest::decode(
-                    src,
-                )?)))
-            }
-            PgWireConnectionState::AwaitingStartup => {
-                Ok(Startup::decode(src)?.map(PgWireFrontendMessage::Startup))
-            }
-            _ => PgWireFrontendMessage::decode(src),
-        }
-    }
-}
-
-impl Encoder<PgWireBackendMessage> for Codec {
-    type Error = io::Error;
-
-    fn encode(&mut self, item: PgWireBackendMessage, dst: &mut bytes::BytesMut) -> io::Result<()> {
-        item.encode(dst).map_err(Into::into)
-    }
-}
+use tokio_util::codec::Framed;
 
 /// The client's socket as the handlers see it: a sink of backend messages that knows the
 /// connection's state, metadata and portals.
@@ -74,11 +38,11 @@ pub struct ClientSocket(Framed<TcpStream, Codec>);
 
 impl ClientSocket {
     fn client(&self) -> &DefaultClient<String> {
-        &self.0.codec().client
+        self.0.codec().client()
     }
 
     fn client_mut(&mut self) -> &mut DefaultClient<String> {
-        &mut self.0.codec_mut().client
+        self.0.codec_mut().client_mut()
     }
 }
 
@@ -148,10 +112,7 @@ impl Sink<PgWireBackendMessage> for ClientSocket {
 pub async fn serve(socket: TcpStream, connection: Arc<Connection>) -> io::Result<()> {
     let addr = socket.peer_addr()?;
     socket.set_nodelay(true)?;
-    let codec = Codec {
-        client: DefaultClient::new(addr, false),
-    };
-    let mut client = ClientSocket(Framed::new(socket, codec));
+    let mut client = ClientSocket(Framed::new(socket, Codec::new(addr)));
     loop {
         let message = match client.0.next().await {
             None => return Ok(()),
