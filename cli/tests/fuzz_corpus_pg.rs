@@ -32,7 +32,11 @@ fn frontend_framing_survives_its_corpus_and_mutations() {
         let mut stream = name("bad_type");
         stream.truncate(stream.len() - 9);
         stream.extend_from_slice(bad);
-        assert_eq!(frontend_messages(&stream), 1, "only the startup packet: {bad:?}");
+        assert_eq!(
+            frontend_messages(&stream),
+            1,
+            "only the startup packet: {bad:?}"
+        );
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
     for i in 0..4000 {

@@ -342,6 +342,14 @@ async fn psql_describes_objects_as_it_does_directly_though_object_ids_differ() {
     stop(daemon);
 }
 
+/// Sends simple query `sql`; the messages up to ReadyForQuery.
+fn until_ready_after(socket: &mut std::net::TcpStream, sql: &str) -> Vec<common::wire::Message> {
+    let mut body = sql.as_bytes().to_vec();
+    body.push(0);
+    send(socket, b'Q', &body);
+    until_ready(socket)
+}
+
 /// The type OIDs of a RowDescription body, and the text of each field of the first row.
 fn described(messages: &[common::wire::Message]) -> (Vec<u32>, Vec<Option<String>>) {
     let mut oids = Vec::new();
@@ -408,6 +416,24 @@ async fn simple_query_columns_carry_the_servers_own_types() {
     assert_eq!(got_oids.len(), 13, "{got_oids:?}");
     assert_eq!(got_oids, want_oids, "column types");
     assert_eq!(got_values, want_values, "column text");
+    // A cursor made with SQL DECLARE is described at the protocol level, as psycopg 3's
+    // named cursors do before they FETCH.
+    until_ready_after(
+        &mut through,
+        "BEGIN; DECLARE cur CURSOR FOR SELECT i4, t FROM typed",
+    );
+    send(&mut through, b'D', b"Pcur\0");
+    send(&mut through, b'S', b"");
+    let described_cursor = until_ready(&mut through);
+    let kinds: Vec<u8> = described_cursor.iter().map(|m| m.0).collect();
+    assert_eq!(kinds, vec![b'T', b'Z'], "{described_cursor:?}");
+    assert_eq!(described(&described_cursor).0, vec![23, 25], "int4, text");
+    let fetched = until_ready_after(&mut through, "FETCH 1 FROM cur");
+    assert_eq!(
+        described(&fetched).1,
+        vec![Some("2".into()), Some("x".into())]
+    );
+    until_ready_after(&mut through, "COMMIT");
     drop((setup, through, direct));
     stop(daemon);
 }

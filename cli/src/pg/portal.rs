@@ -15,7 +15,7 @@ use pgwire::api::results::{Response, Tag};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, DEFAULT_NAME};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::data::DataRow;
+use pgwire::messages::data::{DataRow, RowDescription};
 use pgwire::messages::extendedquery::{Execute, PortalSuspended};
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::PgWireBackendMessage;
@@ -139,4 +139,42 @@ where
     connection.suspended.keep(name, pending);
     client.feed(message).await?;
     Ok(())
+}
+
+/// Describe of a portal the protocol never bound: a cursor made with SQL `DECLARE` (psycopg
+/// 3's named cursors, SQLAlchemy's `yield_per`). Its columns are those of `FETCH 0 FROM`
+/// it, described on the backend that holds the session's transaction. `None` when the
+/// protocol did bind `name` (pgwire describes it).
+pub async fn describe_cursor<C>(
+    connection: &Connection,
+    client: &mut C,
+    name: &str,
+) -> Option<PgWireResult<()>>
+where
+    C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::PortalStore: PortalStore<Statement = String>,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    if client.portal_store().get_portal(name).is_some() {
+        return None;
+    }
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let described = connection
+        .session
+        .lock()
+        .await
+        .describe(&format!("FETCH 0 FROM {quoted}"))
+        .await;
+    Some(match described {
+        Ok(d) => {
+            let fields = super::response::described_fields(&d.columns, None);
+            let row = RowDescription::new(fields.iter().map(Into::into).collect());
+            client
+                .send(PgWireBackendMessage::RowDescription(row))
+                .await
+                .map_err(Into::into)
+        }
+        Err(e) => Err(super::response::failure(&e)),
+    })
 }

@@ -227,6 +227,13 @@ async fn dispatch(
                 c.on_bind(client, bind).await
             }
             M::Execute(execute) => super::portal::execute(c, client, execute).await,
+            M::Describe(describe) if describe.target_type == TARGET_TYPE_BYTE_PORTAL => {
+                let name = super::portal::portal_name(&describe.name).to_string();
+                match super::portal::describe_cursor(c, client, &name).await {
+                    Some(done) => done,
+                    None => c.on_describe(client, describe).await,
+                }
+            }
             M::Describe(describe) => c.on_describe(client, describe).await,
             M::Flush(flush) => c.on_flush(client, flush).await,
             M::Sync(sync) => c.on_sync(client, sync).await,
