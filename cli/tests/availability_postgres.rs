@@ -224,9 +224,7 @@ async fn a_hung_backend_is_detached_within_backend_timeout_and_writes_go_on() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let Three::Postgres(servers) = &three else {
-        unreachable!()
-    };
+    let servers = three.pg_servers();
     servers[1].pause();
     let paused = Instant::now();
     // The status page answers during the hang.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::wire::{field, logged_in, next, send, until_ready};
+use common::wire::{field, logged_in, next, query, send, until_ready};
 use common::{start, stop, Three};
 use tokio_postgres::error::DbError;
 
@@ -43,9 +43,7 @@ async fn errors_reach_the_client_with_every_field_the_server_sent() {
     let three = Three::postgres();
     let port = common::free_port();
     let daemon = start(&three.config(dir.path(), port), port);
-    let Three::Postgres(servers) = &three else {
-        unreachable!()
-    };
+    let servers = three.pg_servers();
     let through = common::client(port).await;
     let direct = connect(&servers[0].conninfo("postgres")).await;
     through
@@ -111,20 +109,17 @@ fn a_query_in_the_middle_of_copy_in_ends_the_copy_with_08p01() {
     let port = common::free_port();
     let daemon = start(&three.config(dir.path(), port), port);
     let mut socket = logged_in(port);
-    send(&mut socket, b'Q', b"CREATE TABLE c (a int)\0");
-    until_ready(&mut socket);
+    query(&mut socket, "CREATE TABLE c (a int)");
     send(&mut socket, b'Q', b"COPY c FROM STDIN\0");
     let got = next(&mut socket).expect("CopyInResponse");
     assert_eq!(got.0, b'G', "{got:?}");
     send(&mut socket, b'd', b"1\n");
-    send(&mut socket, b'Q', b"SELECT 5\0");
-    let got = until_ready(&mut socket);
+    let got = query(&mut socket, "SELECT 5");
     let kinds: Vec<u8> = got.iter().map(|m| m.0).collect();
     assert_eq!(kinds, vec![b'E', b'Z'], "{got:?}");
     assert_eq!(field(&got[0].1, b'C'), "08P01");
     // The connection goes on, and the failed copy added no row anywhere.
-    send(&mut socket, b'Q', b"SELECT count(*) FROM c\0");
-    let answer = until_ready(&mut socket);
+    let answer = query(&mut socket, "SELECT count(*) FROM c");
     let row = answer.iter().find(|m| m.0 == b'D').expect("a row");
     assert!(row.1.ends_with(b"\x01\x30"), "no row copied: {answer:?}");
     send(&mut socket, b'Q', b"COPY c FROM STDIN\0");
@@ -148,10 +143,7 @@ fn a_query_in_the_middle_of_copy_in_ends_the_copy_with_08p01() {
 /// One simple query on the raw connection: (SQLSTATE of its error or "", command tags,
 /// ReadyForQuery status byte).
 fn run(socket: &mut std::net::TcpStream, sql: &str) -> (String, Vec<String>, u8) {
-    let mut body = sql.as_bytes().to_vec();
-    body.push(0);
-    send(socket, b'Q', &body);
-    let got = until_ready(socket);
+    let got = query(socket, sql);
     let error = got
         .iter()
         .find(|m| m.0 == b'E')
@@ -246,9 +238,7 @@ async fn savepoints_undo_part_of_a_transaction_everywhere_and_in_the_replay() {
         sums.iter().any(|t| t.table.ends_with(".s") && t.rows == 3),
         "{sums:?}"
     );
-    let Three::Postgres(servers) = &three else {
-        unreachable!()
-    };
+    let servers = three.pg_servers();
     let c = connect(&servers[2].conninfo("postgres")).await;
     let ids: Vec<i32> = c
         .query("SELECT id FROM app.s ORDER BY id", &[])
@@ -289,9 +279,7 @@ fn psql_as(port: u16, user: &str, command: &str) -> String {
 async fn psql_describes_objects_as_it_does_directly_though_object_ids_differ() {
     let dir = tempfile::tempdir().unwrap();
     let three = Three::postgres();
-    let Three::Postgres(servers) = &three else {
-        unreachable!()
-    };
+    let servers = three.pg_servers();
     // Each server numbers its objects differently: b and c used up some ids first.
     for (i, spent) in [(1, 3), (2, 7)] {
         let c = connect(&servers[i].conninfo("postgres")).await;
@@ -342,14 +330,6 @@ async fn psql_describes_objects_as_it_does_directly_though_object_ids_differ() {
     stop(daemon);
 }
 
-/// Sends simple query `sql`; the messages up to ReadyForQuery.
-fn until_ready_after(socket: &mut std::net::TcpStream, sql: &str) -> Vec<common::wire::Message> {
-    let mut body = sql.as_bytes().to_vec();
-    body.push(0);
-    send(socket, b'Q', &body);
-    until_ready(socket)
-}
-
 /// The type OIDs of a RowDescription body, and the text of each field of the first row.
 fn described(messages: &[common::wire::Message]) -> (Vec<u32>, Vec<Option<String>>) {
     let mut oids = Vec::new();
@@ -386,9 +366,7 @@ fn described(messages: &[common::wire::Message]) -> (Vec<u32>, Vec<Option<String
 async fn simple_query_columns_carry_the_servers_own_types() {
     let dir = tempfile::tempdir().unwrap();
     let three = Three::postgres();
-    let Three::Postgres(servers) = &three else {
-        unreachable!()
-    };
+    let servers = three.pg_servers();
     let port = common::free_port();
     let daemon = start(&three.config(dir.path(), port), port);
     let setup = common::client(port).await;
@@ -401,24 +379,20 @@ async fn simple_query_columns_carry_the_servers_own_types() {
         )
         .await
         .unwrap();
-    let query = "SELECT i2, i4, i8, n, f, b, d, u, j, t, v, 7 AS lit, i4 + 1 AS expr FROM typed";
+    let sql = "SELECT i2, i4, i8, n, f, b, d, u, j, t, v, 7 AS lit, i4 + 1 AS expr FROM typed";
     let mut through = logged_in(port);
-    let mut body = query.as_bytes().to_vec();
-    body.push(0);
-    send(&mut through, b'Q', &body);
-    let (got_oids, got_values) = described(&until_ready(&mut through));
+    let (got_oids, got_values) = described(&query(&mut through, sql));
     // The same query on one server directly, on the raw wire as well.
     let mut direct = std::net::TcpStream::connect(("127.0.0.1", servers[0].port())).unwrap();
     common::wire::startup(&mut direct, "postgres");
     until_ready(&mut direct);
-    send(&mut direct, b'Q', &body);
-    let (want_oids, want_values) = described(&until_ready(&mut direct));
+    let (want_oids, want_values) = described(&query(&mut direct, sql));
     assert_eq!(got_oids.len(), 13, "{got_oids:?}");
     assert_eq!(got_oids, want_oids, "column types");
     assert_eq!(got_values, want_values, "column text");
     // A cursor made with SQL DECLARE is described at the protocol level, as psycopg 3's
     // named cursors do before they FETCH.
-    until_ready_after(
+    query(
         &mut through,
         "BEGIN; DECLARE cur CURSOR FOR SELECT i4, t FROM typed",
     );
@@ -428,12 +402,12 @@ async fn simple_query_columns_carry_the_servers_own_types() {
     let kinds: Vec<u8> = described_cursor.iter().map(|m| m.0).collect();
     assert_eq!(kinds, vec![b'T', b'Z'], "{described_cursor:?}");
     assert_eq!(described(&described_cursor).0, vec![23, 25], "int4, text");
-    let fetched = until_ready_after(&mut through, "FETCH 1 FROM cur");
+    let fetched = query(&mut through, "FETCH 1 FROM cur");
     assert_eq!(
         described(&fetched).1,
         vec![Some("2".into()), Some("x".into())]
     );
-    until_ready_after(&mut through, "COMMIT");
+    query(&mut through, "COMMIT");
     drop((setup, through, direct));
     stop(daemon);
 }

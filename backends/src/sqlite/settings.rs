@@ -36,14 +36,17 @@ fn default(name: &str) -> Option<&'static str> {
 /// The command `sql` is, if it is one (`SET [SESSION | LOCAL] name {= | TO} value`,
 /// `SET TIME ZONE value`, `RESET name`, `RESET ALL`, `SHOW name`).
 pub(super) fn command(sql: &str) -> Option<Command> {
+    // Asked of every statement a SQLite session runs: decided by the first word, with
+    // nothing allocated for the statements that are not settings.
     let s = sql.trim().trim_end_matches(';').trim();
     let (head, rest) = s.split_once(char::is_whitespace)?;
     let rest = rest.trim();
-    match head.to_ascii_lowercase().as_str() {
-        "show" => Some(Command::Show(name(rest))),
-        "reset" if rest.eq_ignore_ascii_case("all") => Some(Command::ResetAll),
-        "reset" => Some(Command::Reset(name(rest))),
-        "set" => {
+    let is = |word: &str| head.eq_ignore_ascii_case(word);
+    match () {
+        _ if is("show") => Some(Command::Show(name(rest))),
+        _ if is("reset") && rest.eq_ignore_ascii_case("all") => Some(Command::ResetAll),
+        _ if is("reset") => Some(Command::Reset(name(rest))),
+        _ if is("set") => {
             let lower = rest.to_ascii_lowercase();
             let rest = ["session ", "local "]
                 .iter()

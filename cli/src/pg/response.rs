@@ -142,6 +142,11 @@ impl WireError {
             .map_or("ERROR", |(_, v)| v.as_str())
     }
 
+    /// A FATAL error ends the connection after it is sent.
+    pub fn is_fatal(&self) -> bool {
+        self.severity() == "FATAL"
+    }
+
     /// The fields of any error pgwire returns, ours with all of them.
     pub fn from_pgwire(e: PgWireError) -> WireError {
         match e {

@@ -144,7 +144,7 @@ pub async fn serve(socket: TcpStream, connection: Arc<Connection>) -> io::Result
         };
         if let Err(e) = dispatch(&connection, &mut client, message).await {
             let error = WireError::from_pgwire(e);
-            if error.severity() == "FATAL" {
+            if error.is_fatal() {
                 client
                     .send(PgWireBackendMessage::ErrorResponse(ErrorResponse::new(
                         error.0,

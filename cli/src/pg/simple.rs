@@ -136,7 +136,7 @@ impl SimpleQueryHandler for Connection {
                 Err(e) => {
                     let mut error = response::WireError::from_pgwire(e);
                     error.shift_position(text, statement);
-                    if error.severity() == "FATAL" {
+                    if error.is_fatal() {
                         return Err(PgWireError::ApiError(Box::new(error)));
                     }
                     client

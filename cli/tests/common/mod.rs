@@ -43,6 +43,14 @@ impl Three {
         Three::Mariadb((0..3).map(|_| MariaDb::start().unwrap()).collect())
     }
 
+    /// The PostgreSQL servers (a test that made `Three::postgres()`).
+    pub fn pg_servers(&self) -> &[PgServer] {
+        match self {
+            Three::Postgres(servers) => servers,
+            _ => panic!("not a PostgreSQL cluster"),
+        }
+    }
+
     pub fn backend_toml(&self, names: &[&str]) -> String {
         let mut out = String::new();
         for (i, name) in NAMES.iter().enumerate() {

@@ -93,10 +93,15 @@ pub fn logged_in(port: u16) -> TcpStream {
     socket
 }
 
-/// True when a simple query `sql` on `socket` returns a row.
-pub fn answers(socket: &mut TcpStream, sql: &str) -> bool {
+/// Sends simple query `sql`; the messages up to ReadyForQuery.
+pub fn query(socket: &mut TcpStream, sql: &str) -> Vec<Message> {
     let mut body = sql.as_bytes().to_vec();
     body.push(0);
     send(socket, b'Q', &body);
-    until_ready(socket).iter().any(|m| m.0 == b'D')
+    until_ready(socket)
+}
+
+/// True when a simple query `sql` on `socket` returns a row.
+pub fn answers(socket: &mut TcpStream, sql: &str) -> bool {
+    query(socket, sql).iter().any(|m| m.0 == b'D')
 }
