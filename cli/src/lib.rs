@@ -4,5 +4,6 @@
 //! the daemon lives in the binary (`src/main.rs`).
 #![deny(unsafe_code)]
 
+pub mod auth;
 pub mod mysql_wire;
 pub mod pg_wire;

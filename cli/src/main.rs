@@ -9,9 +9,8 @@
 //!   `mdbd::mysql_wire`); `admin`: its HTTP API, which `cmd::status`, `cmd::detach`,
 //!   `cmd::join` and `cmd::reload` call.
 //! - `format`: human-readable sizes, timestamps and records.
-//!
-//! Still to come (see `docs/architecture.md`): SCRAM and cancel requests in the
-//! PostgreSQL front end.
+//! - `tls`: certificates for the listeners and the plain-or-TLS client stream.
+//! - `cmd::passwd`: `mdbd passwd NAME` prints a SCRAM verifier for the configuration.
 
 #![deny(unsafe_code)]
 
@@ -21,6 +20,7 @@ mod config;
 mod format;
 mod mysql;
 mod pg;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -93,6 +93,16 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Print what the configuration keeps of a password (a `[[user]] password` value): a
+    /// SCRAM-SHA-256 verifier, as `pg_authid` stores it, or an md5 hash. The password is
+    /// read from standard input (one line).
+    Passwd {
+        /// The user's name (part of the md5 hash).
+        name: String,
+        /// `scram-sha-256` or `md5`.
+        #[arg(long, default_value = "scram-sha-256")]
+        method: String,
+    },
     /// Inspect a delta log directory (the daemon must not be running on it).
     #[command(subcommand)]
     Log(LogCommand),
@@ -151,6 +161,7 @@ fn main() -> ExitCode {
         ),
         Command::Reload { config, admin } => cmd::reload::run(config.as_deref(), admin.as_deref()),
         Command::CheckConfig { file } => cmd::check_config::run(&file),
+        Command::Passwd { name, method } => cmd::passwd::run(&name, &method),
         Command::Status { config, admin } => cmd::status::run(config.as_deref(), admin.as_deref()),
         Command::Detach {
             name,

@@ -107,6 +107,39 @@ impl Encoder<PgWireBackendMessage> for Codec {
     }
 }
 
+/// The first packet of a connection, from its 8-byte head (length and code): PostgreSQL's
+/// special requests, or a startup packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// A CancelRequest (16 bytes in all).
+    Cancel,
+    /// An SSLRequest (8 bytes): answered `S` (then TLS) or `N`.
+    SslRequest,
+    /// A GSSENCRequest (8 bytes): answered `N` (no GSSAPI encryption).
+    GssEncRequest,
+    /// A startup packet of this many bytes.
+    Startup(usize),
+    /// A length PostgreSQL refuses (under 8 or over 10,000).
+    Invalid(i32),
+}
+
+const CANCEL_REQUEST: i32 = 80877102;
+const SSL_REQUEST: i32 = 80877103;
+const GSSENC_REQUEST: i32 = 80877104;
+
+/// What the packet starting with `head` is.
+pub fn opening(head: &[u8; 8]) -> Opening {
+    let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let code = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    match (len, code) {
+        (16, CANCEL_REQUEST) => Opening::Cancel,
+        (8, SSL_REQUEST) => Opening::SslRequest,
+        (8, GSSENC_REQUEST) => Opening::GssEncRequest,
+        (n, _) if (8..=MAX_STARTUP as i32).contains(&n) => Opening::Startup(n as usize),
+        (n, _) => Opening::Invalid(n),
+    }
+}
+
 /// Entry points for the fuzz target and its corpus test.
 pub mod fuzzing {
     use super::Codec;
@@ -134,5 +167,46 @@ pub mod fuzzing {
             count += 1;
         }
         count
+    }
+
+    /// Runs `data` through the path of an unauthenticated connection: opening requests
+    /// (as the server answers them, TLS taken as transparent), the startup packet, then
+    /// password messages through the authentication parsers. Returns the openings seen.
+    pub fn startup_path(data: &[u8]) -> Vec<super::Opening> {
+        use super::Opening;
+        let mut seen = Vec::new();
+        let mut rest = data;
+        while let Some(head) = rest.first_chunk::<8>() {
+            let opening = super::opening(head);
+            seen.push(opening);
+            match opening {
+                Opening::SslRequest | Opening::GssEncRequest => rest = &rest[8..],
+                Opening::Cancel | Opening::Invalid(_) => return seen,
+                Opening::Startup(_) => break,
+            }
+        }
+        let mut codec = Codec::new(std::net::SocketAddr::from(([127, 0, 0, 1], 1)));
+        codec.client_mut().state = PgWireConnectionState::AwaitingStartup;
+        let mut buf = BytesMut::from(rest);
+        if !matches!(
+            codec.decode(&mut buf),
+            Ok(Some(PgWireFrontendMessage::Startup(_)))
+        ) {
+            return seen;
+        }
+        codec.client_mut().state = PgWireConnectionState::AuthenticationInProgress;
+        while let Ok(Some(message)) = codec.decode(&mut buf) {
+            if let PgWireFrontendMessage::PasswordMessageFamily(
+                pgwire::messages::startup::PasswordMessageFamily::Raw(body),
+            ) = message
+            {
+                for which in 0..4u8 {
+                    let mut input = vec![which];
+                    input.extend_from_slice(&body);
+                    crate::auth::fuzzing::auth_messages(&input);
+                }
+            }
+        }
+        seen
     }
 }

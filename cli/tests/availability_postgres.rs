@@ -25,7 +25,7 @@ fn config(
         &format!("kind = \"postgres\"\n{backend}\n"),
     );
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{server}\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{backends}",
+        "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{server}\n\n[[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{backends}",
         dir.display()
     );
     let path = dir.join("mdbd.toml");

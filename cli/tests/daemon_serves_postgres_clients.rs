@@ -185,9 +185,11 @@ async fn the_admin_api_shows_status_detaches_and_checks_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[[user]]", "admin_token = \"s3cret\"\n\n[[user]]");
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "[server]\n",
+        "[server]\nadmin_token = \"s3cret\"\n",
+        1,
+    );
     std::fs::write(&cfg, text).unwrap();
     let mut daemon = start(&cfg, port);
     let c = cfg.to_str().unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::wire::{answers, connect, field, logged_in, next, send, startup, until_ready};
+use common::wire::{answers, connect, field, logged_in, next, send, startup_to, until_ready};
 use common::{start, Three};
 
 fn daemon(dir: &std::path::Path) -> (common::Running, u16) {
@@ -36,7 +36,8 @@ fn a_refused_login_is_one_fatal_error_and_then_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, port) = daemon(dir.path());
     let mut socket = connect(port);
-    startup(&mut socket, "nobody");
+    // A trust user asking for a database the cluster does not have.
+    startup_to(&mut socket, "demo", "nowhere");
     let mut got = Vec::new();
     while let Some(m) = next(&mut socket) {
         got.push(m);
@@ -45,7 +46,8 @@ fn a_refused_login_is_one_fatal_error_and_then_the_end() {
     let (kind, body) = &got[0];
     assert_eq!(*kind, b'E');
     assert_eq!(field(body, b'S'), "FATAL");
-    assert_eq!(field(body, b'C'), "28000");
+    assert_eq!(field(body, b'C'), "3D000");
+    assert_eq!(field(body, b'M'), "database \"nowhere\" does not exist");
     common::stop(daemon);
 }
 

@@ -254,8 +254,10 @@ async fn savepoints_undo_part_of_a_transaction_everywhere_and_in_the_replay() {
     );
 }
 
-/// `psql -X -c command` against `port` as `user`: its output, or the failure.
+/// `psql -X -c command` against `port` as `user` (database `app` through mdbd, `postgres`
+/// directly): its output, or the failure.
 fn psql_as(port: u16, user: &str, command: &str) -> String {
+    let database = if user == "demo" { "app" } else { "postgres" };
     let out = std::process::Command::new("timeout")
         .args([
             "20",
@@ -266,7 +268,7 @@ fn psql_as(port: u16, user: &str, command: &str) -> String {
             "-p",
             &port.to_string(),
         ])
-        .args(["-U", user, "-d", "postgres", "-c", command])
+        .args(["-U", user, "-d", database, "-c", command])
         .output()
         .unwrap();
     let text =
@@ -384,7 +386,7 @@ async fn simple_query_columns_carry_the_servers_own_types() {
     let (got_oids, got_values) = described(&query(&mut through, sql));
     // The same query on one server directly, on the raw wire as well.
     let mut direct = std::net::TcpStream::connect(("127.0.0.1", servers[0].port())).unwrap();
-    common::wire::startup(&mut direct, "postgres");
+    common::wire::startup_to(&mut direct, "postgres", "postgres");
     until_ready(&mut direct);
     let (want_oids, want_values) = described(&query(&mut direct, sql));
     assert_eq!(got_oids.len(), 13, "{got_oids:?}");

@@ -140,6 +140,40 @@ impl PgServer {
         self.wait_ready()
     }
 
+    /// Restarts the server with TLS on, serving `cert_pem` / `key_pem`, and refusing
+    /// every TCP connection that is not TLS (`hostnossl ... reject`).
+    pub fn require_tls(&mut self, cert_pem: &str, key_pem: &str) -> io::Result<()> {
+        let data = self.dir.path().join("data");
+        std::fs::write(data.join("server.crt"), cert_pem)?;
+        std::fs::write(data.join("server.key"), key_pem)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+        if is_root() {
+            let (uid, gid) = user_ids("postgres")?;
+            for f in ["server.crt", "server.key"] {
+                std::os::unix::fs::chown(data.join(f), Some(uid), Some(gid))?;
+            }
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))?;
+        use std::io::Write;
+        writeln!(
+            conf,
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'"
+        )?;
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf"))?;
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("local all all trust\nhostnossl all all all reject\n{hba}"),
+        )?;
+        self.stop();
+        self.restart()
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port

@@ -230,10 +230,21 @@ pub fn error(backend: &str, e: tokio_postgres::Error) -> BackendError {
             message: db.message().to_string(),
             fields: Some(Box::new(error_fields(db))),
         }),
-        None => BackendError::Connection {
-            backend: backend.to_string(),
-            reason: e.to_string(),
-        },
+        None => {
+            // tokio-postgres says "error performing TLS handshake" and keeps the why (a
+            // certificate for another name, an unknown CA) in its source chain.
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                reason.push_str(": ");
+                reason.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            BackendError::Connection {
+                backend: backend.to_string(),
+                reason,
+            }
+        }
     }
 }
 

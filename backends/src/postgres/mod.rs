@@ -1,5 +1,8 @@
 //! PostgreSQL backends through tokio-postgres.
 //!
+//! - TLS as the connection string's `sslmode` asks (`tls.rs`: `require` and `verify-full`
+//!   check the certificate and the host name, `verify-ca` the chain).
+//!
 //! - The applied-LSN marker is a one-row table (`mdbd_state`, or `schema.table` as
 //!   configured) updated in the same transaction as each logged write.
 //! - Session settings logged with a write (`search_path`, `TimeZone`, ...) are applied
@@ -18,6 +21,7 @@
 
 mod convert;
 mod session;
+mod tls;
 
 pub use session::PgSession;
 
@@ -63,6 +67,8 @@ impl PgOptions {
 pub struct PgBackend {
     name: String,
     options: PgOptions,
+    /// The connection string read, with its TLS.
+    target: tls::Target,
     /// The connection replay uses, kept between writes (catch-up applies thousands).
     replay: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
 }
@@ -73,13 +79,14 @@ impl PgBackend {
         convert::qualified_identifier(&options.marker_table)?;
         Ok(PgBackend {
             name: name.into(),
+            target: tls::Target::parse(&options.conninfo)?,
             options,
             replay: tokio::sync::Mutex::new(None),
         })
     }
 
     async fn client(&self) -> Result<tokio_postgres::Client, BackendError> {
-        connect(&self.name, &self.options.conninfo).await
+        connect(&self.name, &self.target).await
     }
 
     /// Runs one logged statement inside a replay transaction.
@@ -251,6 +258,7 @@ impl Backend for PgBackend {
         Ok(Box::new(PgSession {
             backend: self.name.clone(),
             client: self.client().await?,
+            tls: self.target.tls.clone(),
             marker: self.options.marker_table.clone(),
             begin_pending: false,
             copy: None,

@@ -1,6 +1,7 @@
 //! A session on PostgreSQL: one tokio-postgres connection.
 
 use super::convert::{self, PgParam, PgValue};
+use super::tls::Target;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use mdbd_engine::backend::{BackendError, Column, Outcome, ResultSet, Session};
@@ -10,17 +11,33 @@ use postgres_types::ToSql;
 use std::pin::Pin;
 use tokio_postgres::{Client, CopyInSink, NoTls};
 
-/// Connects, running the connection's I/O on its own task.
-pub async fn connect(backend: &str, conninfo: &str) -> Result<Client, BackendError> {
-    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
-        .await
-        .map_err(|e| convert::error(backend, e))?;
+/// Connects (over TLS when the target says so), running the connection's I/O on its
+/// own task.
+pub async fn connect(backend: &str, target: &Target) -> Result<Client, BackendError> {
     let name = backend.to_string();
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(backend = %name, error = %e, "postgres connection ended");
+    let ended = move |e: tokio_postgres::Error| {
+        tracing::debug!(backend = %name, error = %e, "postgres connection ended");
+    };
+    let client = match &target.tls {
+        None => {
+            let (client, connection) = target
+                .config
+                .connect(NoTls)
+                .await
+                .map_err(|e| convert::error(backend, e))?;
+            tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+            client
         }
-    });
+        Some(tls) => {
+            let (client, connection) = target
+                .config
+                .connect(tls.clone())
+                .await
+                .map_err(|e| convert::error(backend, e))?;
+            tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+            client
+        }
+    };
     Ok(client)
 }
 
@@ -151,6 +168,8 @@ async fn execute_unprepared(
 pub struct PgSession {
     pub(super) backend: String,
     pub(super) client: Client,
+    /// For cancel requests, which go over TLS when the connection does.
+    pub(super) tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     pub(super) marker: String,
     /// `begin` was called; BEGIN goes out with the next statement.
     pub(super) begin_pending: bool,
@@ -181,6 +200,7 @@ impl Session for PgSession {
         Some(std::sync::Arc::new(PgCanceller {
             backend: self.backend.clone(),
             token: self.client.cancel_token(),
+            tls: self.tls.clone(),
         }))
     }
 
@@ -336,14 +356,16 @@ fn no_copy() -> BackendError {
 struct PgCanceller {
     backend: String,
     token: tokio_postgres::CancelToken,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 #[async_trait::async_trait]
 impl mdbd_engine::backend::Canceller for PgCanceller {
     async fn cancel(&self) -> Result<(), BackendError> {
-        self.token
-            .cancel_query(NoTls)
-            .await
-            .map_err(|e| convert::error(&self.backend, e))
+        let sent = match &self.tls {
+            None => self.token.cancel_query(NoTls).await,
+            Some(tls) => self.token.cancel_query(tls.clone()).await,
+        };
+        sent.map_err(|e| convert::error(&self.backend, e))
     }
 }

@@ -7,7 +7,7 @@
 //!   replay lag per server, switch-over pauses.
 //! - `DELETE /v1/joins/{id}`: cancel.
 
-use super::{error, unauthorised, Admin};
+use super::{error, Access, Admin};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -71,8 +71,8 @@ pub(super) async fn start(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Operate) {
+        return *refusal;
     }
     let mut req: Request = if body.iter().all(u8::is_ascii_whitespace) {
         Request::default()
@@ -108,8 +108,8 @@ pub(super) async fn start(
 }
 
 pub(super) async fn list(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Read) {
+        return *refusal;
     }
     let joins: Vec<Value> = admin.cluster.joins().iter().map(join_json).collect();
     Json(json!({ "joins": joins })).into_response()
@@ -120,8 +120,8 @@ pub(super) async fn get_one(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Read) {
+        return *refusal;
     }
     match admin.cluster.join(id) {
         Some(v) => Json(join_json(&v)).into_response(),
@@ -134,8 +134,8 @@ pub(super) async fn cancel(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Operate) {
+        return *refusal;
     }
     match admin.cluster.cancel_join(id) {
         Ok(v) => (StatusCode::ACCEPTED, Json(join_json(&v))).into_response(),

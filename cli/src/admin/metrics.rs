@@ -1,6 +1,6 @@
 //! `GET /metrics`: every counter an operator watches, in the Prometheus text format.
 
-use super::{unauthorised, Admin};
+use super::{Access, Admin};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -8,14 +8,14 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Read) {
+        return *refusal;
     }
     let c = admin.cluster.counters();
     let log = admin.cluster.log().stats();
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let p = admin.cluster.pool_counters();
-    let metrics: [(&str, &str, &str, u64); 26] = [
+    let metrics: [(&str, &str, &str, u64); 28] = [
         (
             "mdbd_statements_read_total",
             "counter",
@@ -171,6 +171,18 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
             "counter",
             "Client connections refused before login (oversized or incomplete startup, login timeout).",
             n(&c.startup_refused),
+        ),
+        (
+            "mdbd_logins_failed_total",
+            "counter",
+            "Logins refused: wrong password, unknown user, wrong database, TLS required.",
+            n(&c.logins_failed),
+        ),
+        (
+            "mdbd_clients_over_limit_total",
+            "counter",
+            "Client connections refused because max_client_connections were open.",
+            n(&c.clients_over_limit),
         ),
     ];
     let mut out = String::new();

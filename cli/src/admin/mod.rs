@@ -8,7 +8,10 @@
 //!   detached, ready to be joined.
 //! - `GET /metrics`: Prometheus text format.
 //!
-//! With `admin_token` configured, every request needs `Authorization: Bearer <token>`.
+//! With tokens configured, every request needs `Authorization: Bearer <token>`: the
+//! operator token (`admin_token`) for everything, the read token (`admin_read_token`)
+//! for status, joins and metrics only (403 otherwise). A non-loopback `admin_listen`
+//! needs an operator token (the configuration checks); `admin_tls` serves it over TLS.
 
 pub mod client;
 mod joins;
@@ -17,6 +20,7 @@ pub mod serve;
 
 pub use joins::join_json;
 
+use crate::config::AdminTokens;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,22 +38,51 @@ pub type Reload = Arc<dyn Fn() -> anyhow::Result<Vec<String>> + Send + Sync>;
 #[derive(Clone)]
 pub(crate) struct Admin {
     cluster: Arc<Cluster>,
-    token: Option<String>,
+    tokens: AdminTokens,
     default_mode: Option<DonorMode>,
     reload: Option<Reload>,
 }
 
+/// What a request does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Status, joins, metrics.
+    Read,
+    /// Detach, join, cancel, reload.
+    Operate,
+}
+
 impl Admin {
-    /// True when no token is configured or the request carries it.
-    fn authorised(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
+    /// Checks the request's bearer token: with no token configured everything is open
+    /// (only on loopback: the configuration checks); the operator token may do
+    /// everything, the read token only [`Access::Read`]. Refusals are 401 (no or an
+    /// unknown token) or 403 (a read token asking to operate).
+    fn authorised(&self, headers: &HeaderMap, access: Access) -> Result<(), Box<Response>> {
+        let AdminTokens { operator, read } = &self.tokens;
+        if operator.is_none() && read.is_none() {
+            return Ok(());
+        }
         let given = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        given == Some(token.as_str())
+        let is = |token: &Option<String>| matches!((token, given), (Some(t), Some(g)) if mdbd::auth::scram::constant_time_eq(t.as_bytes(), g.as_bytes()));
+        if is(operator) {
+            return Ok(());
+        }
+        if is(read) {
+            return match access {
+                Access::Read => Ok(()),
+                Access::Operate => Err(Box::new(
+                    (
+                        StatusCode::FORBIDDEN,
+                        Json(json!({"error": "a read-only token cannot change the cluster"})),
+                    )
+                        .into_response(),
+                )),
+            };
+        }
+        Err(Box::new(unauthorised()))
     }
 }
 
@@ -69,7 +102,7 @@ pub(crate) fn unauthorised() -> Response {
 /// `reload` re-reads the configuration file.
 pub fn router(
     cluster: Arc<Cluster>,
-    token: Option<String>,
+    tokens: AdminTokens,
     default_mode: Option<DonorMode>,
     reloader: Option<Reload>,
 ) -> Router {
@@ -83,15 +116,15 @@ pub fn router(
         .route("/metrics", get(metrics::metrics))
         .with_state(Admin {
             cluster,
-            token,
+            tokens,
             default_mode,
             reload: reloader,
         })
 }
 
 async fn reload(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Operate) {
+        return *refusal;
     }
     let Some(reload) = admin.reload.clone() else {
         return error(
@@ -110,8 +143,8 @@ async fn reload(State(admin): State<Admin>, headers: HeaderMap) -> Response {
 const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Read) {
+        return *refusal;
     }
     let mut backends = Vec::new();
     for member in admin.cluster.status() {
@@ -164,8 +197,8 @@ async fn detach(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    if !admin.authorised(&headers) {
-        return unauthorised();
+    if let Err(refusal) = admin.authorised(&headers, Access::Operate) {
+        return *refusal;
     }
     if admin.cluster.backend(&name).is_none() {
         return (

@@ -4,6 +4,7 @@
 //! (the longest handler, a join request, answers at once and is followed with
 //! `GET /v1/joins/{id}`).
 
+use crate::tls::Stream;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -19,9 +20,10 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest an admin connection stays open.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Serves `router` on `listener` until `stop` resolves.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `stop` resolves.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<crate::tls::Tls>,
     router: Router,
     stop: impl std::future::Future<Output = ()>,
 ) {
@@ -46,12 +48,26 @@ pub async fn serve(
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
+        let tls = tls.clone();
         connections.spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+            let served = async {
+                let stream = match tls {
+                    None => Stream::Plain(stream),
+                    Some(tls) => match tls.acceptor.accept(stream).await {
+                        Ok(s) => Stream::Tls(Box::new(s)),
+                        Err(e) => {
+                            tracing::info!(%peer, error = %e, "admin API: TLS handshake failed");
+                            return Ok(());
+                        }
+                    },
+                };
+                hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+            };
+            match tokio::time::timeout(CONNECTION_TIMEOUT, served).await {
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "admin connection ended with an error")
                 }

@@ -5,7 +5,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
-    match Config::load(file) {
+    let loaded = Config::load(file).and_then(|c| {
+        // The secrets' sources (variables, files, verifiers) are checked too.
+        c.accounts()?;
+        c.admin_tokens()?;
+        Ok(c)
+    });
+    match loaded {
         Ok(c) => {
             println!(
                 "{}: OK ({} {:?} backends, listen {}, admin {})",

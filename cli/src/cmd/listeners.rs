@@ -2,9 +2,12 @@
 //! MySQL protocol), all handing their connections to the daemon's loop, which owns them
 //! so it can drain them at shutdown.
 
-use crate::config::{Config, Kind, Protocol};
-use crate::mysql::{Frontend, MysqlUser};
+use crate::config::{Accounts, Config, Kind, Method, Protocol, SslMode};
+use crate::mysql::{Frontend, MysqlMethod, MysqlUser};
+use crate::pg::login::FrontDoor;
+use crate::tls::Tls;
 use anyhow::Context;
+use mdbd::auth::throttle::Throttle;
 use mdbd_engine::cluster::Cluster;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,20 +18,37 @@ use tokio::task::JoinHandle;
 
 /// A client that connected, with the front end that serves it.
 pub enum Client {
-    Postgres(TcpStream, SocketAddr),
+    Postgres(TcpStream, SocketAddr, Arc<PgListener>),
     Mysql(TcpStream, SocketAddr, Arc<Frontend>),
 }
 
-fn mysql_users(config: &Config) -> HashMap<String, MysqlUser> {
-    config
-        .users
+/// What the clients of one PostgreSQL listener share.
+pub struct PgListener {
+    pub door: FrontDoor,
+    pub tls: Option<Tls>,
+}
+
+enum Front {
+    Pg(Arc<PgListener>),
+    Mysql(Arc<Frontend>),
+}
+
+/// The users a MySQL listener knows: those of MySQL methods, and trust users.
+fn mysql_users(accounts: &Accounts) -> HashMap<String, MysqlUser> {
+    accounts
         .iter()
-        .filter_map(|u| match (u.auth.as_str(), &u.password) {
-            ("trust", _) => Some((u.name.clone(), MysqlUser::Trust)),
-            ("mysql_native_password", Some(p)) => {
-                Some((u.name.clone(), MysqlUser::Password(p.clone())))
-            }
-            _ => None,
+        .filter_map(|(name, a)| {
+            let method = match &a.method {
+                Method::Trust => MysqlMethod::Trust,
+                Method::MysqlNative(p) => MysqlMethod::Native(p.clone()),
+                Method::CachingSha2(stored) => MysqlMethod::CachingSha2(*stored),
+                Method::Scram(_) | Method::Md5(_) => return None,
+            };
+            let user = MysqlUser {
+                method,
+                require_ssl: a.require_ssl,
+            };
+            Some((name.clone(), user))
         })
         .collect()
 }
@@ -38,8 +58,12 @@ fn mysql_users(config: &Config) -> HashMap<String, MysqlUser> {
 pub async fn bind(
     config: &Config,
     cluster: &Arc<Cluster>,
+    accounts: &Arc<Accounts>,
 ) -> anyhow::Result<(mpsc::Receiver<Client>, Vec<JoinHandle<()>>, Vec<String>)> {
     let (tx, rx) = mpsc::channel(64);
+    let (base, max) = config.auth_failure_delays();
+    let throttle = Arc::new(Throttle::new(base, max));
+    let mock_secret: [u8; 32] = rand::random();
     let mut tasks = Vec::new();
     let mut lines = Vec::new();
     for l in config.listeners() {
@@ -47,20 +71,55 @@ pub async fn bind(
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("listening on {address} ({:?})", l.protocol))?;
+        let tls = match config.tls_of(&l) {
+            Some((cert, key)) => Some(
+                Tls::load(&cert, &key)
+                    .with_context(|| format!("TLS of the listener on {address}"))?,
+            ),
+            None => None,
+        };
+        let ssl = match (&tls, l.ssl) {
+            (None, _) => SslMode::Disable,
+            (Some(_), Some(mode)) => mode,
+            (Some(_), None) => SslMode::Allow,
+        };
+        let database = l
+            .database
+            .clone()
+            .unwrap_or_else(|| config.backends[0].database());
+        let tls_note = match ssl {
+            SslMode::Disable => "",
+            SslMode::Allow => ", TLS",
+            SslMode::Require => ", TLS required",
+        };
         let frontend = match l.protocol {
             Protocol::Postgres => {
-                lines.push(format!("PostgreSQL clients on {address}"));
-                None
+                lines.push(format!(
+                    "PostgreSQL clients on {address} (database {database}{tls_note})"
+                ));
+                Front::Pg(Arc::new(PgListener {
+                    door: FrontDoor {
+                        accounts: accounts.clone(),
+                        database,
+                        ssl,
+                        end_point: tls.as_ref().and_then(|t| t.end_point.clone()),
+                        throttle: throttle.clone(),
+                        mock_secret,
+                        cluster: cluster.clone(),
+                    },
+                    tls,
+                }))
             }
             Protocol::Mysql => {
-                let database = l
-                    .database
-                    .clone()
-                    .unwrap_or_else(|| config.backends[0].database());
-                lines.push(format!("MySQL clients on {address} (database {database})"));
-                Some(Arc::new(Frontend {
+                lines.push(format!(
+                    "MySQL clients on {address} (database {database}{tls_note})"
+                ));
+                Front::Mysql(Arc::new(Frontend {
                     cluster: cluster.clone(),
-                    users: mysql_users(config),
+                    users: mysql_users(accounts),
+                    tls,
+                    ssl,
+                    throttle: throttle.clone(),
                     database,
                     numbered_placeholders: config.backends[0].kind == Kind::Postgres,
                     is_mysql: config.backends[0].kind == Kind::Mysql,
@@ -82,8 +141,8 @@ pub async fn bind(
                     }
                 };
                 let client = match &frontend {
-                    None => Client::Postgres(socket, peer),
-                    Some(f) => Client::Mysql(socket, peer, f.clone()),
+                    Front::Pg(pg) => Client::Postgres(socket, peer, pg.clone()),
+                    Front::Mysql(f) => Client::Mysql(socket, peer, f.clone()),
                 };
                 if tx.send(client).await.is_err() {
                     return;
@@ -92,4 +151,25 @@ pub async fn bind(
         }));
     }
     Ok((rx, tasks, lines))
+}
+
+/// Refuses a client because `max_client_connections` are open, as the server would:
+/// PostgreSQL's FATAL 53300, MySQL's error 1040 in place of the greeting.
+pub async fn too_many(client: Client, cluster: Arc<Cluster>) {
+    cluster
+        .counters()
+        .clients_over_limit
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match client {
+        Client::Postgres(mut socket, peer, _) => {
+            tracing::warn!(%peer, "max_client_connections reached; PostgreSQL client refused");
+            crate::pg::startup::refuse(&mut socket, "53300", "sorry, too many clients already")
+                .await;
+        }
+        Client::Mysql(mut socket, peer, _) => {
+            tracing::warn!(%peer, "max_client_connections reached; MySQL client refused");
+            let error = mdbd::mysql_wire::results::err(1040, "08004", "Too many connections");
+            let _ = crate::mysql::send_raw(&mut socket, 0, &error).await;
+        }
+    }
 }

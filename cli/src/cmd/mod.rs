@@ -6,6 +6,7 @@ pub mod join;
 pub mod listeners;
 pub mod log_dump;
 pub mod log_verify;
+pub mod passwd;
 pub mod reload;
 pub mod run;
 pub mod status;
@@ -41,8 +42,12 @@ pub fn admin_target(
         .map(str::to_string)
         .or_else(|| loaded.as_ref().map(|c| c.server.admin_listen.clone()))
         .unwrap_or_else(|| "127.0.0.1:6480".into());
-    let token = std::env::var("MDBD_ADMIN_TOKEN")
-        .ok()
-        .or_else(|| loaded.and_then(|c| c.server.admin_token));
+    let token = match std::env::var("MDBD_ADMIN_TOKEN") {
+        Ok(t) => Some(t),
+        Err(_) => match loaded {
+            Some(c) => c.admin_tokens()?.operator,
+            None => None,
+        },
+    };
     Ok((addr, token))
 }

@@ -6,17 +6,16 @@
 //! bounded time to finish, and closes the log (synced). The admin API (`crate::admin`)
 //! listens on `admin_listen` meanwhile.
 
-use super::listeners::Client;
+use super::listeners::{Client, PgListener};
 use crate::config::{Config, Kind};
 use crate::pg::Connection;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use mdbd_backends::mysql::{MysqlBackend, MysqlOptions};
 use mdbd_backends::postgres::{PgBackend, PgOptions};
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
 use mdbd_engine::backend::Backend;
 use mdbd_engine::cluster::{Classifier, Cluster, DonorMode};
 use mdbd_engine::log::{DeltaLog, Durability, LogOptions};
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -78,8 +77,6 @@ fn backends(config: &Config) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
 /// What every PostgreSQL client connection shares.
 #[derive(Clone)]
 struct PgShared {
-    /// The `trust` users.
-    users: Arc<HashSet<String>>,
     /// The cancel keys handed out.
     keys: crate::pg::startup::CancelKeys,
     /// What clients are told about the server at login.
@@ -89,24 +86,21 @@ struct PgShared {
 /// One PostgreSQL client: screened (startup size, cancel requests), then served by pgwire;
 /// the login must complete within `login_timeout`.
 async fn serve_postgres(
-    mut socket: tokio::net::TcpStream,
+    socket: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
+    listener: Arc<PgListener>,
     cluster: Arc<Cluster>,
     shared: PgShared,
     login_timeout: Duration,
     keepalive: Option<Duration>,
 ) {
-    let PgShared {
-        users,
-        keys,
-        parameters,
-    } = shared;
+    let PgShared { keys, parameters } = shared;
     use crate::pg::startup::{screen, Screened};
     if let Some(idle) = keepalive {
         crate::pg::startup::keepalive(&socket, idle);
     }
-    match screen(&mut socket, &keys, login_timeout).await {
-        Screened::Session => {}
+    let stream = match screen(socket, &keys, listener.tls.as_ref(), login_timeout).await {
+        Screened::Session(stream) => stream,
         Screened::Done => return,
         Screened::Refused => {
             cluster
@@ -115,10 +109,11 @@ async fn serve_postgres(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
-    }
-    let connection = Connection::new(&cluster, users, &keys, &parameters);
+    };
+    let connection = Connection::new(&cluster, &keys, &parameters);
     let logged_in = connection.logged_in.clone();
-    let hangup = match crate::pg::startup::watch_hangup(&socket, connection.canceller.clone()) {
+    let hangup = match crate::pg::startup::watch_hangup(stream.tcp(), connection.canceller.clone())
+    {
         Ok(task) => Some(task),
         Err(e) => {
             tracing::debug!(%peer, error = %e, "cannot watch the client socket for a hang-up");
@@ -126,7 +121,7 @@ async fn serve_postgres(
         }
     };
     let _stop_watch = AbortOnDrop(hangup);
-    let serving = crate::pg::serve::serve(socket, connection);
+    let serving = crate::pg::serve::serve(stream, connection, &listener.door);
     tokio::pin!(serving);
     let result = tokio::select! {
         r = &mut serving => r,
@@ -186,15 +181,8 @@ fn reload(cluster: &Cluster, file: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
-    let users: HashSet<String> = config
-        .users
-        .iter()
-        .filter(|u| u.auth == "trust")
-        .map(|u| u.name.clone())
-        .collect();
-    if let Some(u) = config.users.iter().find(|u| u.auth == "scram-sha-256") {
-        bail!("user {:?}: {} front-end authentication is not implemented yet; PostgreSQL clients log in as trust users on a loopback listener today (MySQL clients also as mysql_native_password users)", u.name, u.auth);
-    }
+    let accounts = Arc::new(config.accounts()?);
+    let admin_tokens = config.admin_tokens()?;
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
     let durability = match config.log.durability.as_str() {
@@ -234,7 +222,8 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         let (cluster, file) = (cluster.clone(), file.clone());
         Arc::new(move || reload(&cluster, &file))
     };
-    let (mut clients, accept_tasks, lines) = super::listeners::bind(&config, &cluster).await?;
+    let (mut clients, accept_tasks, lines) =
+        super::listeners::bind(&config, &cluster, &accounts).await?;
     let active = cluster.active().len();
     tracing::info!(listeners = ?lines, backends = config.backends.len(), active, "mdbd serving");
     println!(
@@ -247,11 +236,18 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("admin API: listening on {}", config.server.admin_listen))?;
     let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_tls = match (&config.server.tls_cert, &config.server.tls_key) {
+        (Some(cert), Some(key)) if config.server.admin_tls => {
+            Some(crate::tls::Tls::load(cert, key).context("admin API TLS")?)
+        }
+        _ => None,
+    };
     let admin = crate::admin::serve::serve(
         admin_listener,
+        admin_tls,
         crate::admin::router(
             cluster.clone(),
-            config.server.admin_token.clone(),
+            admin_tokens,
             Some(donor_mode),
             Some(reloader.clone()),
         ),
@@ -261,31 +257,43 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     );
     let admin_task = tokio::spawn(admin);
     let shared = PgShared {
-        users: Arc::new(users),
         keys: crate::pg::startup::CancelKeys::default(),
         parameters: crate::pg::parameters::ServerParameters::default(),
     };
     let login_timeout = config.authentication_timeout();
     let keepalive = config.tcp_keepalive();
     let mut connections = tokio::task::JoinSet::new();
+    let client_slots = Arc::new(tokio::sync::Semaphore::new(
+        config.server.max_client_connections,
+    ));
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
-            Some(client) = clients.recv() => match client {
-                Client::Postgres(socket, peer) => {
-                    let (cluster, shared) = (cluster.clone(), shared.clone());
-                    connections.spawn(serve_postgres(socket, peer, cluster, shared, login_timeout, keepalive));
-                }
-                Client::Mysql(socket, peer, frontend) => {
-                    if let Some(idle) = keepalive {
-                        crate::pg::startup::keepalive(&socket, idle);
+            Some(client) = clients.recv() => {
+                let Ok(permit) = client_slots.clone().try_acquire_owned() else {
+                    connections.spawn(super::listeners::too_many(client, cluster.clone()));
+                    continue;
+                };
+                match client {
+                    Client::Postgres(socket, peer, listener) => {
+                        let (cluster, shared) = (cluster.clone(), shared.clone());
+                        connections.spawn(async move {
+                            serve_postgres(socket, peer, listener, cluster, shared, login_timeout, keepalive).await;
+                            drop(permit);
+                        });
                     }
-                    connections.spawn(async move {
-                        if let Err(e) = crate::mysql::serve(socket, frontend).await {
-                            tracing::debug!(%peer, error = %e, "MySQL client connection ended with an error");
+                    Client::Mysql(socket, peer, frontend) => {
+                        if let Some(idle) = keepalive {
+                            crate::pg::startup::keepalive(&socket, idle);
                         }
-                    });
+                        connections.spawn(async move {
+                            if let Err(e) = crate::mysql::serve(socket, frontend).await {
+                                tracing::debug!(%peer, error = %e, "MySQL client connection ended with an error");
+                            }
+                            drop(permit);
+                        });
+                    }
                 }
             },
             _ = tokio::signal::ctrl_c() => break,

@@ -5,6 +5,9 @@
 
 mod duration;
 mod limits;
+mod security;
+
+pub use security::{Account, Accounts, AdminTokens, Method, SslMode, User};
 
 pub use duration::parse_duration;
 
@@ -53,7 +56,24 @@ pub struct Server {
     pub write_turn_timeout: String,
     pub read_routing: String,
     pub write_functions: Vec<String>,
+    /// The admin API's operator token (everything), inline, from a variable or a file.
     pub admin_token: Option<String>,
+    pub admin_token_env: Option<String>,
+    pub admin_token_file: Option<PathBuf>,
+    /// A read-only token (status and metrics).
+    pub admin_read_token: Option<String>,
+    pub admin_read_token_env: Option<String>,
+    pub admin_read_token_file: Option<PathBuf>,
+    /// Serve the admin API over TLS with `tls_cert`/`tls_key`.
+    pub admin_tls: bool,
+    /// The certificate chain and key (PEM) of every listener that has none of its own.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Client connections open at once, all listeners together.
+    pub max_client_connections: usize,
+    /// The wait after a failed login from an address, doubling per failure in a row.
+    pub auth_failure_delay: String,
+    pub auth_failure_delay_max: String,
     /// Deadline of one backend operation before the server is probed.
     pub backend_timeout: String,
     /// How long a session waits for a free backend connection.
@@ -80,6 +100,17 @@ impl Default for Server {
                 .map(|s| s.to_string())
                 .collect(),
             admin_token: None,
+            admin_token_env: None,
+            admin_token_file: None,
+            admin_read_token: None,
+            admin_read_token_env: None,
+            admin_read_token_file: None,
+            admin_tls: false,
+            tls_cert: None,
+            tls_key: None,
+            max_client_connections: 1000,
+            auth_failure_delay: "200ms".into(),
+            auth_failure_delay_max: "5s".into(),
             backend_timeout: "5s".into(),
             pool_timeout: "5s".into(),
             idle_in_transaction_timeout: "30s".into(),
@@ -164,9 +195,14 @@ pub struct Listener {
     pub protocol: Protocol,
     /// Default: 127.0.0.1:6432 (postgres), 127.0.0.1:6033 (mysql).
     pub listen: Option<String>,
-    /// MySQL: the database name clients use (`USE`, connect); default: the first
-    /// backend's database.
+    /// The database name clients connect to (and on MySQL `USE`); any other is refused
+    /// (3D000, 1049). Default: the first backend's database.
     pub database: Option<String>,
+    /// TLS for this listener: `disable`, `allow` (default with a certificate), `require`.
+    pub ssl: Option<SslMode>,
+    /// This listener's own certificate and key (PEM), in place of `[server]`'s.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The PostgreSQL listener's default address.
@@ -182,22 +218,6 @@ impl Listener {
             Protocol::Mysql => DEFAULT_MYSQL_LISTEN,
         })
     }
-}
-
-/// `[[user]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct User {
-    pub name: String,
-    /// `scram-sha-256` (default; PostgreSQL listeners), `mysql_native_password` (MySQL
-    /// listeners) or `trust` (any password; loopback listeners only).
-    #[serde(default = "default_auth")]
-    pub auth: String,
-    pub password: Option<String>,
-}
-
-fn default_auth() -> String {
-    "scram-sha-256".into()
 }
 
 /// `[[backend]]`.
@@ -391,49 +411,7 @@ impl Config {
                 ),
             ));
         }
-        let loopback = listeners.iter().all(|l| {
-            l.address()
-                .parse::<SocketAddr>()
-                .map(|a| a.ip().is_loopback())
-                .unwrap_or(false)
-        });
-        let mut users = HashSet::new();
-        for u in &self.users {
-            if !users.insert(u.name.as_str()) {
-                return Err(err(
-                    &format!("\"{}\"", u.name),
-                    format!("user {:?} is defined twice", u.name),
-                ));
-            }
-            match (u.auth.as_str(), &u.password) {
-                ("scram-sha-256" | "mysql_native_password", Some(_)) => {}
-                (method @ ("scram-sha-256" | "mysql_native_password"), None) => {
-                    return Err(err(
-                        &format!("\"{}\"", u.name),
-                        format!("user {:?} needs a password for {method}", u.name),
-                    ))
-                }
-                ("trust", _) if loopback => {}
-                ("trust", _) => {
-                    return Err(err(
-                        "trust",
-                        format!(
-                            "user {:?}: trust is allowed only when every listener is on a loopback address",
-                            u.name
-                        ),
-                    ))
-                }
-                (other, _) => {
-                    return Err(err(
-                        other,
-                        format!(
-                            "user {:?}: auth = {other:?}: use \"scram-sha-256\", \"mysql_native_password\" or \"trust\"",
-                            u.name
-                        ),
-                    ))
-                }
-            }
-        }
+        self.validate_security(&err)?;
         if self.backends.is_empty() {
             return Err(err(
                 "[[backend]]",
@@ -494,6 +472,9 @@ impl Config {
                     .unwrap_or_else(|| DEFAULT_PG_LISTEN.into()),
             ),
             database: None,
+            ssl: None,
+            tls_cert: None,
+            tls_key: None,
         }]
     }
 }

@@ -1,7 +1,10 @@
 //! The connection phase: greeting, the client's answer, an auth switch for clients that
 //! default to another method, the password check, and the database named at connect.
 
-use super::packet::Packets;
+use super::packet::{self, Packets};
+use crate::config::SslMode;
+use crate::tls::Stream;
+use mdbd::auth::caching_sha2;
 use mdbd::mysql_wire::handshake::{self, HandshakeResponse};
 use mdbd::mysql_wire::{results, status};
 use mdbd_engine::backend::Outcome;
@@ -10,20 +13,36 @@ use mdbd_engine::log::Value;
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::net::TcpStream;
 
 /// How a configured user logs in on a MySQL listener.
 #[derive(Clone, Debug)]
-pub enum MysqlUser {
+pub enum MysqlMethod {
     /// Any password (loopback listeners only; the configuration checks).
     Trust,
     /// `mysql_native_password` with this password.
-    Password(String),
+    Native(String),
+    /// `caching_sha2_password`: SHA256(SHA256(password)).
+    CachingSha2([u8; 32]),
+}
+
+/// A configured user of a MySQL listener.
+#[derive(Clone, Debug)]
+pub struct MysqlUser {
+    pub method: MysqlMethod,
+    /// The user must connect over TLS.
+    pub require_ssl: bool,
 }
 
 /// What every connection of one MySQL listener shares.
 pub struct Frontend {
     pub cluster: Arc<Cluster>,
     pub users: HashMap<String, MysqlUser>,
+    /// The listener's certificate, when it offers TLS.
+    pub tls: Option<crate::tls::Tls>,
+    pub ssl: crate::config::SslMode,
+    /// Delays after failed logins, per client address.
+    pub throttle: Arc<mdbd::auth::throttle::Throttle>,
     /// The one database this cluster serves (`USE` of another is refused).
     pub database: String,
     /// PostgreSQL backends: `?` placeholders are numbered `$1`, `$2`, ...
@@ -105,19 +124,51 @@ fn denied(user: &str, with_password: bool) -> Vec<u8> {
     )
 }
 
-/// Runs the connection phase; `None` when the client was refused (the reason was sent).
+/// Runs the connection phase on `socket`: the greeting, a TLS upgrade when the client
+/// asks (and the listener offers it), the password check by the user's method, the
+/// database. Returns the client's packets and who logged in; `None` when the client was
+/// refused (the reason was sent) or left.
 pub async fn connect(
-    packets: &mut Packets,
+    mut socket: TcpStream,
     frontend: &Frontend,
     id: u32,
-) -> std::io::Result<Option<Login>> {
+) -> std::io::Result<Option<(Packets, Login)>> {
+    let peer = socket.peer_addr()?;
     let scramble = scramble();
     let version = frontend.greeting_version().await;
-    packets.push(&handshake::greeting(&version, id, &scramble));
-    packets.flush().await?;
-    let Some(payload) = packets.read().await? else {
+    let offer_tls = frontend.tls.is_some() && frontend.ssl != SslMode::Disable;
+    let greeting = handshake::greeting(
+        &version,
+        id,
+        &scramble,
+        offer_tls,
+        handshake::CACHING_SHA2_PASSWORD,
+    );
+    packet::send_raw(&mut socket, 0, &greeting).await?;
+    let Some((seq, first)) = packet::read_raw(&mut socket).await? else {
         return Ok(None);
     };
+    let (mut packets, payload) = match (handshake::is_ssl_request(&first), &frontend.tls) {
+        (true, Some(tls)) if offer_tls => {
+            let stream = match tls.acceptor.accept(socket).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "TLS handshake with a MySQL client failed");
+                    return Ok(None);
+                }
+            };
+            let mut packets = Packets::new(Stream::Tls(Box::new(stream)), seq.wrapping_add(1));
+            let Some(payload) = packets.read().await? else {
+                return Ok(None);
+            };
+            (packets, payload)
+        }
+        _ => (
+            Packets::new(Stream::Plain(socket), seq.wrapping_add(1)),
+            first,
+        ),
+    };
+    let tls = packets.is_tls();
     let mut hello = match HandshakeResponse::parse(&payload) {
         Ok(h) => h,
         Err(e) => {
@@ -127,27 +178,65 @@ pub async fn connect(
             return Ok(None);
         }
     };
+    let user = frontend.users.get(&hello.user);
+    // The method the client must answer with: its user's (unknown users are asked for
+    // caching_sha2_password, as MySQL 8 does).
+    let wanted = match user.map(|u| &u.method) {
+        Some(MysqlMethod::Native(_)) => handshake::NATIVE_PASSWORD,
+        Some(MysqlMethod::Trust) => hello
+            .auth_plugin
+            .clone()
+            .map(|p| {
+                if p == handshake::NATIVE_PASSWORD {
+                    handshake::NATIVE_PASSWORD
+                } else {
+                    handshake::CACHING_SHA2_PASSWORD
+                }
+            })
+            .unwrap_or(handshake::NATIVE_PASSWORD),
+        _ => handshake::CACHING_SHA2_PASSWORD,
+    };
     if hello
         .auth_plugin
         .as_deref()
-        .is_some_and(|p| p != handshake::NATIVE_PASSWORD)
+        .unwrap_or(handshake::NATIVE_PASSWORD)
+        != wanted
     {
-        packets.push(&handshake::auth_switch(&scramble));
+        packets.push(&handshake::auth_switch(wanted, &scramble));
         packets.flush().await?;
         let Some(answer) = packets.read().await? else {
             return Ok(None);
         };
         hello.auth_response = answer;
     }
-    let accepted = match frontend.users.get(&hello.user) {
-        Some(MysqlUser::Trust) => true,
-        Some(MysqlUser::Password(p)) => {
-            handshake::native_password_matches(p, &scramble, &hello.auth_response)
-        }
-        None => false,
-    };
+    let answer = hello
+        .auth_response
+        .strip_suffix(&[0])
+        .unwrap_or(&hello.auth_response);
+    let ssl_refused = user.is_some_and(|u| u.require_ssl) || frontend.ssl == SslMode::Require;
+    let accepted = (!ssl_refused || tls)
+        && match user.map(|u| &u.method) {
+            Some(MysqlMethod::Trust) => true,
+            Some(MysqlMethod::Native(p)) => {
+                handshake::native_password_matches(p, &scramble, &hello.auth_response)
+            }
+            Some(MysqlMethod::CachingSha2(stored)) => {
+                caching_sha2::fast_matches(stored, &scramble, answer)
+            }
+            None => false,
+        };
+    if accepted && wanted == handshake::CACHING_SHA2_PASSWORD && !answer.is_empty() {
+        packets.push(&[0x01, caching_sha2::FAST_AUTH_SUCCESS]);
+    }
     if !accepted {
-        tracing::warn!(user = %hello.user, "MySQL login refused");
+        frontend
+            .cluster
+            .counters()
+            .logins_failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let delay = frontend.throttle.failed(peer.ip());
+        tracing::warn!(user = %hello.user, %peer, ?delay, tls, "MySQL login refused");
+        tokio::time::sleep(delay).await;
         packets.push(&denied(&hello.user, !hello.auth_response.is_empty()));
         packets.flush().await?;
         return Ok(None);
@@ -159,12 +248,16 @@ pub async fn connect(
             return Ok(None);
         }
     }
+    frontend.throttle.succeeded(peer.ip());
     packets.push(&results::ok(0, 0, status::AUTOCOMMIT));
     packets.flush().await?;
-    Ok(Some(Login {
-        user: hello.user,
-        capabilities: hello.capabilities,
-    }))
+    Ok(Some((
+        packets,
+        Login {
+            user: hello.user,
+            capabilities: hello.capabilities,
+        },
+    )))
 }
 
 /// A database name a client may use: the cluster's own.

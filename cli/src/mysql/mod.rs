@@ -3,7 +3,7 @@
 //! ordering and dispatch.
 //!
 //! - `packet.rs`: packet framing;
-//! - `auth.rs`: the connection phase (greeting, `mysql_native_password`, the database);
+//! - `auth.rs`: the connection phase (greeting, TLS, the password check, the database);
 //! - `query.rs`: COM_QUERY (several statements when the client allows), `USE`,
 //!   `autocommit`;
 //! - `prepared.rs`: COM_STMT_PREPARE / EXECUTE / SEND_LONG_DATA / RESET / CLOSE;
@@ -12,8 +12,9 @@
 //!   MySQL backends verbatim).
 //!
 //! The byte-level codec is `mdbd::mysql_wire` (a library module, so it can be fuzzed).
-//! Not offered: TLS, compression, `caching_sha2_password` (clients are switched to
-//! `mysql_native_password`), server-side cursors, COM_CHANGE_USER, replication commands.
+//! Logins: `caching_sha2_password` (its fast path: mdbd keeps SHA256(SHA256(password))),
+//! `mysql_native_password`, trust; TLS by CLIENT_SSL when the listener has a certificate.
+//! Not offered: compression, server-side cursors, COM_CHANGE_USER, replication commands.
 
 mod auth;
 mod packet;
@@ -22,7 +23,8 @@ mod query;
 mod reply;
 mod variables;
 
-pub use auth::{Frontend, MysqlUser};
+pub use auth::{Frontend, MysqlMethod, MysqlUser};
+pub use packet::send_raw;
 
 use mdbd::mysql_wire::{results, status};
 use mdbd_engine::cluster::ClusterSession;
@@ -124,28 +126,25 @@ impl Conn {
 /// Serves one client until it quits or the connection breaks.
 pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Result<()> {
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-    let mut packets = Packets::new(socket);
-    let login = match tokio::time::timeout(
-        frontend.login_timeout,
-        auth::connect(&mut packets, &frontend, id),
-    )
-    .await
-    {
-        Ok(login) => login?,
-        Err(_) => {
-            frontend
-                .cluster
-                .counters()
-                .startup_refused
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(
-                connection = id,
-                "MySQL client did not log in in time; closed"
-            );
-            return Ok(());
-        }
-    };
-    let Some(login) = login else {
+    let login =
+        match tokio::time::timeout(frontend.login_timeout, auth::connect(socket, &frontend, id))
+            .await
+        {
+            Ok(login) => login?,
+            Err(_) => {
+                frontend
+                    .cluster
+                    .counters()
+                    .startup_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    connection = id,
+                    "MySQL client did not log in in time; closed"
+                );
+                return Ok(());
+            }
+        };
+    let Some((mut packets, login)) = login else {
         return Ok(());
     };
     packets.logged_in();

@@ -2,9 +2,9 @@
 //! payload; payloads of 16 MiB - 1 or more continue in the next packet. Responses are
 //! buffered and sent with one write per command.
 
+use crate::tls::Stream;
 use std::io;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
 const MAX_CHUNK: usize = 0xff_ffff;
@@ -14,28 +14,67 @@ pub const MAX_PACKET: usize = 64 << 20;
 
 /// One client connection's packets.
 pub struct Packets {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf<Stream>>,
+    writer: WriteHalf<Stream>,
+    tls: bool,
     seq: u8,
     out: Vec<u8>,
     /// The largest request accepted now: small until the client has logged in.
     limit: usize,
 }
 
+/// Sends one packet straight on the socket, before [`Packets`] exist (the greeting, which
+/// may be followed by a TLS upgrade).
+pub async fn send_raw(socket: &mut TcpStream, seq: u8, payload: &[u8]) -> io::Result<()> {
+    let mut packet = (payload.len() as u32).to_le_bytes()[..3].to_vec();
+    packet.push(seq);
+    packet.extend_from_slice(payload);
+    socket.write_all(&packet).await
+}
+
+/// Reads one packet straight from the socket, reading no byte past it (what follows may be
+/// a TLS handshake): its sequence number and payload; `None` when the client left.
+pub async fn read_raw(socket: &mut TcpStream) -> io::Result<Option<(u8, Vec<u8>)>> {
+    let mut header = [0u8; 4];
+    match socket.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    if len > MAX_LOGIN_PACKET {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a packet of {len} bytes before login (at most {MAX_LOGIN_PACKET})"),
+        ));
+    }
+    let mut payload = vec![0u8; len];
+    socket.read_exact(&mut payload).await?;
+    Ok(Some((header[3], payload)))
+}
+
 /// The largest packet accepted before login (a handshake response is a few hundred bytes).
 pub const MAX_LOGIN_PACKET: usize = 64 << 10;
 
 impl Packets {
-    pub fn new(socket: TcpStream) -> Self {
-        let _ = socket.set_nodelay(true);
-        let (r, w) = socket.into_split();
+    /// Packets over `stream`, the next one to send numbered `seq`.
+    pub fn new(stream: Stream, seq: u8) -> Self {
+        let _ = stream.tcp().set_nodelay(true);
+        let tls = stream.is_tls();
+        let (r, w) = tokio::io::split(stream);
         Packets {
+            tls,
             reader: BufReader::with_capacity(64 * 1024, r),
             writer: w,
-            seq: 0,
+            seq,
             out: Vec::with_capacity(16 * 1024),
             limit: MAX_LOGIN_PACKET,
         }
+    }
+
+    /// True when the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The client logged in: requests up to [`MAX_PACKET`] are accepted from now on.

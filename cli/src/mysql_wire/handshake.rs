@@ -22,9 +22,9 @@ pub mod caps {
     pub const CONNECT_ATTRS: u32 = 0x10_0000;
     pub const PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 0x20_0000;
 
-    /// What the greeting offers. Not offered: SSL (mdbd listens on trusted networks and
-    /// has no certificates to offer), compression, and `DEPRECATE_EOF` (result sets keep
-    /// their EOF packets, which every client understands).
+    /// What the greeting offers (and [`SSL`] when the listener has a certificate). Not
+    /// offered: compression and `DEPRECATE_EOF` (result sets keep their EOF packets, which
+    /// every client understands).
     pub const SERVER: u32 = LONG_PASSWORD
         | FOUND_ROWS
         | LONG_FLAG
@@ -40,14 +40,23 @@ pub mod caps {
         | PLUGIN_AUTH_LENENC_CLIENT_DATA;
 }
 
-/// The only authentication method: the client hashes the password with the scramble.
+/// The authentication methods: the client hashes the password with the scramble.
 pub const NATIVE_PASSWORD: &str = "mysql_native_password";
+pub const CACHING_SHA2_PASSWORD: &str = "caching_sha2_password";
 
 /// `utf8mb4_general_ci`: the character set the greeting announces.
 pub const UTF8MB4_GENERAL_CI: u8 = 45;
 
-/// The server's first packet.
-pub fn greeting(version: &str, connection_id: u32, scramble: &[u8; 20]) -> Vec<u8> {
+/// The server's first packet; `tls` offers CLIENT_SSL, `plugin` is the method clients
+/// answer with first.
+pub fn greeting(
+    version: &str,
+    connection_id: u32,
+    scramble: &[u8; 20],
+    tls: bool,
+    plugin: &str,
+) -> Vec<u8> {
+    let capabilities = caps::SERVER | if tls { caps::SSL } else { 0 };
     let mut out = Vec::with_capacity(96);
     out.push(10); // protocol version
     out.extend_from_slice(version.as_bytes());
@@ -55,17 +64,24 @@ pub fn greeting(version: &str, connection_id: u32, scramble: &[u8; 20]) -> Vec<u
     out.extend_from_slice(&connection_id.to_le_bytes());
     out.extend_from_slice(&scramble[..8]);
     out.push(0);
-    out.extend_from_slice(&(caps::SERVER as u16).to_le_bytes());
+    out.extend_from_slice(&(capabilities as u16).to_le_bytes());
     out.push(UTF8MB4_GENERAL_CI);
     out.extend_from_slice(&super::status::AUTOCOMMIT.to_le_bytes());
-    out.extend_from_slice(&((caps::SERVER >> 16) as u16).to_le_bytes());
+    out.extend_from_slice(&((capabilities >> 16) as u16).to_le_bytes());
     out.push(21); // length of the whole scramble plus its NUL
     out.extend_from_slice(&[0; 10]);
     out.extend_from_slice(&scramble[8..]);
     out.push(0);
-    out.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    out.extend_from_slice(plugin.as_bytes());
     out.push(0);
     out
+}
+
+/// True when the client's first answer is an SSLRequest: the short form of the
+/// HandshakeResponse41 (32 bytes) with CLIENT_SSL, after which the client starts TLS.
+pub fn is_ssl_request(payload: &[u8]) -> bool {
+    payload.len() == 32
+        && u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]) & caps::SSL != 0
 }
 
 /// What the client answered to the greeting.
@@ -134,11 +150,11 @@ impl HandshakeResponse {
     }
 }
 
-/// An AuthSwitchRequest to `mysql_native_password` with `scramble`, for clients that
-/// answered the greeting with another method (MySQL 8's `caching_sha2_password`).
-pub fn auth_switch(scramble: &[u8; 20]) -> Vec<u8> {
+/// An AuthSwitchRequest to `plugin` with `scramble`, for clients that answered the
+/// greeting with another method than their user's.
+pub fn auth_switch(plugin: &str, scramble: &[u8; 20]) -> Vec<u8> {
     let mut out = vec![0xfe];
-    out.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    out.extend_from_slice(plugin.as_bytes());
     out.push(0);
     out.extend_from_slice(scramble);
     out.push(0);
@@ -235,7 +251,7 @@ mod tests {
     #[test]
     fn the_greeting_carries_both_scramble_parts_and_the_plugin() {
         let scramble = *b"abcdefghij0123456789";
-        let g = greeting("5.7.99-mdbd", 7, &scramble);
+        let g = greeting("5.7.99-mdbd", 7, &scramble, false, NATIVE_PASSWORD);
         assert_eq!(g[0], 10);
         let s = String::from_utf8_lossy(&g);
         assert!(s.contains("abcdefgh"));

@@ -12,15 +12,19 @@
 //! - `parameters.rs`: the backends' own server parameters, reported at login;
 //! - `serve.rs`: the message loop (framing, Terminate, FATAL errors, errors until Sync).
 //!
-//! - `startup.rs`: what comes before pgwire: bounded startup packets, cancel requests,
-//!   TCP keepalive.
+//! - `startup.rs`: what comes before the startup packet: its size bounded, cancel
+//!   requests, SSLRequest (TLS) and GSSENCRequest answered, TCP keepalive.
 //!
-//! Users are `trust` users from the configuration. Each session gets its own cancel key
+//! - `login.rs`: the login after the startup packet (SCRAM-SHA-256[-PLUS], md5, trust;
+//!   the database name; refusals as PostgreSQL gives them).
+//!
+//! Each session gets its own cancel key
 //! (BackendKeyData); a CancelRequest with it cancels the session's running statement on
 //! every backend. A watch task ends a transaction whose client stays idle too long.
 
 mod copy;
 mod extended;
+pub mod login;
 pub mod parameters;
 mod portal;
 mod response;
@@ -30,25 +34,16 @@ mod split;
 pub mod startup;
 mod types;
 
-use async_trait::async_trait;
-use futures_util::SinkExt;
 use mdbd_engine::backend::Description;
 use mdbd_engine::cluster::{Cluster, ClusterSession, TransactionState};
-use pgwire::api::auth::{save_startup_parameters_to_metadata, StartupHandler};
-use pgwire::api::{ClientInfo, PgWireConnectionState};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
-use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
-use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use std::collections::{HashMap, HashSet};
-use std::fmt::Debug;
+use pgwire::messages::response::TransactionStatus;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// One client connection.
 pub struct Connection {
     session: Arc<Mutex<ClusterSession>>,
-    users: Arc<HashSet<String>>,
     /// Rows of portals executed with a row limit, not yet sent (see `portal.rs`).
     suspended: portal::SuspendedPortals,
     /// Statement descriptions given to this client (see `extended.rs`).
@@ -67,11 +62,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A handler for a new client of `cluster`; `users` are the `trust` users; its cancel
-    /// key goes into `keys`.
+    /// A handler for a new client of `cluster`; its cancel key goes into `keys`.
     pub fn new(
         cluster: &Arc<Cluster>,
-        users: Arc<HashSet<String>>,
         keys: &startup::CancelKeys,
         parameters: &parameters::ServerParameters,
     ) -> Arc<Self> {
@@ -82,7 +75,6 @@ impl Connection {
         Arc::new(Connection {
             watch: mdbd_engine::cluster::spawn_watch(&session),
             session,
-            users,
             described: std::sync::Mutex::new(HashMap::new()),
             suspended: portal::SuspendedPortals::default(),
             key,
@@ -112,65 +104,5 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.keys.remove(self.key);
         self.watch.abort();
-    }
-}
-
-#[async_trait]
-impl StartupHandler for Connection {
-    /// Checks the user **before** anything says the login succeeded, then sends what
-    /// PostgreSQL sends: AuthenticationOk, ParameterStatus, this session's own
-    /// BackendKeyData, ReadyForQuery.
-    async fn on_startup<C>(
-        &self,
-        client: &mut C,
-        message: PgWireFrontendMessage,
-    ) -> PgWireResult<()>
-    where
-        C: ClientInfo + futures_util::Sink<PgWireBackendMessage> + Unpin + Send,
-        C::Error: Debug,
-        PgWireError: From<<C as futures_util::Sink<PgWireBackendMessage>>::Error>,
-    {
-        let PgWireFrontendMessage::Startup(ref startup) = message else {
-            return Ok(());
-        };
-        save_startup_parameters_to_metadata(client, startup);
-        let user = client.metadata().get("user").cloned().unwrap_or_default();
-        if !self.users.contains(&user) {
-            tracing::warn!(%user, "login refused");
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "FATAL".into(),
-                "28000".into(),
-                format!("no trust user {user:?} is configured"),
-            ))));
-        }
-        client
-            .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
-            .await?;
-        let parameters = {
-            let mut session = self.session.lock().await;
-            self.parameters
-                .for_client(&mut session, self.kind, client.metadata())
-                .await
-        };
-        for (name, value) in parameters {
-            client
-                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                    name, value,
-                )))
-                .await?;
-        }
-        client
-            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
-                self.key.0, self.key.1,
-            )))
-            .await?;
-        client
-            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
-                TransactionStatus::Idle,
-            )))
-            .await?;
-        client.set_state(PgWireConnectionState::ReadyForQuery);
-        self.logged_in.set();
-        Ok(())
     }
 }

@@ -6,37 +6,42 @@
 //! pgwire's message types and handler traits are used as they are; what is here is the
 //! socket type the handlers write to ([`ClientSocket`]) over the library's framing
 //! (`mdbd::pg_wire::Codec`, fuzzed), and the loop:
-//! - `SSLRequest` is answered `N` (no TLS here), then the startup packet is read;
+//! - the startup packet starts the login (`login.rs`), which reads its own messages;
 //! - `Terminate` ends the session: the loop returns and the socket is closed;
 //! - a FATAL error is sent, flushed, and the connection closed, with no ReadyForQuery;
 //! - bytes that do not frame as a message get `08P01` (FATAL) and the connection closed,
 //!   as PostgreSQL does;
 //! - an ERROR during the extended protocol discards messages until Sync, as the protocol says.
 
+use super::login::{self, FrontDoor, Refused};
 use super::response::WireError;
 use super::Connection;
+use crate::tls::Stream;
 use futures_util::{Sink, SinkExt, StreamExt};
 use mdbd::pg_wire::Codec;
-use pgwire::api::auth::StartupHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{ClientInfo, ClientPortalStore, DefaultClient, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL;
-use pgwire::messages::response::{ErrorResponse, ReadyForQuery, SslResponse, TransactionStatus};
+use pgwire::messages::response::{ErrorResponse, ReadyForQuery, TransactionStatus};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 /// The client's socket as the handlers see it: a sink of backend messages that knows the
 /// connection's state, metadata and portals.
-pub struct ClientSocket(Framed<TcpStream, Codec>);
+pub struct ClientSocket(Framed<Stream, Codec>);
 
 impl ClientSocket {
+    /// The next message from the client; `None` when it hung up.
+    pub async fn next_message(&mut self) -> Option<PgWireResult<PgWireFrontendMessage>> {
+        self.0.next().await
+    }
+
     fn client(&self) -> &DefaultClient<String> {
         self.0.codec().client()
     }
@@ -109,10 +114,20 @@ impl Sink<PgWireBackendMessage> for ClientSocket {
 }
 
 /// Serves one client until it sends Terminate, hangs up, or a FATAL error ends it.
-pub async fn serve(socket: TcpStream, connection: Arc<Connection>) -> io::Result<()> {
-    let addr = socket.peer_addr()?;
-    socket.set_nodelay(true)?;
-    let mut client = ClientSocket(Framed::new(socket, Codec::new(addr)));
+pub async fn serve(
+    socket: Stream,
+    connection: Arc<Connection>,
+    door: &FrontDoor,
+) -> io::Result<()> {
+    let addr = socket.tcp().peer_addr()?;
+    socket.tcp().set_nodelay(true)?;
+    let secure = socket.is_tls();
+    let mut codec = Codec::new(addr);
+    codec.client_mut().is_secure = secure;
+    // SSLRequest and GSSENCRequest were answered before (`startup.rs`): what comes now is
+    // the startup packet.
+    codec.client_mut().state = PgWireConnectionState::AwaitingStartup;
+    let mut client = ClientSocket(Framed::new(socket, codec));
     loop {
         let message = match client.0.next().await {
             None => return Ok(()),
@@ -128,14 +143,20 @@ pub async fn serve(socket: TcpStream, connection: Arc<Connection>) -> io::Result
         };
         match message {
             PgWireFrontendMessage::Terminate(_) => return Ok(()),
-            PgWireFrontendMessage::SslRequest(Some(_)) => {
-                client
-                    .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
-                    .await?;
-                continue;
+            PgWireFrontendMessage::Startup(startup)
+                if matches!(client.state(), PgWireConnectionState::AwaitingStartup) =>
+            {
+                match login::login(&connection, &mut client, door, startup).await {
+                    Ok(()) => continue,
+                    Err(Refused::Io(e)) => return Err(e),
+                    Err(Refused::Fatal(error)) => {
+                        client
+                            .send(PgWireBackendMessage::ErrorResponse((*error).into()))
+                            .await?;
+                        return client.close().await;
+                    }
+                }
             }
-            // Not an SSLRequest: the bytes stay for the startup packet.
-            PgWireFrontendMessage::SslRequest(None) => continue,
             _ => {}
         }
         let extended = match client.state() {
@@ -166,9 +187,16 @@ async fn dispatch(
     use PgWireFrontendMessage as M;
     let c = connection.as_ref();
     match client.state() {
+        // Anything but the startup packet before login (the login reads its own messages).
         PgWireConnectionState::AwaitingSslRequest
         | PgWireConnectionState::AwaitingStartup
-        | PgWireConnectionState::AuthenticationInProgress => c.on_startup(client, message).await,
+        | PgWireConnectionState::AuthenticationInProgress => {
+            Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "08P01".into(),
+                "expected a startup packet".into(),
+            ))))
+        }
         // After an error in the extended protocol, everything up to Sync is discarded.
         PgWireConnectionState::AwaitingSync => match message {
             M::Sync(sync) => {

@@ -1,5 +1,5 @@
-//! The start of a PostgreSQL client connection, before pgwire takes the socket:
-//! unauthenticated input is bounded, and cancel requests are served.
+//! The start of a PostgreSQL client connection, before its startup packet:
+//! unauthenticated input is bounded, cancel requests are served, TLS is negotiated.
 //!
 //! - The first packet is peeked (never consumed) and its length checked: PostgreSQL
 //!   refuses startup packets over 10,000 bytes, and so does mdbd, before allocating.
@@ -10,6 +10,8 @@
 //! - The login must finish within `authentication_timeout`; the caller enforces it with
 //!   [`LoggedIn`].
 
+use crate::tls::{Stream, Tls};
+use mdbd::pg_wire::{opening, Opening};
 use mdbd_engine::cluster::SessionCanceller;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// PostgreSQL's own limit on a startup packet.
-pub const MAX_STARTUP_PACKET: usize = 10_000;
-const CANCEL_REQUEST_CODE: i32 = 80877102;
 
 /// The cancel keys handed to client sessions (BackendKeyData), and what each cancels.
 #[derive(Clone, Default)]
@@ -70,76 +68,136 @@ impl LoggedIn {
     }
 }
 
-/// What the first packet says the connection is.
+/// What the first packets say the connection is.
 pub enum Screened {
-    /// A normal connection: hand it to pgwire.
-    Session,
+    /// A session: serve it (over TLS if the client asked and the listener has it).
+    Session(Stream),
     /// Done here (a cancel request, or the client left); the socket is finished with.
     Done,
     /// Refused: oversized, malformed or too slow.
     Refused,
 }
 
-/// Looks at the first packet without consuming it; serves cancel requests and refuses an
-/// oversized or malformed length, all within `timeout`.
-pub async fn screen(socket: &mut TcpStream, keys: &CancelKeys, timeout: Duration) -> Screened {
+/// Looks at the first packets: serves cancel requests, answers SSLRequest (`S` and a TLS
+/// handshake when `tls` is given, else `N`) and GSSENCRequest (`N`), refuses an oversized
+/// or malformed length; all within `timeout`. The startup packet is left unread.
+pub async fn screen(
+    mut socket: TcpStream,
+    keys: &CancelKeys,
+    tls: Option<&Tls>,
+    timeout: Duration,
+) -> Screened {
     let deadline = Instant::now() + timeout;
+    loop {
+        let Some(head) = peek_head(&socket, deadline).await else {
+            return Screened::Refused;
+        };
+        let Some(head) = head else {
+            return Screened::Done;
+        };
+        match opening(&head) {
+            Opening::Invalid(len) => {
+                tracing::warn!(len, "startup packet of an invalid length refused");
+                refuse(&mut socket, "08P01", "invalid length of startup packet").await;
+                return Screened::Refused;
+            }
+            Opening::Startup(_) => return Screened::Session(Stream::Plain(socket)),
+            Opening::Cancel => {
+                cancel(&mut socket, keys, deadline).await;
+                return Screened::Done;
+            }
+            Opening::GssEncRequest => {
+                let mut request = [0u8; 8];
+                if socket.read_exact(&mut request).await.is_err()
+                    || socket.write_all(b"N").await.is_err()
+                {
+                    return Screened::Done;
+                }
+            }
+            Opening::SslRequest => {
+                let mut request = [0u8; 8];
+                if socket.read_exact(&mut request).await.is_err() {
+                    return Screened::Done;
+                }
+                let Some(tls) = tls else {
+                    if socket.write_all(b"N").await.is_err() {
+                        return Screened::Done;
+                    }
+                    continue;
+                };
+                if socket.write_all(b"S").await.is_err() {
+                    return Screened::Done;
+                }
+                let handshake = tls.acceptor.accept(socket);
+                return match tokio::time::timeout_at(deadline.into(), handshake).await {
+                    Ok(Ok(stream)) => Screened::Session(Stream::Tls(Box::new(stream))),
+                    Ok(Err(e)) => {
+                        tracing::info!(error = %e, "TLS handshake with a client failed");
+                        Screened::Refused
+                    }
+                    Err(_) => {
+                        tracing::info!("client did not finish its TLS handshake in time");
+                        Screened::Refused
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// The next packet's first 8 bytes, peeked: `Some(None)` when the client left, `None`
+/// when the deadline passed.
+async fn peek_head(socket: &TcpStream, deadline: Instant) -> Option<Option<[u8; 8]>> {
     let mut head = [0u8; 8];
     loop {
         let got = match tokio::time::timeout_at(deadline.into(), socket.peek(&mut head)).await {
             Ok(Ok(n)) => n,
-            Ok(Err(_)) => return Screened::Done,
+            Ok(Err(_)) => return Some(None),
             Err(_) => {
                 tracing::info!("client sent no complete startup packet in time; closed");
-                return Screened::Refused;
+                return None;
             }
         };
         if got == 0 {
-            return Screened::Done;
+            return Some(None);
         }
         if got >= 8 {
-            break;
+            return Some(Some(head));
         }
         // Part of the header: wait for the rest without spinning.
         tokio::time::sleep(Duration::from_millis(5)).await;
         if Instant::now() >= deadline {
-            return Screened::Refused;
+            return None;
         }
     }
-    let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-    let code = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-    if !(8..=MAX_STARTUP_PACKET as i32).contains(&len) {
-        tracing::warn!(len, "startup packet of an invalid length refused");
-        refuse(socket, "08P01", "invalid length of startup packet").await;
-        return Screened::Refused;
-    }
-    if code == CANCEL_REQUEST_CODE && len == 16 {
-        let mut packet = [0u8; 16];
-        if tokio::time::timeout_at(deadline.into(), socket.read_exact(&mut packet))
-            .await
-            .is_ok_and(|r| r.is_ok())
-        {
-            let pid = i32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
-            let secret = i32::from_be_bytes([packet[12], packet[13], packet[14], packet[15]]);
-            match keys.find((pid, secret)) {
-                Some(canceller) => {
-                    // The cancel runs on its own: the requester is not kept waiting.
-                    tokio::spawn(async move {
-                        canceller.cancel().await;
-                    });
-                }
-                None => tracing::info!("cancel request with an unknown key ignored"),
+}
+
+/// A CancelRequest: the key mdbd gave a session finds its running statement, cancelled
+/// on every backend; nothing is sent back, as on PostgreSQL.
+async fn cancel(socket: &mut TcpStream, keys: &CancelKeys, deadline: Instant) {
+    let mut packet = [0u8; 16];
+    if tokio::time::timeout_at(deadline.into(), socket.read_exact(&mut packet))
+        .await
+        .is_ok_and(|r| r.is_ok())
+    {
+        let pid = i32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+        let secret = i32::from_be_bytes([packet[12], packet[13], packet[14], packet[15]]);
+        match keys.find((pid, secret)) {
+            Some(canceller) => {
+                // The cancel runs on its own: the requester is not kept waiting.
+                tokio::spawn(async move {
+                    canceller.cancel().await;
+                });
             }
+            None => tracing::info!("cancel request with an unknown key ignored"),
         }
-        let _ = socket.shutdown().await;
-        return Screened::Done;
     }
-    Screened::Session
+    let _ = socket.shutdown().await;
 }
 
 /// A FATAL ErrorResponse, then the socket is closed (what PostgreSQL does with a bad
 /// startup packet).
-async fn refuse(socket: &mut TcpStream, sqlstate: &str, message: &str) {
+pub async fn refuse(socket: &mut TcpStream, sqlstate: &str, message: &str) {
     let mut body = Vec::new();
     for (field, value) in [
         (b'S', "FATAL"),

@@ -4,6 +4,7 @@
 
 pub mod join;
 pub mod mysql;
+pub mod tls;
 pub mod wire;
 pub mod workload;
 
@@ -91,7 +92,7 @@ impl Three {
         extra: &str,
     ) -> PathBuf {
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
+            "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n\n[[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
             dir.display(),
             self.backend_toml(names)
         );
@@ -324,14 +325,22 @@ pub fn admin(admin: u16, method: &str, path: &str) -> (u16, serde_json::Value) {
 
 /// An admin API request; (status, body as text).
 pub fn admin_text(admin: u16, method: &str, path: &str) -> (u16, String) {
+    admin_as(admin, method, path, None)
+}
+
+/// An admin API request with a bearer token; (status, body as text).
+pub fn admin_as(admin: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(("127.0.0.1", admin)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();

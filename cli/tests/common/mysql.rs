@@ -28,7 +28,7 @@ pub fn config(three: &Three, dir: &Path, d: (u16, u16, u16), names: &[&str]) -> 
     let (pg, my, admin) = d;
     let text = format!(
         "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n\n\
-         [[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{pg}\"\n\n\
+         [[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{pg}\"\ndatabase = \"app\"\n\n\
          [[listener]]\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:{my}\"\n\n\
          [[user]]\nname = \"demo\"\nauth = \"trust\"\n\n\
          [[user]]\nname = \"app\"\nauth = \"mysql_native_password\"\npassword = \"{PASSWORD}\"\n{}",

@@ -15,9 +15,14 @@ pub fn connect(port: u16) -> TcpStream {
     socket
 }
 
+/// A startup packet for `user` and database `app` (the test daemons' name).
 pub fn startup(socket: &mut TcpStream, user: &str) {
+    startup_to(socket, user, "app")
+}
+
+pub fn startup_to(socket: &mut TcpStream, user: &str, database: &str) {
     let mut body = 196608i32.to_be_bytes().to_vec();
-    for (k, v) in [("user", user), ("database", "postgres")] {
+    for (k, v) in [("user", user), ("database", database)] {
         body.extend_from_slice(k.as_bytes());
         body.push(0);
         body.extend_from_slice(v.as_bytes());

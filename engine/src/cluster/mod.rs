@@ -108,6 +108,10 @@ pub struct Counters {
     pub settings_refused: AtomicU64,
     /// Client connections refused before login (bad startup, login timeout).
     pub startup_refused: AtomicU64,
+    /// Logins refused: wrong password, unknown user, wrong database, TLS required.
+    pub logins_failed: AtomicU64,
+    /// Client connections refused because `max_client_connections` were open.
+    pub clients_over_limit: AtomicU64,
     /// Microseconds spent waiting for the write turn, in total.
     pub turn_wait_micros: AtomicU64,
     /// Client sessions open now.
