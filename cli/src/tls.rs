@@ -1,49 +1,123 @@
-//! TLS for the listeners (rustls): certificates and keys read from PEM files at start,
-//! and the stream type the front ends serve, plain or TLS.
+//! TLS for the listeners (rustls): certificates and keys read from PEM files at start and
+//! again on SIGHUP, and the stream type the front ends serve, plain or TLS.
 
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::Path;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::task::{Context as TaskContext, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// What a listener with a certificate needs: the acceptor, and the certificate's
-/// `tls-server-end-point` channel binding data (for SCRAM-SHA-256-PLUS).
+/// A listener's TLS: the acceptor, and the certificate it serves, which SIGHUP replaces
+/// ([`Tls::reload`]) without a restart (connections already open keep theirs).
 #[derive(Clone)]
 pub struct Tls {
     pub acceptor: tokio_rustls::TlsAcceptor,
-    pub end_point: Option<Vec<u8>>,
+    current: Arc<Current>,
+}
+
+/// The certificate served now, and where it comes from.
+#[derive(Debug)]
+struct Current {
+    cert: PathBuf,
+    key: PathBuf,
+    loaded: RwLock<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    certified: Arc<CertifiedKey>,
+    /// `tls-server-end-point` channel binding data (SCRAM-SHA-256-PLUS).
+    end_point: Option<Vec<u8>>,
+}
+
+fn load(cert: &Path, key: &Path) -> anyhow::Result<Loaded> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading certificates from {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing certificates in {}", cert.display()))?;
+    let Some(leaf) = chain.first() else {
+        anyhow::bail!("{}: no certificate in it", cert.display());
+    };
+    let end_point = mdbd::auth::scram::server_end_point(leaf.as_ref());
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key in {}", key.display()))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
+        .with_context(|| format!("{}: not a usable private key", key.display()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified.keys_match().with_context(|| {
+        format!(
+            "{} and {} do not belong together",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    Ok(Loaded {
+        certified: Arc::new(certified),
+        end_point,
+    })
+}
+
+impl ResolvesServerCert for Current {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        Some(loaded.certified.clone())
+    }
 }
 
 impl Tls {
     /// Reads the certificate chain and key (PEM) and builds the server configuration.
     pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Tls> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .with_context(|| format!("reading certificates from {}", cert.display()))?
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("parsing certificates in {}", cert.display()))?;
-        let Some(leaf) = chain.first() else {
-            anyhow::bail!("{}: no certificate in it", cert.display());
-        };
-        let end_point = mdbd::auth::scram::server_end_point(leaf.as_ref());
-        let key = PrivateKeyDer::from_pem_file(key)
-            .with_context(|| format!("reading the private key in {}", key.display()))?;
+        let current = Arc::new(Current {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            loaded: RwLock::new(load(cert, key)?),
+        });
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("the certificate and key do not make a TLS configuration")?;
+        .with_cert_resolver(current.clone());
         Ok(Tls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-            end_point,
+            current,
         })
+    }
+
+    /// Reads the files again; new handshakes get the new certificate. On an error the
+    /// old one stays and the error says why.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let fresh = load(&self.current.cert, &self.current.key)?;
+        *self
+            .current
+            .loaded
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// The channel binding data of the certificate served now (a reload between a
+    /// client's handshake and its SCRAM exchange fails that one login's binding).
+    pub fn end_point(&self) -> Option<Vec<u8>> {
+        let loaded = self
+            .current
+            .loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        loaded.end_point.clone()
+    }
+
+    /// The certificate file, for logs.
+    pub fn cert_path(&self) -> &Path {
+        &self.current.cert
     }
 }
 

@@ -163,3 +163,51 @@ async fn the_examples_start_as_they_are_with_a_password_from_the_environment() {
     }
     common::stop(d);
 }
+
+#[test]
+fn the_admin_api_is_served_over_tls_with_admin_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::tls::make(dir.path());
+    let (port, admin) = (free_port(), free_port());
+    let conf = config(
+        dir.path(),
+        port,
+        &format!("127.0.0.1:{admin}"),
+        &format!(
+            "admin_tls = true\nadmin_token = \"op-token\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            ca.cert.display(),
+            ca.key.display()
+        ),
+    );
+    let d = start_with(&conf, port, &[]);
+    let curl = |url: &str, extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+            ])
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap();
+        eprintln!("curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let https = format!("https://localhost:{admin}/v1/status");
+    let ca_path = ca.ca.display().to_string();
+    let ca_arg = ["--cacert", ca_path.as_str()];
+    let with_token = [ca_arg[0], ca_arg[1], "-H", "Authorization: Bearer op-token"];
+    assert_eq!(curl(&https, &with_token), "200");
+    assert_eq!(curl(&https, &ca_arg), "401");
+    // Plain HTTP gets no answer from a TLS listener.
+    assert_ne!(
+        curl(&format!("http://127.0.0.1:{admin}/v1/status"), &[]),
+        "200"
+    );
+    common::stop(d);
+}

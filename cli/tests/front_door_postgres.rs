@@ -427,3 +427,54 @@ except psycopg.OperationalError as e:
     );
     common::stop(d);
 }
+
+#[test]
+fn sighup_replaces_the_certificate_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, port) = daemon(dir.path(), "auth_failure_delay = \"0s\"");
+    let conninfo = |ca: &Path| {
+        format!(
+            "host=localhost port={port} user=app dbname=app sslmode=verify-full sslrootcert={} channel_binding=require",
+            ca.display()
+        )
+    };
+    let old_ca = dir.path().join("ca.pem");
+    let (ok, out) = psql(&conninfo(&old_ca), APP_PW);
+    assert!(ok && out.trim() == "42", "{out}");
+    // A certificate from another CA replaces the files; SIGHUP makes it the one served.
+    let other = tempfile::tempdir().unwrap();
+    let new = common::tls::make(other.path());
+    std::fs::copy(&new.cert, dir.path().join("server.pem")).unwrap();
+    std::fs::copy(&new.key, dir.path().join("server.key")).unwrap();
+    let sent = Command::new("kill")
+        .args(["-HUP", &d.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = psql(&conninfo(&new.ca), APP_PW);
+        if ok {
+            assert_eq!(out.trim(), "42");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not served: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The old CA no longer verifies it; channel binding follows the new certificate.
+    let (ok, _) = psql(&conninfo(&old_ca), APP_PW);
+    assert!(!ok, "the old certificate is still served");
+    // A broken file keeps the current certificate.
+    std::fs::write(dir.path().join("server.pem"), "not a certificate").unwrap();
+    Command::new("kill")
+        .args(["-HUP", &d.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, out) = psql(&conninfo(&new.ca), APP_PW);
+    assert!(ok && out.trim() == "42", "{out}");
+    common::stop(d);
+}

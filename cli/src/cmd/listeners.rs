@@ -59,11 +59,12 @@ pub async fn bind(
     config: &Config,
     cluster: &Arc<Cluster>,
     accounts: &Arc<Accounts>,
-) -> anyhow::Result<(mpsc::Receiver<Client>, Vec<JoinHandle<()>>, Vec<String>)> {
+) -> anyhow::Result<Bound> {
     let (tx, rx) = mpsc::channel(64);
     let (base, max) = config.auth_failure_delays();
     let throttle = Arc::new(Throttle::new(base, max));
     let mock_secret: [u8; 32] = rand::random();
+    let mut certificates = Vec::new();
     let mut tasks = Vec::new();
     let mut lines = Vec::new();
     for l in config.listeners() {
@@ -78,6 +79,7 @@ pub async fn bind(
             ),
             None => None,
         };
+        certificates.extend(tls.clone());
         let ssl = match (&tls, l.ssl) {
             (None, _) => SslMode::Disable,
             (Some(_), Some(mode)) => mode,
@@ -102,7 +104,7 @@ pub async fn bind(
                         accounts: accounts.clone(),
                         database,
                         ssl,
-                        end_point: tls.as_ref().and_then(|t| t.end_point.clone()),
+                        tls: tls.clone(),
                         throttle: throttle.clone(),
                         mock_secret,
                         cluster: cluster.clone(),
@@ -150,7 +152,24 @@ pub async fn bind(
             }
         }));
     }
-    Ok((rx, tasks, lines))
+    Ok(Bound {
+        clients: rx,
+        tasks,
+        lines,
+        certificates,
+    })
+}
+
+/// The bound listeners.
+pub struct Bound {
+    /// Every accepted client.
+    pub clients: mpsc::Receiver<Client>,
+    /// The accept tasks.
+    pub tasks: Vec<JoinHandle<()>>,
+    /// A line per listener for the log.
+    pub lines: Vec<String>,
+    /// The listeners' TLS, to reload on SIGHUP.
+    pub certificates: Vec<Tls>,
 }
 
 /// Refuses a client because `max_client_connections` are open, as the server would:

@@ -222,8 +222,12 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         let (cluster, file) = (cluster.clone(), file.clone());
         Arc::new(move || reload(&cluster, &file))
     };
-    let (mut clients, accept_tasks, lines) =
-        super::listeners::bind(&config, &cluster, &accounts).await?;
+    let super::listeners::Bound {
+        mut clients,
+        tasks: accept_tasks,
+        lines,
+        mut certificates,
+    } = super::listeners::bind(&config, &cluster, &accounts).await?;
     let active = cluster.active().len();
     tracing::info!(listeners = ?lines, backends = config.backends.len(), active, "mdbd serving");
     println!(
@@ -242,6 +246,7 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    certificates.extend(admin_tls.clone());
     let admin = crate::admin::serve::serve(
         admin_listener,
         admin_tls,
@@ -299,6 +304,12 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => {
+                for tls in &certificates {
+                    match tls.reload() {
+                        Ok(()) => tracing::info!(cert = %tls.cert_path().display(), "TLS certificate reloaded (SIGHUP)"),
+                        Err(e) => tracing::error!(cert = %tls.cert_path().display(), error = %format!("{e:#}"), "TLS certificate not reloaded; the old one stays"),
+                    }
+                }
                 let reloader = reloader.clone();
                 match tokio::task::spawn_blocking(move || reloader()).await {
                     Ok(Ok(added)) => tracing::info!(?added, "configuration reloaded (SIGHUP)"),

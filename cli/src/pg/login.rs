@@ -30,8 +30,8 @@ pub struct FrontDoor {
     /// The database name clients must ask for.
     pub database: String,
     pub ssl: SslMode,
-    /// Channel binding data of the listener's certificate, when it has one.
-    pub end_point: Option<Vec<u8>>,
+    /// The listener's TLS, when it has a certificate (for channel binding).
+    pub tls: Option<crate::tls::Tls>,
     pub throttle: Arc<Throttle>,
     /// Keys mock verifiers of unknown users (random per daemon).
     pub mock_secret: [u8; 32],
@@ -161,7 +161,11 @@ async fn scram_exchange(
     verifier: scram::Verifier,
     user: &str,
 ) -> Result<(), Refused> {
-    let end_point = door.end_point.clone().filter(|_| client.is_secure());
+    let end_point = door
+        .tls
+        .as_ref()
+        .filter(|_| client.is_secure())
+        .and_then(|t| t.end_point());
     let mut mechanisms = Vec::new();
     if end_point.is_some() {
         mechanisms.push(scram::MECHANISM_PLUS.to_string());
