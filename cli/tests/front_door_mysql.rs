@@ -18,7 +18,7 @@ fn daemon(dir: &Path) -> (Running, u16) {
     let text = format!(
         "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{d}/data\"\n\
          tls_cert = \"{cert}\"\ntls_key = \"{key}\"\nauth_failure_delay = \"0s\"\n\n\
-         [[listener]]\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:{my}\"\ndatabase = \"app\"\n\n\
+         [[listener]]\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:{my}\"\ndatabase = \"app\"\ndatabase_aliases = [\"shop\"]\n\n\
          [[user]]\nname = \"sha2\"\nauth = \"caching_sha2_password\"\npassword_env = \"MDBD_TEST_SHA2_PW\"\n\n\
          [[user]]\nname = \"native\"\nauth = \"mysql_native_password\"\npassword = \"{NATIVE_PW}\"\n\n\
          [[user]]\nname = \"tlsonly\"\nauth = \"caching_sha2_password\"\npassword = \"{SHA2_PW}\"\nssl = \"require\"\n\n{}",
@@ -94,6 +94,20 @@ async fn mysql_async_logs_in_with_caching_sha2_and_native_with_and_without_tls()
         denied(login(port, "nobody", "wrong", None).await.unwrap_err()),
         1045
     );
+    // The listener's alias is the same database; another name is refused.
+    for (db, refused) in [("shop", None), ("nope", Some(1049))] {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port)
+            .user(Some("sha2"))
+            .pass(Some(SHA2_PW))
+            .db_name(Some(db));
+        match (mysql_async::Conn::new(opts).await, refused) {
+            (Ok(c), None) => c.disconnect().await.unwrap(),
+            (Err(e), Some(code)) => assert_eq!(denied(e), code),
+            (other, _) => panic!("{db}: {:?}", other.map(|_| ())),
+        }
+    }
     common::stop(d);
 }
 

@@ -43,7 +43,7 @@ fn daemon(dir: &Path, server: &str) -> (Running, u16) {
     let text = format!(
         "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{d}/data\"\n\
          tls_cert = \"{cert}\"\ntls_key = \"{key}\"\n{server}\n\n\
-         [[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n\
+         [[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\ndatabase_aliases = [\"shop\"]\n\n\
          [[user]]\nname = \"app\"\npassword_file = \"{d}/app.pw\"\n\n\
          [[user]]\nname = \"ver\"\npassword = \"{verifier}\"\n\n\
          [[user]]\nname = \"old\"\nauth = \"md5\"\npassword_env = \"MDBD_TEST_OLD_PW\"\n\n\
@@ -120,6 +120,7 @@ async fn scram_md5_and_tls_logins_work_with_tokio_postgres_and_psql() {
     plain(port, "app", APP_PW, "app").await.unwrap();
     plain(port, "ver", VER_PW, "app").await.unwrap();
     plain(port, "old", OLD_PW, "app").await.unwrap();
+    plain(port, "app", APP_PW, "shop").await.unwrap();
     // TLS verified against the test CA, with channel binding required (SCRAM-SHA-256-PLUS).
     tls(port, "app", APP_PW, &ca).await.unwrap();
     tls(port, "secure", APP_PW, &ca).await.unwrap();

@@ -103,6 +103,7 @@ pub async fn bind(
                     door: FrontDoor {
                         accounts: accounts.clone(),
                         database,
+                        aliases: l.database_aliases.clone(),
                         ssl,
                         tls: tls.clone(),
                         throttle: throttle.clone(),
@@ -123,6 +124,7 @@ pub async fn bind(
                     ssl,
                     throttle: throttle.clone(),
                     database,
+                    aliases: l.database_aliases.clone(),
                     numbered_placeholders: config.backends[0].kind == Kind::Postgres,
                     is_mysql: config.backends[0].kind == Kind::Mysql,
                     login_timeout: config.authentication_timeout(),

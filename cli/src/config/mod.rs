@@ -198,6 +198,9 @@ pub struct Listener {
     /// The database name clients connect to (and on MySQL `USE`); any other is refused
     /// (3D000, 1049). Default: the first backend's database.
     pub database: Option<String>,
+    /// Other names clients may connect with for the same database.
+    #[serde(default)]
+    pub database_aliases: Vec<String>,
     /// TLS for this listener: `disable`, `allow` (default with a certificate), `require`.
     pub ssl: Option<SslMode>,
     /// This listener's own certificate and key (PEM), in place of `[server]`'s.
@@ -472,6 +475,7 @@ impl Config {
                     .unwrap_or_else(|| DEFAULT_PG_LISTEN.into()),
             ),
             database: None,
+            database_aliases: Vec::new(),
             ssl: None,
             tls_cert: None,
             tls_key: None,

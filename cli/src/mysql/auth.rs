@@ -43,8 +43,10 @@ pub struct Frontend {
     pub ssl: crate::config::SslMode,
     /// Delays after failed logins, per client address.
     pub throttle: Arc<mdbd::auth::throttle::Throttle>,
-    /// The one database this cluster serves (`USE` of another is refused).
+    /// The one database this cluster serves (`USE` of another is refused), and other
+    /// names accepted for it.
     pub database: String,
+    pub aliases: Vec<String>,
     /// PostgreSQL backends: `?` placeholders are numbered `$1`, `$2`, ...
     pub numbered_placeholders: bool,
     /// MySQL/MariaDB backends: DDL commits an open transaction first, as MySQL does.
@@ -263,7 +265,7 @@ pub async fn connect(
 /// A database name a client may use: the cluster's own.
 pub fn check_database(frontend: &Frontend, db: &str) -> Result<(), String> {
     let db = db.trim().trim_matches('`');
-    if db == frontend.database {
+    if db == frontend.database || frontend.aliases.iter().any(|a| a == db) {
         Ok(())
     } else {
         Err(format!(

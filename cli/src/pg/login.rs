@@ -27,8 +27,9 @@ use std::sync::Arc;
 /// What every client of one PostgreSQL listener shares at login.
 pub struct FrontDoor {
     pub accounts: Arc<Accounts>,
-    /// The database name clients must ask for.
+    /// The database name clients must ask for, and other names accepted for it.
     pub database: String,
+    pub aliases: Vec<String>,
     pub ssl: SslMode,
     /// The listener's TLS, when it has a certificate (for channel binding).
     pub tls: Option<crate::tls::Tls>,
@@ -117,7 +118,7 @@ pub async fn login(
         }
     };
     let verdict = verdict.and_then(|()| {
-        if database == door.database {
+        if database == door.database || door.aliases.contains(&database) {
             Ok(())
         } else {
             Err(fatal(
