@@ -413,3 +413,80 @@ async fn simple_query_columns_carry_the_servers_own_types() {
     drop((setup, through, direct));
     stop(daemon);
 }
+
+/// Parse (no declared types), Describe and Bind with every parameter in binary; the
+/// ParameterDescription's type OIDs and the row's text.
+fn binary_parameters(
+    socket: &mut std::net::TcpStream,
+    sql: &str,
+    params: &[&[u8]],
+) -> (Vec<u32>, Vec<Option<String>>) {
+    let mut parse = b"\0".to_vec();
+    parse.extend_from_slice(sql.as_bytes());
+    parse.extend_from_slice(b"\0\0\0");
+    send(socket, b'P', &parse);
+    send(socket, b'D', b"S\0");
+    let mut bind = b"\0\0".to_vec();
+    bind.extend_from_slice(&1i16.to_be_bytes());
+    bind.extend_from_slice(&1i16.to_be_bytes());
+    bind.extend_from_slice(&(params.len() as i16).to_be_bytes());
+    for p in params {
+        bind.extend_from_slice(&(p.len() as i32).to_be_bytes());
+        bind.extend_from_slice(p);
+    }
+    bind.extend_from_slice(&0i16.to_be_bytes());
+    send(socket, b'B', &bind);
+    send(socket, b'E', b"\0\0\0\0\0");
+    send(socket, b'S', b"");
+    let messages = until_ready(socket);
+    let (_, body) = messages
+        .iter()
+        .find(|m| m.0 == b't')
+        .unwrap_or_else(|| panic!("no ParameterDescription: {messages:?}"));
+    let count = u16::from_be_bytes([body[0], body[1]]) as usize;
+    let oids = (0..count)
+        .map(|i| u32::from_be_bytes(body[2 + 4 * i..6 + 4 * i].try_into().unwrap()))
+        .collect();
+    assert!(messages.iter().all(|m| m.0 != b'E'), "{messages:?}");
+    (oids, described(&messages).1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_numeric_uuid_and_jsonb_parameters_are_described_and_taken_as_the_server_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let servers = three.pg_servers();
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let sql = "SELECT $1::numeric::text, $2::uuid::text, $3::jsonb::text, $4::numeric::text";
+    // 12345.678 and -0.0005 in numeric's binary form, a uuid, jsonb version 1.
+    let mut n1 = Vec::new();
+    for w in [3i16, 1, 0, 3, 1, 2345, 6780] {
+        n1.extend_from_slice(&w.to_be_bytes());
+    }
+    let mut n2 = Vec::new();
+    for w in [1i16, -1, 0x4000, 4, 5] {
+        n2.extend_from_slice(&w.to_be_bytes());
+    }
+    let uuid: [u8; 16] = [
+        0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a,
+        0x11,
+    ];
+    let params: [&[u8]; 4] = [&n1, &uuid, b"\x01{\"k\": [1, 2]}", &n2];
+    let mut through = logged_in(port);
+    let got = binary_parameters(&mut through, sql, &params);
+    let mut direct = std::net::TcpStream::connect(("127.0.0.1", servers[0].port())).unwrap();
+    common::wire::startup_to(&mut direct, "postgres", "postgres");
+    until_ready(&mut direct);
+    let want = binary_parameters(&mut direct, sql, &params);
+    assert_eq!(
+        got.0,
+        vec![1700, 2950, 3802, 1700],
+        "numeric, uuid, jsonb, numeric"
+    );
+    assert_eq!(got, want);
+    assert_eq!(got.1[0].as_deref(), Some("12345.678"));
+    assert_eq!(got.1[3].as_deref(), Some("-0.0005"));
+    drop((through, direct));
+    stop(daemon);
+}

@@ -91,7 +91,7 @@ impl Connection {
                     described
                         .params
                         .get(i)
-                        .map_or(Type::UNKNOWN, |t| types::wire_type(t))
+                        .map_or(Type::UNKNOWN, |t| types::parameter_type(t))
                 })
             })
             .collect())

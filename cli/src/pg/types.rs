@@ -4,8 +4,9 @@
 //! Values cross the cluster as [`Value`]s. Types with an exact binary counterpart
 //! (booleans, integers, floats, text, bytea) keep their type on the wire; every other
 //! type (numeric, dates, json, uuid, ...) is announced as `text`, so a client reads it as
-//! a string in either format. Binary parameters of those types are refused with a clear
-//! error: send them in text format (which most drivers do for such types).
+//! a string in either format. Binary parameters are decoded for every type a statement's
+//! ParameterDescription announces (numeric, uuid, dates, json(b), ... as their exact text);
+//! binary parameters of other types (arrays, interval, ...) are refused with 0A000.
 
 use bytes::Bytes;
 use mdbd_engine::cluster::utc_parts;
@@ -34,6 +35,14 @@ pub fn wire_type(type_name: &str) -> Type {
         "bytea" | "blob" | "tiny_blob" | "medium_blob" | "long_blob" => Type::BYTEA,
         _ => Type::TEXT,
     }
+}
+
+/// The type a parameter is announced as (ParameterDescription): the backend's own when
+/// [`decode`] takes it in binary (asyncpg and others encode by what is announced, so a
+/// numeric announced as text would get a Decimal's text where a number is due), else the
+/// closest wire type.
+pub fn parameter_type(type_name: &str) -> Type {
+    text_type(type_name).unwrap_or_else(|| wire_type(type_name))
 }
 
 /// The PostgreSQL type named `type_name` (PostgreSQL's own spelling, as a PostgreSQL
@@ -178,9 +187,20 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
             let micros = (i64::from(days) + PG_EPOCH_DAYS) * 86_400_000_000;
             Value::Text(utc_parts(micros).0)
         }
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|e| bad(Box::new(e)))?)
         }
+        Type::OID => Value::Int(u32::from_sql(t, raw).map_err(bad)?.into()),
+        Type::CHAR => Value::Text(char::from(i8::from_sql(t, raw).map_err(bad)? as u8).to_string()),
+        // jsonb's binary form is a version byte (1) and the text.
+        Type::JSONB => match raw.split_first() {
+            Some((1, text)) => {
+                Value::Text(String::from_utf8(text.to_vec()).map_err(|e| bad(Box::new(e)))?)
+            }
+            _ => return Err(bad("unknown jsonb version".into())),
+        },
+        Type::UUID => Value::Text(uuid_text(raw).ok_or_else(|| bad("not 16 bytes".into()))?),
+        Type::NUMERIC => Value::Text(numeric_text(raw).map_err(|e| bad(e.into()))?),
         _ => {
             return Err(user_error(
                 "0A000",
@@ -191,6 +211,86 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
             ))
         }
     })
+}
+
+/// A uuid's 16 bytes as PostgreSQL prints it.
+fn uuid_text(raw: &[u8]) -> Option<String> {
+    let b: &[u8; 16] = raw.try_into().ok()?;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
+/// A numeric's binary form (digit count, weight, sign, display scale, then base-10000
+/// digits) as its exact decimal text, which the backends parse back to the same value.
+fn numeric_text(raw: &[u8]) -> Result<String, &'static str> {
+    let word = |i: usize| -> Result<i16, &'static str> {
+        raw.get(i * 2..i * 2 + 2)
+            .map(|b| i16::from_be_bytes([b[0], b[1]]))
+            .ok_or("numeric cut short")
+    };
+    let ndigits = usize::try_from(word(0)?).map_err(|_| "negative digit count")?;
+    let weight = i32::from(word(1)?);
+    let sign = word(2)? as u16;
+    let dscale = usize::try_from(word(3)?).map_err(|_| "negative scale")?;
+    if raw.len() != 8 + ndigits * 2 {
+        return Err("numeric length does not match its digit count");
+    }
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        0x0000 | 0x4000 => {}
+        _ => return Err("bad numeric sign"),
+    }
+    let mut digits = Vec::with_capacity(ndigits);
+    for i in 0..ndigits {
+        let d = word(4 + i)?;
+        if !(0..10_000).contains(&d) {
+            return Err("numeric digit out of range");
+        }
+        digits.push(d);
+    }
+    let digit = |i: i32| -> i16 {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| digits.get(i).copied())
+            .unwrap_or(0)
+    };
+    let mut out = String::new();
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    // The integer part: base-10000 groups from weight down to 0.
+    if weight < 0 {
+        out.push('0');
+    } else {
+        for (n, i) in (0..=weight).enumerate() {
+            if n == 0 {
+                out.push_str(&digit(i).to_string());
+            } else {
+                out.push_str(&format!("{:04}", digit(i)));
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut fraction = String::new();
+        let mut i = weight + 1;
+        while fraction.len() < dscale {
+            fraction.push_str(&format!("{:04}", digit(i)));
+            i += 1;
+        }
+        fraction.truncate(dscale);
+        out.push('.');
+        out.push_str(&fraction);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -235,6 +335,7 @@ mod tests {
             Value::Null
         );
         assert!(decode(Some(&four), FieldFormat::Binary, &Type::NUMERIC).is_err());
+        assert!(decode(Some(&four), FieldFormat::Binary, &Type::INTERVAL).is_err());
         let day_one = Bytes::from_static(&[0, 0, 0, 1]);
         assert_eq!(
             decode(Some(&day_one), FieldFormat::Binary, &Type::DATE).unwrap(),
@@ -246,5 +347,62 @@ mod tests {
             Value::Text("1999-12-31 23:59:58.500000+00".into())
         );
         assert!(decode(Some(&four), FieldFormat::Binary, &Type::INT8).is_err());
+    }
+
+    fn numeric(ndigits: i16, weight: i16, sign: u16, dscale: i16, digits: &[i16]) -> Bytes {
+        let mut b = Vec::new();
+        for w in [ndigits, weight, sign as i16, dscale] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        for d in digits {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn binary_numeric_uuid_and_json_parameters_become_their_exact_text() {
+        let n = |raw: Bytes| match decode(Some(&raw), FieldFormat::Binary, &Type::NUMERIC) {
+            Ok(Value::Text(t)) => t,
+            other => panic!("{other:?}"),
+        };
+        // 12345.678: digits 1 2345 6780, weight 1, scale 3.
+        assert_eq!(n(numeric(3, 1, 0, 3, &[1, 2345, 6780])), "12345.678");
+        assert_eq!(n(numeric(1, -1, 0x4000, 4, &[5])), "-0.0005");
+        assert_eq!(n(numeric(1, 2, 0, 0, &[7])), "700000000");
+        assert_eq!(n(numeric(0, 0, 0, 2, &[])), "0.00");
+        assert_eq!(n(numeric(0, 0, 0xC000, 0, &[])), "NaN");
+        assert_eq!(n(numeric(2, 0, 0, 8, &[3, 1415])), "3.14150000");
+        for bad in [
+            numeric(2, 0, 0, 0, &[1]),
+            numeric(1, 0, 0, 0, &[10_000]),
+            numeric(1, 0, 0x1234, 0, &[1]),
+            numeric(-1, 0, 0, 0, &[]),
+        ] {
+            assert!(decode(Some(&bad), FieldFormat::Binary, &Type::NUMERIC).is_err());
+        }
+        let uuid = Bytes::from_static(&[
+            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0, 1, 2, 3, 4, 5, 6, 7,
+        ]);
+        assert_eq!(
+            decode(Some(&uuid), FieldFormat::Binary, &Type::UUID).unwrap(),
+            Value::Text("12345678-9abc-def0-0001-020304050607".into())
+        );
+        assert!(decode(Some(&uuid.slice(1..)), FieldFormat::Binary, &Type::UUID).is_err());
+        assert_eq!(
+            decode(
+                Some(&Bytes::from_static(b"\x01{}")),
+                FieldFormat::Binary,
+                &Type::JSONB
+            )
+            .unwrap(),
+            Value::Text("{}".into())
+        );
+        assert!(decode(
+            Some(&Bytes::from_static(b"\x02{}")),
+            FieldFormat::Binary,
+            &Type::JSONB
+        )
+        .is_err());
     }
 }
