@@ -94,62 +94,70 @@ fn timestamp(micros: i64) -> String {
     )
 }
 
-/// PostgreSQL's binary numeric as its text form.
+/// PostgreSQL's binary numeric (digit count, weight, sign, display scale, then base-10000
+/// digits) as its exact text, which PostgreSQL parses back to the same value. Checked
+/// throughout: the bytes may come from a client's binary parameter.
 fn numeric(raw: &[u8]) -> Result<String, BoxError> {
-    if raw.len() < 8 {
-        return Err("short numeric".into());
-    }
-    let word = |i: usize| i16::from_be_bytes([raw[i], raw[i + 1]]);
-    let (ndigits, weight, sign, dscale) = (
-        word(0) as usize,
-        word(2) as i64,
-        word(4) as u16,
-        word(6) as usize,
-    );
+    let word = |i: usize| -> Result<i16, BoxError> {
+        raw.get(i * 2..i * 2 + 2)
+            .map(|b| i16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "short numeric".into())
+    };
+    let ndigits = usize::try_from(word(0)?).map_err(|_| "negative numeric digit count")?;
+    let weight = i32::from(word(1)?);
+    let sign = word(2)? as u16;
+    let dscale = usize::try_from(word(3)?).map_err(|_| "negative numeric scale")?;
     match sign {
         0xC000 => return Ok("NaN".into()),
         0xD000 => return Ok("Infinity".into()),
         0xF000 => return Ok("-Infinity".into()),
-        _ => {}
+        0x0000 | 0x4000 => {}
+        _ => return Err("bad numeric sign".into()),
     }
-    if raw.len() != 8 + 2 * ndigits {
+    if raw.len() != 8 + ndigits * 2 {
         return Err("numeric length mismatch".into());
     }
-    let digits: Vec<i64> = (0..ndigits).map(|i| word(8 + 2 * i) as i64).collect();
-    let mut int = String::new();
-    for w in 0..=weight.max(0) {
-        let d = if weight >= 0 {
-            digits.get(w as usize).copied().unwrap_or(0)
-        } else {
-            0
-        };
-        if int.is_empty() {
-            int = d.to_string()
-        } else {
-            int.push_str(&format!("{d:04}"))
+    let mut digits = Vec::with_capacity(ndigits);
+    for i in 0..ndigits {
+        let d = word(4 + i)?;
+        if !(0..10_000).contains(&d) {
+            return Err("numeric digit out of range".into());
         }
+        digits.push(d);
+    }
+    let digit = |i: i32| -> i16 {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| digits.get(i).copied())
+            .unwrap_or(0)
+    };
+    let mut out = String::new();
+    if sign == 0x4000 {
+        out.push('-');
     }
     if weight < 0 {
-        int = "0".into();
-    }
-    let mut frac = String::new();
-    let mut i = weight + 1;
-    while frac.len() < dscale {
-        let d = if i >= 0 {
-            digits.get(i as usize).copied().unwrap_or(0)
-        } else {
-            0
-        };
-        frac.push_str(&format!("{d:04}"));
-        i += 1;
-    }
-    frac.truncate(dscale);
-    let sign = if sign == 0x4000 { "-" } else { "" };
-    Ok(if dscale > 0 {
-        format!("{sign}{int}.{frac}")
+        out.push('0');
     } else {
-        format!("{sign}{int}")
-    })
+        for i in 0..=weight {
+            if i == 0 {
+                out.push_str(&digit(i).to_string());
+            } else {
+                out.push_str(&format!("{:04}", digit(i)));
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut fraction = String::new();
+        let mut i = weight + 1;
+        while fraction.len() < dscale {
+            fraction.push_str(&format!("{:04}", digit(i)));
+            i += 1;
+        }
+        fraction.truncate(dscale);
+        out.push('.');
+        out.push_str(&fraction);
+    }
+    Ok(out)
 }
 
 impl<'a> FromSql<'a> for PgValue {

@@ -25,6 +25,17 @@ mod tls;
 
 pub use session::PgSession;
 
+/// A value in PostgreSQL's binary format as mdbd holds it: native for booleans, numbers
+/// and bytea, PostgreSQL's own text for numeric, dates, timestamps, uuid, json(b) and
+/// `"char"`, raw bytes for other types. The one decoder of PostgreSQL's binary forms, for
+/// rows from the servers and binary parameters from clients alike.
+pub fn binary_value(
+    ty: &postgres_types::Type,
+    raw: &[u8],
+) -> Result<mdbd_engine::log::Value, Box<dyn std::error::Error + Sync + Send>> {
+    <convert::PgValue as postgres_types::FromSql>::from_sql(ty, raw).map(|v| v.0)
+}
+
 use crate::tool::Tool;
 use mdbd_engine::backend::{
     Backend, BackendError, Outcome, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,

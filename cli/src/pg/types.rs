@@ -190,17 +190,13 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|e| bad(Box::new(e)))?)
         }
-        Type::OID => Value::Int(u32::from_sql(t, raw).map_err(bad)?.into()),
-        Type::CHAR => Value::Text(char::from(i8::from_sql(t, raw).map_err(bad)? as u8).to_string()),
-        // jsonb's binary form is a version byte (1) and the text.
-        Type::JSONB => match raw.split_first() {
-            Some((1, text)) => {
-                Value::Text(String::from_utf8(text.to_vec()).map_err(|e| bad(Box::new(e)))?)
+        // PostgreSQL's binary forms as the PostgreSQL backend reads them (one decoder).
+        Type::OID | Type::CHAR | Type::JSONB | Type::UUID | Type::NUMERIC => {
+            match mdbd_backends::postgres::binary_value(t, raw).map_err(bad)? {
+                Value::Bytes(_) => return Err(bad("not a value of this type".into())),
+                v => v,
             }
-            _ => return Err(bad("unknown jsonb version".into())),
-        },
-        Type::UUID => Value::Text(uuid_text(raw).ok_or_else(|| bad("not 16 bytes".into()))?),
-        Type::NUMERIC => Value::Text(numeric_text(raw).map_err(|e| bad(e.into()))?),
+        }
         _ => {
             return Err(user_error(
                 "0A000",
@@ -211,86 +207,6 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
             ))
         }
     })
-}
-
-/// A uuid's 16 bytes as PostgreSQL prints it.
-fn uuid_text(raw: &[u8]) -> Option<String> {
-    let b: &[u8; 16] = raw.try_into().ok()?;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
-}
-
-/// A numeric's binary form (digit count, weight, sign, display scale, then base-10000
-/// digits) as its exact decimal text, which the backends parse back to the same value.
-fn numeric_text(raw: &[u8]) -> Result<String, &'static str> {
-    let word = |i: usize| -> Result<i16, &'static str> {
-        raw.get(i * 2..i * 2 + 2)
-            .map(|b| i16::from_be_bytes([b[0], b[1]]))
-            .ok_or("numeric cut short")
-    };
-    let ndigits = usize::try_from(word(0)?).map_err(|_| "negative digit count")?;
-    let weight = i32::from(word(1)?);
-    let sign = word(2)? as u16;
-    let dscale = usize::try_from(word(3)?).map_err(|_| "negative scale")?;
-    if raw.len() != 8 + ndigits * 2 {
-        return Err("numeric length does not match its digit count");
-    }
-    match sign {
-        0xC000 => return Ok("NaN".into()),
-        0xD000 => return Ok("Infinity".into()),
-        0xF000 => return Ok("-Infinity".into()),
-        0x0000 | 0x4000 => {}
-        _ => return Err("bad numeric sign"),
-    }
-    let mut digits = Vec::with_capacity(ndigits);
-    for i in 0..ndigits {
-        let d = word(4 + i)?;
-        if !(0..10_000).contains(&d) {
-            return Err("numeric digit out of range");
-        }
-        digits.push(d);
-    }
-    let digit = |i: i32| -> i16 {
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| digits.get(i).copied())
-            .unwrap_or(0)
-    };
-    let mut out = String::new();
-    if sign == 0x4000 {
-        out.push('-');
-    }
-    // The integer part: base-10000 groups from weight down to 0.
-    if weight < 0 {
-        out.push('0');
-    } else {
-        for (n, i) in (0..=weight).enumerate() {
-            if n == 0 {
-                out.push_str(&digit(i).to_string());
-            } else {
-                out.push_str(&format!("{:04}", digit(i)));
-            }
-        }
-    }
-    if dscale > 0 {
-        let mut fraction = String::new();
-        let mut i = weight + 1;
-        while fraction.len() < dscale {
-            fraction.push_str(&format!("{:04}", digit(i)));
-            i += 1;
-        }
-        fraction.truncate(dscale);
-        out.push('.');
-        out.push_str(&fraction);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
