@@ -139,6 +139,76 @@ impl Stream {
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
     }
+
+    /// Read and write halves, each usable from its own place. A plain socket splits
+    /// without a lock (`TcpStream::into_split`); only TLS, whose state both halves share,
+    /// takes tokio's locked split, so plain connections pay nothing per packet for TLS.
+    pub fn split(self) -> (ReadPart, WritePart) {
+        match self {
+            Stream::Plain(s) => {
+                let (r, w) = s.into_split();
+                (ReadPart::Plain(r), WritePart::Plain(w))
+            }
+            Stream::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (ReadPart::Tls(r), WritePart::Tls(w))
+            }
+        }
+    }
+}
+
+type TlsServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// The read half of a [`Stream`].
+pub enum ReadPart {
+    Plain(tokio::net::tcp::OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<TlsServerStream>),
+}
+
+/// The write half of a [`Stream`].
+pub enum WritePart {
+    Plain(tokio::net::tcp::OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<TlsServerStream>),
+}
+
+impl AsyncRead for ReadPart {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ReadPart::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ReadPart::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for WritePart {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            WritePart::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            WritePart::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WritePart::Plain(s) => Pin::new(s).poll_flush(cx),
+            WritePart::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WritePart::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            WritePart::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 impl AsyncRead for Stream {

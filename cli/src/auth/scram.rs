@@ -90,7 +90,7 @@ impl Verifier {
         let mut salted = [0u8; KEY_LEN];
         pbkdf2::derive(
             pbkdf2::PBKDF2_HMAC_SHA256,
-            NonZeroU32::new(iterations.max(1)).unwrap_or(NonZeroU32::MIN),
+            NonZeroU32::new(iterations).unwrap_or(NonZeroU32::MIN),
             salt,
             prepared.as_bytes(),
             &mut salted,

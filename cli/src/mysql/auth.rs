@@ -138,12 +138,12 @@ pub async fn connect(
     let peer = socket.peer_addr()?;
     let scramble = scramble();
     let version = frontend.greeting_version().await;
-    let offer_tls = frontend.tls.is_some() && frontend.ssl != SslMode::Disable;
+    // A listener with `ssl = "disable"` has no `tls` (see `Config::tls_of`).
     let greeting = handshake::greeting(
         &version,
         id,
         &scramble,
-        offer_tls,
+        frontend.tls.is_some(),
         handshake::CACHING_SHA2_PASSWORD,
     );
     packet::send_raw(&mut socket, 0, &greeting).await?;
@@ -151,7 +151,7 @@ pub async fn connect(
         return Ok(None);
     };
     let (mut packets, payload) = match (handshake::is_ssl_request(&first), &frontend.tls) {
-        (true, Some(tls)) if offer_tls => {
+        (true, Some(tls)) => {
             let stream = match tls.acceptor.accept(socket).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -185,17 +185,11 @@ pub async fn connect(
     // caching_sha2_password, as MySQL 8 does).
     let wanted = match user.map(|u| &u.method) {
         Some(MysqlMethod::Native(_)) => handshake::NATIVE_PASSWORD,
-        Some(MysqlMethod::Trust) => hello
-            .auth_plugin
-            .clone()
-            .map(|p| {
-                if p == handshake::NATIVE_PASSWORD {
-                    handshake::NATIVE_PASSWORD
-                } else {
-                    handshake::CACHING_SHA2_PASSWORD
-                }
-            })
-            .unwrap_or(handshake::NATIVE_PASSWORD),
+        // Trust takes whatever the client answers with: no switch.
+        Some(MysqlMethod::Trust) => match hello.auth_plugin.as_deref() {
+            Some(p) if p != handshake::NATIVE_PASSWORD => handshake::CACHING_SHA2_PASSWORD,
+            _ => handshake::NATIVE_PASSWORD,
+        },
         _ => handshake::CACHING_SHA2_PASSWORD,
     };
     if hello

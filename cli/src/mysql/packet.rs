@@ -2,9 +2,9 @@
 //! payload; payloads of 16 MiB - 1 or more continue in the next packet. Responses are
 //! buffered and sent with one write per command.
 
-use crate::tls::Stream;
+use crate::tls::{ReadPart, Stream, WritePart};
 use std::io;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const MAX_CHUNK: usize = 0xff_ffff;
@@ -14,8 +14,8 @@ pub const MAX_PACKET: usize = 64 << 20;
 
 /// One client connection's packets.
 pub struct Packets {
-    reader: BufReader<ReadHalf<Stream>>,
-    writer: WriteHalf<Stream>,
+    reader: BufReader<ReadPart>,
+    writer: WritePart,
     tls: bool,
     seq: u8,
     out: Vec<u8>,
@@ -61,7 +61,7 @@ impl Packets {
     pub fn new(stream: Stream, seq: u8) -> Self {
         let _ = stream.tcp().set_nodelay(true);
         let tls = stream.is_tls();
-        let (r, w) = tokio::io::split(stream);
+        let (r, w) = stream.split();
         Packets {
             tls,
             reader: BufReader::with_capacity(64 * 1024, r),

@@ -9,16 +9,11 @@
 //! binary parameters of other types (arrays, interval, ...) are refused with 0A000.
 
 use bytes::Bytes;
-use mdbd_engine::cluster::utc_parts;
 use mdbd_engine::log::Value;
 use pgwire::api::results::{DataRowEncoder, FieldFormat};
 use pgwire::api::Type;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use postgres_types::FromSql;
-
-/// 2000-01-01, PostgreSQL's binary epoch, after 1970-01-01.
-const PG_EPOCH_DAYS: i64 = 10_957;
-const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
 
 /// The wire type for an engine's type name (PostgreSQL, MySQL or SQLite spelling).
 pub fn wire_type(type_name: &str) -> Type {
@@ -175,23 +170,19 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
         Type::FLOAT4 => Value::Float(f32::from_sql(t, raw).map_err(bad)?.into()),
         Type::FLOAT8 => Value::Float(f64::from_sql(t, raw).map_err(bad)?),
         Type::BYTEA => Value::Bytes(raw.to_vec()),
-        // Microseconds / days since 2000-01-01, passed on as text the backends parse.
-        Type::TIMESTAMPTZ | Type::TIMESTAMP => {
-            let micros = i64::from_sql(&Type::INT8, raw).map_err(bad)?;
-            let (date, time, frac) = utc_parts(micros.saturating_add(PG_EPOCH_MICROS));
-            let zone = if *t == Type::TIMESTAMPTZ { "+00" } else { "" };
-            Value::Text(format!("{date} {time}.{frac}{zone}"))
-        }
-        Type::DATE => {
-            let days = i32::from_sql(&Type::INT4, raw).map_err(bad)?;
-            let micros = (i64::from(days) + PG_EPOCH_DAYS) * 86_400_000_000;
-            Value::Text(utc_parts(micros).0)
-        }
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|e| bad(Box::new(e)))?)
         }
-        // PostgreSQL's binary forms as the PostgreSQL backend reads them (one decoder).
-        Type::OID | Type::CHAR | Type::JSONB | Type::UUID | Type::NUMERIC => {
+        // PostgreSQL's binary forms as the PostgreSQL backend reads them (one decoder):
+        // dates and timestamps become UTC text, numeric its exact digits.
+        Type::OID
+        | Type::CHAR
+        | Type::JSONB
+        | Type::UUID
+        | Type::NUMERIC
+        | Type::DATE
+        | Type::TIMESTAMP
+        | Type::TIMESTAMPTZ => {
             match mdbd_backends::postgres::binary_value(t, raw).map_err(bad)? {
                 Value::Bytes(_) => return Err(bad("not a value of this type".into())),
                 v => v,
