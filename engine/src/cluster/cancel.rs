@@ -13,6 +13,14 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Default)]
 pub struct SessionCanceller {
     handles: Arc<Mutex<HashMap<String, Arc<dyn Canceller>>>>,
+    /// A client request is running: only then is there anything to cancel. A cancel
+    /// request sent to an idle backend connection can arrive after its next statement
+    /// started (another request of this session, or another session's once the
+    /// connection is back in the pool) and cancel that one instead.
+    running: Arc<std::sync::atomic::AtomicBool>,
+    /// Held while cancel requests are on their way; the session's next request waits for
+    /// them (see [`settled`](Self::settled)).
+    in_flight: Arc<tokio::sync::Mutex<()>>,
     cancels: Option<Arc<Cluster>>,
     /// The client went away: nothing more of this session may run.
     gone: Arc<std::sync::atomic::AtomicBool>,
@@ -22,6 +30,8 @@ impl SessionCanceller {
     pub(super) fn new(cluster: Arc<Cluster>) -> Self {
         SessionCanceller {
             handles: Arc::default(),
+            running: Arc::default(),
+            in_flight: Arc::default(),
             cancels: Some(cluster),
             gone: Arc::default(),
         }
@@ -31,14 +41,7 @@ impl SessionCanceller {
     /// nothing it queued (a write waiting for the turn) runs later.
     pub async fn client_gone(&self) {
         self.gone.store(true, Ordering::Relaxed);
-        let running = !self
-            .handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty();
-        if running {
-            self.cancel().await;
-        }
+        self.cancel().await;
     }
 
     /// True once [`client_gone`](Self::client_gone) was called.
@@ -47,8 +50,12 @@ impl SessionCanceller {
     }
 
     /// Asks every backend connection of the session to stop its current statement;
-    /// returns how many were asked.
+    /// returns how many were asked (none when no request of the session is running).
     pub async fn cancel(&self) -> usize {
+        let _in_flight = self.in_flight.lock().await;
+        if !self.running.load(Ordering::SeqCst) {
+            return 0;
+        }
         let handles: Vec<(String, Arc<dyn Canceller>)> = self
             .handles
             .lock()
@@ -68,6 +75,17 @@ impl SessionCanceller {
         }
         tracing::info!(backends = asked, "statement cancelled by the client");
         asked
+    }
+
+    /// A client request starts (`true`) or has ended (`false`).
+    pub(super) fn running(&self, running: bool) {
+        self.running.store(running, Ordering::SeqCst);
+    }
+
+    /// Waits until cancel requests already on their way have reached the servers, so the
+    /// session's next request cannot meet one of them.
+    pub(super) async fn settled(&self) {
+        drop(self.in_flight.lock().await);
     }
 
     pub(super) fn set(&self, conns: &HashMap<String, Conn>) {

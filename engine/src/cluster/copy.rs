@@ -47,6 +47,8 @@ impl ClusterSession {
 
     /// Starts `COPY ... FROM STDIN` on every active backend.
     pub async fn copy_in_start(&mut self, sql: &str) -> Result<(), ClusterError> {
+        // Cancellable until the session's next request ends (see `SessionCanceller`).
+        self.request_starts().await;
         let autocommit = self.txn.is_none();
         let mut txn = self.begin_write().await?;
         let members = txn.members.clone();
@@ -142,6 +144,7 @@ impl ClusterSession {
     /// Runs `COPY ... TO STDOUT` on one backend (inside a transaction that wrote: on the
     /// session's own connection) and streams its data.
     pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_>, ClusterError> {
+        self.request_starts().await;
         self.cluster
             .counters()
             .reads

@@ -120,6 +120,13 @@ impl ClusterSession {
         self.cancel.clone()
     }
 
+    /// A request that runs statements begins: cancel requests already on their way have
+    /// landed, and from now on a cancel request reaches its connections.
+    pub(super) async fn request_starts(&mut self) {
+        self.cancel.settled().await;
+        self.cancel.running(true);
+    }
+
     /// Forgets the cancel handles of connections the session no longer holds.
     pub(super) fn cancel_handles_cleared(&mut self) {
         self.cancel.set(&self.conns);
@@ -287,6 +294,7 @@ impl ClusterSession {
                 self.cluster.kind(),
             )));
         }
+        self.request_starts().await;
         let result = self.dispatch(sql, &text, params).await;
         self.after_request();
         result
@@ -294,6 +302,7 @@ impl ClusterSession {
 
     /// Bookkeeping after each client request: idle time starts, free connections go back.
     pub(super) fn after_request(&mut self) {
+        self.cancel.running(false);
         if self.txn.is_some() {
             self.idle_since = Some(Instant::now());
         }
