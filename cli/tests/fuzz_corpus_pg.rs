@@ -43,3 +43,18 @@ fn frontend_framing_survives_its_corpus_and_mutations() {
         frontend_messages(&mutate(&mut rng, &seeds[i % seeds.len()]));
     }
 }
+
+#[test]
+fn postgresql_binary_values_survive_their_corpus_and_mutations() {
+    use mdbd_backends::postgres::fuzzing::binary_value;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/pg_values");
+    let seeds = corpus(&dir);
+    // Every seed is a well-formed value of the type its first byte picks.
+    for seed in &seeds {
+        assert!(binary_value(seed), "{seed:?}");
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(22);
+    for i in 0..20_000 {
+        binary_value(&mutate(&mut rng, &seeds[i % seeds.len()]));
+    }
+}

@@ -332,161 +332,71 @@ async fn psql_describes_objects_as_it_does_directly_though_object_ids_differ() {
     stop(daemon);
 }
 
-/// The type OIDs of a RowDescription body, and the text of each field of the first row.
-fn described(messages: &[common::wire::Message]) -> (Vec<u32>, Vec<Option<String>>) {
-    let mut oids = Vec::new();
-    if let Some((_, body)) = messages.iter().find(|m| m.0 == b'T') {
-        let count = u16::from_be_bytes([body[0], body[1]]);
-        let mut at = 2;
-        for _ in 0..count {
-            at += body[at..].iter().position(|b| *b == 0).unwrap() + 1 + 6;
-            oids.push(u32::from_be_bytes(body[at..at + 4].try_into().unwrap()));
-            at += 4 + 2 + 4 + 2;
-        }
-    }
-    let mut values = Vec::new();
-    if let Some((_, body)) = messages.iter().find(|m| m.0 == b'D') {
-        let mut at = 2;
-        for _ in 0..u16::from_be_bytes([body[0], body[1]]) {
-            let len = i32::from_be_bytes(body[at..at + 4].try_into().unwrap());
-            at += 4;
-            if len < 0 {
-                values.push(None);
-                continue;
-            }
-            let len = len as usize;
-            values.push(Some(
-                String::from_utf8_lossy(&body[at..at + len]).into_owned(),
-            ));
-            at += len;
-        }
-    }
-    (oids, values)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simple_query_columns_carry_the_servers_own_types() {
+async fn binary_copy_in_and_out_reach_every_backend_and_come_back_intact() {
+    use futures_util::{pin_mut, TryStreamExt};
+    use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
+    use tokio_postgres::types::Type;
     let dir = tempfile::tempdir().unwrap();
     let three = Three::postgres();
     let servers = three.pg_servers();
     let port = common::free_port();
     let daemon = start(&three.config(dir.path(), port), port);
-    let setup = common::client(port).await;
-    setup
-        .batch_execute(
-            "CREATE TABLE typed (i2 int2, i4 int4, i8 int8, n numeric(12,2), f float8, \
-             b bool, d date, u uuid, j jsonb, t text, v varchar(9)); \
-             INSERT INTO typed VALUES (1, 2, 3, 1234.50, 0.25, true, '2024-02-29', \
-             'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"k\": [1, 2]}', 'x', 'y')",
-        )
+    let client = common::client(port).await;
+    client
+        .batch_execute("CREATE TABLE bin (id int4 PRIMARY KEY, note text)")
         .await
         .unwrap();
-    let sql = "SELECT i2, i4, i8, n, f, b, d, u, j, t, v, 7 AS lit, i4 + 1 AS expr FROM typed";
-    let mut through = logged_in(port);
-    let (got_oids, got_values) = described(&query(&mut through, sql));
-    // The same query on one server directly, on the raw wire as well.
-    let mut direct = std::net::TcpStream::connect(("127.0.0.1", servers[0].port())).unwrap();
-    common::wire::startup_to(&mut direct, "postgres", "postgres");
-    until_ready(&mut direct);
-    let (want_oids, want_values) = described(&query(&mut direct, sql));
-    assert_eq!(got_oids.len(), 13, "{got_oids:?}");
-    assert_eq!(got_oids, want_oids, "column types");
-    assert_eq!(got_values, want_values, "column text");
-    // A cursor made with SQL DECLARE is described at the protocol level, as psycopg 3's
-    // named cursors do before they FETCH.
-    query(
-        &mut through,
-        "BEGIN; DECLARE cur CURSOR FOR SELECT i4, t FROM typed",
-    );
-    send(&mut through, b'D', b"Pcur\0");
-    send(&mut through, b'S', b"");
-    let described_cursor = until_ready(&mut through);
-    let kinds: Vec<u8> = described_cursor.iter().map(|m| m.0).collect();
-    assert_eq!(kinds, vec![b'T', b'Z'], "{described_cursor:?}");
-    assert_eq!(described(&described_cursor).0, vec![23, 25], "int4, text");
-    let fetched = query(&mut through, "FETCH 1 FROM cur");
-    assert_eq!(
-        described(&fetched).1,
-        vec![Some("2".into()), Some("x".into())]
-    );
-    query(&mut through, "COMMIT");
-    drop((setup, through, direct));
-    stop(daemon);
-}
-
-/// Parse (no declared types), Describe and Bind with every parameter in binary; the
-/// ParameterDescription's type OIDs and the row's text.
-fn binary_parameters(
-    socket: &mut std::net::TcpStream,
-    sql: &str,
-    params: &[&[u8]],
-) -> (Vec<u32>, Vec<Option<String>>) {
-    let mut parse = b"\0".to_vec();
-    parse.extend_from_slice(sql.as_bytes());
-    parse.extend_from_slice(b"\0\0\0");
-    send(socket, b'P', &parse);
-    send(socket, b'D', b"S\0");
-    let mut bind = b"\0\0".to_vec();
-    bind.extend_from_slice(&1i16.to_be_bytes());
-    bind.extend_from_slice(&1i16.to_be_bytes());
-    bind.extend_from_slice(&(params.len() as i16).to_be_bytes());
-    for p in params {
-        bind.extend_from_slice(&(p.len() as i32).to_be_bytes());
-        bind.extend_from_slice(p);
-    }
-    bind.extend_from_slice(&0i16.to_be_bytes());
-    send(socket, b'B', &bind);
-    send(socket, b'E', b"\0\0\0\0\0");
-    send(socket, b'S', b"");
-    let messages = until_ready(socket);
-    let (_, body) = messages
-        .iter()
-        .find(|m| m.0 == b't')
-        .unwrap_or_else(|| panic!("no ParameterDescription: {messages:?}"));
-    let count = u16::from_be_bytes([body[0], body[1]]) as usize;
-    let oids = (0..count)
-        .map(|i| u32::from_be_bytes(body[2 + 4 * i..6 + 4 * i].try_into().unwrap()))
+    let rows: Vec<(i32, Option<String>)> = (1..=500)
+        .map(|i| (i, (i % 7 != 0).then(|| format!("row {i} \u{e9}\t\\"))))
         .collect();
-    assert!(messages.iter().all(|m| m.0 != b'E'), "{messages:?}");
-    (oids, described(&messages).1)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binary_numeric_uuid_and_jsonb_parameters_are_described_and_taken_as_the_server_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let three = Three::postgres();
-    let servers = three.pg_servers();
-    let port = common::free_port();
-    let daemon = start(&three.config(dir.path(), port), port);
-    let sql = "SELECT $1::numeric::text, $2::uuid::text, $3::jsonb::text, $4::numeric::text";
-    // 12345.678 and -0.0005 in numeric's binary form, a uuid, jsonb version 1.
-    let mut n1 = Vec::new();
-    for w in [3i16, 1, 0, 3, 1, 2345, 6780] {
-        n1.extend_from_slice(&w.to_be_bytes());
+    let sink = client
+        .copy_in("COPY bin FROM STDIN (FORMAT BINARY)")
+        .await
+        .unwrap();
+    let writer = BinaryCopyInWriter::new(sink, &[Type::INT4, Type::TEXT]);
+    pin_mut!(writer);
+    for (id, note) in &rows {
+        writer.as_mut().write(&[id, note]).await.unwrap();
     }
-    let mut n2 = Vec::new();
-    for w in [1i16, -1, 0x4000, 4, 5] {
-        n2.extend_from_slice(&w.to_be_bytes());
+    assert_eq!(writer.finish().await.unwrap(), 500, "rows copied in");
+    // Every backend holds exactly the rows sent.
+    for server in servers {
+        let direct = connect(&server.conninfo("postgres")).await;
+        let stored: Vec<(i32, Option<String>)> = direct
+            .query("SELECT id, note FROM bin ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(stored, rows, "backend on port {}", server.port());
     }
-    let uuid: [u8; 16] = [
-        0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a,
-        0x11,
-    ];
-    let params: [&[u8]; 4] = [&n1, &uuid, b"\x01{\"k\": [1, 2]}", &n2];
-    let mut through = logged_in(port);
-    let got = binary_parameters(&mut through, sql, &params);
-    let mut direct = std::net::TcpStream::connect(("127.0.0.1", servers[0].port())).unwrap();
-    common::wire::startup_to(&mut direct, "postgres", "postgres");
-    until_ready(&mut direct);
-    let want = binary_parameters(&mut direct, sql, &params);
-    assert_eq!(
-        got.0,
-        vec![1700, 2950, 3802, 1700],
-        "numeric, uuid, jsonb, numeric"
-    );
-    assert_eq!(got, want);
-    assert_eq!(got.1[0].as_deref(), Some("12345.678"));
-    assert_eq!(got.1[3].as_deref(), Some("-0.0005"));
-    drop((through, direct));
+    let stream = client
+        .copy_out("COPY bin TO STDOUT (FORMAT BINARY)")
+        .await
+        .unwrap();
+    let out = BinaryCopyOutStream::new(stream, &[Type::INT4, Type::TEXT]);
+    pin_mut!(out);
+    let mut back = Vec::new();
+    while let Some(row) = out.try_next().await.unwrap() {
+        back.push((row.get::<i32>(0), row.get::<Option<String>>(1)));
+    }
+    back.sort();
+    assert_eq!(back, rows, "rows copied out");
+    // The command tag counts tuples, not newlines (the notes hold none).
+    let mut raw = logged_in(port);
+    let messages = query(&mut raw, "COPY bin TO STDOUT (FORMAT BINARY)");
+    let response = messages
+        .iter()
+        .find(|m| m.0 == b'H')
+        .expect("CopyOutResponse");
+    assert_eq!(response.1[0], 1, "binary overall format");
+    let done = messages
+        .iter()
+        .find(|m| m.0 == b'C')
+        .expect("CommandComplete");
+    assert_eq!(done.1, b"COPY 500\0");
+    drop((client, raw));
     stop(daemon);
 }

@@ -6,10 +6,11 @@
 //! types decode to native values, numeric/date/timestamp to their canonical text, and any
 //! other type to its raw binary form (deterministic, so checksums still compare).
 
+use super::binary;
 use bytes::BytesMut;
 use mdbd_engine::backend::{BackendError, DbError, ErrorFields};
 use mdbd_engine::log::Value;
-use postgres_types::{to_sql_checked, Format, FromSql, IsNull, ToSql, Type};
+use postgres_types::{to_sql_checked, Format, FromSql, IsNull, Kind, ToSql, Type};
 use std::error::Error;
 
 type BoxError = Box<dyn Error + Sync + Send>;
@@ -66,100 +67,6 @@ fn be<const N: usize>(raw: &[u8]) -> Result<[u8; N], BoxError> {
         .map_err(|_| format!("expected {N} bytes, got {}", raw.len()).into())
 }
 
-/// Days since 2000-01-01 as `YYYY-MM-DD` (proleptic Gregorian).
-fn date(days: i64) -> String {
-    let z = days + 10_957 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
-}
-
-fn timestamp(micros: i64) -> String {
-    let (days, rem) = (
-        micros.div_euclid(86_400_000_000),
-        micros.rem_euclid(86_400_000_000),
-    );
-    let (s, us) = (rem / 1_000_000, rem % 1_000_000);
-    format!(
-        "{} {:02}:{:02}:{:02}.{us:06}",
-        date(days),
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
-}
-
-/// PostgreSQL's binary numeric (digit count, weight, sign, display scale, then base-10000
-/// digits) as its exact text, which PostgreSQL parses back to the same value. Checked
-/// throughout: the bytes may come from a client's binary parameter.
-fn numeric(raw: &[u8]) -> Result<String, BoxError> {
-    let word = |i: usize| -> Result<i16, BoxError> {
-        raw.get(i * 2..i * 2 + 2)
-            .map(|b| i16::from_be_bytes([b[0], b[1]]))
-            .ok_or_else(|| "short numeric".into())
-    };
-    let ndigits = usize::try_from(word(0)?).map_err(|_| "negative numeric digit count")?;
-    let weight = i32::from(word(1)?);
-    let sign = word(2)? as u16;
-    let dscale = usize::try_from(word(3)?).map_err(|_| "negative numeric scale")?;
-    match sign {
-        0xC000 => return Ok("NaN".into()),
-        0xD000 => return Ok("Infinity".into()),
-        0xF000 => return Ok("-Infinity".into()),
-        0x0000 | 0x4000 => {}
-        _ => return Err("bad numeric sign".into()),
-    }
-    if raw.len() != 8 + ndigits * 2 {
-        return Err("numeric length mismatch".into());
-    }
-    let mut digits = Vec::with_capacity(ndigits);
-    for i in 0..ndigits {
-        let d = word(4 + i)?;
-        if !(0..10_000).contains(&d) {
-            return Err("numeric digit out of range".into());
-        }
-        digits.push(d);
-    }
-    let digit = |i: i32| -> i16 {
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| digits.get(i).copied())
-            .unwrap_or(0)
-    };
-    let mut out = String::new();
-    if sign == 0x4000 {
-        out.push('-');
-    }
-    if weight < 0 {
-        out.push('0');
-    } else {
-        for i in 0..=weight {
-            if i == 0 {
-                out.push_str(&digit(i).to_string());
-            } else {
-                out.push_str(&format!("{:04}", digit(i)));
-            }
-        }
-    }
-    if dscale > 0 {
-        let mut fraction = String::new();
-        let mut i = weight + 1;
-        while fraction.len() < dscale {
-            fraction.push_str(&format!("{:04}", digit(i)));
-            i += 1;
-        }
-        fraction.truncate(dscale);
-        out.push('.');
-        out.push_str(&fraction);
-    }
-    Ok(out)
-}
-
 impl<'a> FromSql<'a> for PgValue {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
         let v = match *ty {
@@ -171,11 +78,20 @@ impl<'a> FromSql<'a> for PgValue {
             Type::FLOAT4 => Value::Float(f32::from_be_bytes(be(raw)?) as f64),
             Type::FLOAT8 => Value::Float(f64::from_be_bytes(be(raw)?)),
             Type::BYTEA => Value::Bytes(raw.to_vec()),
-            Type::NUMERIC => Value::Text(numeric(raw)?),
-            Type::DATE => Value::Text(date(i32::from_be_bytes(be(raw)?) as i64)),
-            Type::TIMESTAMP => Value::Text(timestamp(i64::from_be_bytes(be(raw)?))),
+            Type::NUMERIC => Value::Text(binary::numeric_text(raw)?),
+            Type::DATE => Value::Text(binary::date_text(i32::from_be_bytes(be(raw)?))),
+            Type::TIME => Value::Text(binary::time_text(i64::from_be_bytes(be(raw)?))),
+            Type::TIMETZ => {
+                let raw: [u8; 12] = be(raw)?;
+                let micros = i64::from_be_bytes(raw[..8].try_into()?);
+                let west = i32::from_be_bytes(raw[8..].try_into()?);
+                Value::Text(binary::timetz_text(micros, west))
+            }
+            Type::TIMESTAMP => {
+                Value::Text(binary::timestamp_text(i64::from_be_bytes(be(raw)?), false))
+            }
             Type::TIMESTAMPTZ => {
-                Value::Text(format!("{}+00", timestamp(i64::from_be_bytes(be(raw)?))))
+                Value::Text(binary::timestamp_text(i64::from_be_bytes(be(raw)?), true))
             }
             Type::UUID => {
                 let h: String = raw.iter().map(|b| format!("{b:02x}")).collect();
@@ -203,7 +119,14 @@ impl<'a> FromSql<'a> for PgValue {
             | Type::UNKNOWN
             | Type::JSON
             | Type::XML => Value::Text(String::from_utf8(raw.to_vec())?),
-            _ => Value::Bytes(raw.to_vec()),
+            // An enum's binary form is its label; a domain's is its base type's.
+            _ if matches!(ty.kind(), Kind::Enum(_)) => {
+                Value::Text(String::from_utf8(raw.to_vec())?)
+            }
+            _ => match ty.kind() {
+                Kind::Domain(base) => return PgValue::from_sql(base, raw),
+                _ => Value::Bytes(raw.to_vec()),
+            },
         };
         Ok(PgValue(v))
     }
@@ -321,18 +244,5 @@ mod tests {
         for s in ["23505", "42P01", "40001", "57014"] {
             assert!(!unavailable(s), "{s}");
         }
-    }
-
-    #[test]
-    fn decodes_numeric_dates_and_timestamps() {
-        // 1234.5600 = weight 0 digits [1234, 5600], dscale 4
-        let raw = [0, 2, 0, 0, 0, 0, 0, 4, 0x04, 0xD2, 0x15, 0xE0];
-        assert_eq!(numeric(&raw).unwrap(), "1234.5600");
-        // -0.05 = weight -1, digits [500], dscale 2, negative
-        let raw = [0, 1, 0xFF, 0xFF, 0x40, 0, 0, 2, 0x01, 0xF4];
-        assert_eq!(numeric(&raw).unwrap(), "-0.05");
-        assert_eq!(date(0), "2000-01-01");
-        assert_eq!(date(9190), "2025-02-28");
-        assert_eq!(timestamp(-1), "1999-12-31 23:59:59.999999");
     }
 }

@@ -1,5 +1,9 @@
 //! PostgreSQL backends through tokio-postgres.
 //!
+//! - Values: `convert.rs` between tokio-postgres and the engine's types; `binary.rs`
+//!   PostgreSQL's binary forms of the types mdbd holds as text (numeric, dates, uuid, ...),
+//!   both ways (dates and times in `datetime.rs`); `text.rs` the server's text output of what mdbd holds in binary (floats,
+//!   arrays, intervals), for front ends that owe a client the server's own bytes.
 //! - TLS as the connection string's `sslmode` asks (`tls.rs`: `require` and `verify-full`
 //!   check the certificate and the host name, `verify-ca` the chain).
 //!
@@ -19,8 +23,12 @@
 //!   --single-transaction --exit-on-error` from the stream, into a database emptied by
 //!   [`Backend::reset`].
 
+mod binary;
 mod convert;
+mod datetime;
+pub mod fuzzing;
 mod session;
+mod text;
 mod tls;
 
 pub use session::PgSession;
@@ -35,6 +43,9 @@ pub fn binary_value(
 ) -> Result<mdbd_engine::log::Value, Box<dyn std::error::Error + Sync + Send>> {
     <convert::PgValue as postgres_types::FromSql>::from_sql(ty, raw).map(|v| v.0)
 }
+
+pub use binary::binary_form;
+pub use text::{float_text, has_text_form, text_form};
 
 use crate::tool::Tool;
 use mdbd_engine::backend::{

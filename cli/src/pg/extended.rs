@@ -4,8 +4,10 @@
 //! Describe asks one backend (the engine's own prepare) for parameter and result types,
 //! and the answer is cached per connection so Bind decodes binary parameters with the
 //! types the client was told. Execute runs the statement through the cluster session like
-//! any other; its row limit is honoured by `portal.rs`.
+//! any other; its row limit is honoured by `portal.rs`. COPY works here as in the simple
+//! protocol (`copy.rs`).
 
+use super::copy::{copy_binary, copy_direction, copy_out, CopyDirection};
 use super::{response, types, Connection};
 use async_trait::async_trait;
 use futures_util::SinkExt;
@@ -13,7 +15,9 @@ use mdbd_engine::backend::Description;
 use mdbd_engine::log::Value;
 use pgwire::api::portal::Portal;
 use pgwire::api::query::ExtendedQueryHandler;
-use pgwire::api::results::{DescribePortalResponse, DescribeStatementResponse, Response};
+use pgwire::api::results::{
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, Response,
+};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -91,7 +95,7 @@ impl Connection {
                     described
                         .params
                         .get(i)
-                        .map_or(Type::UNKNOWN, |t| types::parameter_type(t))
+                        .map_or(Type::UNKNOWN, |t| types::parameter_type(t, self.postgres()))
                 })
             })
             .collect())
@@ -148,7 +152,7 @@ impl ExtendedQueryHandler for Connection {
         let params = self.parameter_types(target, d.params.len()).await?;
         Ok(DescribeStatementResponse::new(
             params,
-            response::described_fields(&d.columns, None),
+            response::described_fields(&d.columns, None, self.postgres()),
         ))
     }
 
@@ -171,12 +175,13 @@ impl ExtendedQueryHandler for Connection {
         Ok(DescribePortalResponse::new(response::described_fields(
             &d.columns,
             Some(&target.result_column_format),
+            self.postgres(),
         )))
     }
 
     async fn do_query<'a, C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<String>,
         _max_rows: usize,
     ) -> PgWireResult<Response<'a>>
@@ -190,6 +195,25 @@ impl ExtendedQueryHandler for Connection {
         let sql = portal.statement.statement.as_str();
         if sql.trim().is_empty() {
             return Ok(Response::EmptyQuery);
+        }
+        // COPY through Parse/Bind/Execute (tokio-postgres): copy-in mode until CopyDone,
+        // or the data streamed out here, as in the simple protocol.
+        match copy_direction(sql) {
+            Some(CopyDirection::FromStdin) => {
+                let mut session = self.session.lock().await;
+                return match session.copy_in_start(sql).await {
+                    Ok(()) => {
+                        let format = i8::from(copy_binary(sql));
+                        Ok(Response::CopyIn(CopyResponse::new(format, 0, Vec::new())))
+                    }
+                    Err(e) => Err(response::failure(&e)),
+                };
+            }
+            Some(CopyDirection::ToStdout) => {
+                let mut session = self.session.lock().await;
+                return copy_out(client, &mut session, sql).await;
+            }
+            None => {}
         }
         let count = portal.parameter_len();
         let binary = (0..count).any(|i| !portal.parameter_format.is_text(i));
@@ -209,7 +233,51 @@ impl ExtendedQueryHandler for Connection {
             .collect::<PgWireResult<Vec<Value>>>()?;
         let result = self.session.lock().await.execute(sql, &params).await;
         response::outcome(result, |rs| {
-            response::described_fields(&rs.columns, Some(&portal.result_column_format))
+            response::described_fields(
+                &rs.columns,
+                Some(&portal.result_column_format),
+                self.postgres(),
+            )
         })
     }
+}
+
+/// Describe of a statement: ParameterDescription, then RowDescription, or NoData when the
+/// statement returns no rows. (pgwire's own answer for a statement with parameters and no
+/// result columns is an empty RowDescription, which pgjdbc takes for a result set: batch
+/// counts of 0, "a result was returned when none was expected".)
+pub async fn describe_statement<C>(
+    connection: &Connection,
+    client: &mut C,
+    name: &str,
+) -> PgWireResult<()>
+where
+    C: ClientInfo + ClientPortalStore + futures_util::Sink<PgWireBackendMessage>,
+    C: Unpin + Send + Sync,
+    C::PortalStore: pgwire::api::store::PortalStore<Statement = String>,
+    C::Error: Debug,
+    PgWireError: From<<C as futures_util::Sink<PgWireBackendMessage>>::Error>,
+{
+    use pgwire::api::results::DescribeResponse;
+    use pgwire::api::store::PortalStore;
+    use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
+    let statement = client
+        .portal_store()
+        .get_statement(name)
+        .ok_or_else(|| PgWireError::StatementNotFound(name.to_string()))?;
+    let described = connection.do_describe_statement(client, &statement).await?;
+    let parameters = described.parameters().unwrap_or_default();
+    client
+        .feed(PgWireBackendMessage::ParameterDescription(
+            ParameterDescription::new(parameters.iter().map(Type::oid).collect()),
+        ))
+        .await?;
+    let message = if described.fields().is_empty() {
+        PgWireBackendMessage::NoData(NoData::new())
+    } else {
+        let fields = described.fields().iter().map(Into::into).collect();
+        PgWireBackendMessage::RowDescription(RowDescription::new(fields))
+    };
+    client.send(message).await?;
+    Ok(())
 }

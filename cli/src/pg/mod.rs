@@ -88,6 +88,11 @@ impl Connection {
 }
 
 impl Connection {
+    /// Whether the cluster's backends are PostgreSQL (their types reach clients as theirs).
+    pub fn postgres(&self) -> bool {
+        self.kind == mdbd_engine::snapshot::BackendKind::Postgres
+    }
+
     /// The session's transaction state as ReadyForQuery reports it: the session's own
     /// view, so a failed statement, a savepoint rollback, a COMMIT that rolled back or a
     /// transaction ended by a timeout are all reported as they are.

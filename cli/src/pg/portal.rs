@@ -112,9 +112,15 @@ where
                     return send_execution_response(client, tag).await;
                 }
                 Response::Error(info) => return Err(PgWireError::UserError(info)),
-                Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+                // COPY ... FROM STDIN: copy-in mode until CopyDone (see `serve.rs`).
+                Response::CopyIn(response) => {
+                    client.set_state(PgWireConnectionState::CopyInProgress(true));
+                    return pgwire::api::copy::send_copy_in_response(client, response).await;
+                }
+                // `do_query` streams COPY ... TO STDOUT itself and answers with its tag.
+                Response::CopyOut(_) | Response::CopyBoth(_) => {
                     return Err(PgWireError::ApiError(
-                        "COPY through the extended protocol is not supported".into(),
+                        "COPY TO STDOUT is streamed by do_query".into(),
                     ))
                 }
             }
@@ -168,7 +174,12 @@ where
         .await;
     Some(match described {
         Ok(d) => {
-            let fields = super::response::described_fields(&d.columns, None);
+            // A cursor made with SQL `DECLARE` (not `BINARY`) gives its rows in text.
+            let fields = super::response::described_fields(
+                &d.columns,
+                Some(&pgwire::api::portal::Format::UnifiedText),
+                connection.postgres(),
+            );
             let row = RowDescription::new(fields.iter().map(Into::into).collect());
             client
                 .send(PgWireBackendMessage::RowDescription(row))

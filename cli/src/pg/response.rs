@@ -14,10 +14,14 @@ use std::sync::Arc;
 
 /// The wire type of a text-format column: the backend's own type where mdbd's values of
 /// it are PostgreSQL's text output (a PostgreSQL column: int4 stays int4, numeric stays
-/// numeric), else from its values when they agree (SQLite columns are dynamically typed),
+/// numeric) or one mdbd prints as the server does (arrays, interval: `postgres` clusters
+/// only), else from its values when they agree (SQLite columns are dynamically typed),
 /// else from the declared type name, else text.
-fn column_type(rs: &ResultSet, i: usize) -> Type {
+fn column_type(rs: &ResultSet, i: usize, postgres: bool) -> Type {
     if let Some(t) = types::text_type(&rs.columns[i].type_name) {
+        return t;
+    }
+    if let Some(t) = types::printed_type(&rs.columns[i].type_name).filter(|_| postgres) {
         return t;
     }
     let mut seen: Option<Type> = None;
@@ -48,15 +52,15 @@ fn column_type(rs: &ResultSet, i: usize) -> Type {
     )
 }
 
-/// Fields for a simple-query result: types from the values (text format).
-pub fn simple_fields(rs: &ResultSet) -> Vec<FieldInfo> {
+/// Fields for a simple-query result (text format; see [`column_type`]).
+pub fn simple_fields(rs: &ResultSet, postgres: bool) -> Vec<FieldInfo> {
     (0..rs.columns.len())
         .map(|i| {
             FieldInfo::new(
                 rs.columns[i].name.clone(),
                 None,
                 None,
-                column_type(rs, i),
+                column_type(rs, i, postgres),
                 FieldFormat::Text,
             )
         })
@@ -64,18 +68,24 @@ pub fn simple_fields(rs: &ResultSet) -> Vec<FieldInfo> {
 }
 
 /// Fields for the extended protocol: types from the column type names alone, so Describe
-/// (which has no rows) and Execute announce the same; formats as the client asked.
-pub fn described_fields(columns: &[Column], format: Option<&Format>) -> Vec<FieldInfo> {
+/// (which has no rows) and Execute announce the same; formats as the client asked (see
+/// [`types::described_type`]; `postgres`: the cluster's backends are PostgreSQL).
+pub fn described_fields(
+    columns: &[Column],
+    format: Option<&Format>,
+    postgres: bool,
+) -> Vec<FieldInfo> {
     columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
+            let asked = format.map(|f| f.format_for(i));
             FieldInfo::new(
                 c.name.clone(),
                 None,
                 None,
-                types::wire_type(&c.type_name),
-                format.map_or(FieldFormat::Text, |f| f.format_for(i)),
+                types::described_type(&c.type_name, asked, postgres),
+                asked.unwrap_or(FieldFormat::Text),
             )
         })
         .collect()
@@ -87,7 +97,7 @@ fn rows(rs: ResultSet, fields: Vec<FieldInfo>) -> PgWireResult<Response<'static>
     for row in rs.rows {
         let mut enc = DataRowEncoder::new(fields.clone());
         for (v, f) in row.iter().zip(fields.iter()) {
-            types::encode(&mut enc, v, f.datatype())?;
+            types::encode(&mut enc, v, f.datatype(), f.format())?;
         }
         out.push(enc.finish());
     }

@@ -21,6 +21,7 @@ use futures_util::{Sink, SinkExt, StreamExt};
 use mdbd::pg_wire::Codec;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::DEFAULT_NAME;
 use pgwire::api::{ClientInfo, ClientPortalStore, DefaultClient, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL;
@@ -101,6 +102,19 @@ impl Sink<PgWireBackendMessage> for ClientSocket {
     }
 
     fn start_send(mut self: Pin<&mut Self>, item: PgWireBackendMessage) -> io::Result<()> {
+        let item = match item {
+            PgWireBackendMessage::RowDescription(mut row) => {
+                // pgwire describes every column with size 0 and type modifier 0, which
+                // clients read as a constraint (pgjdbc: numeric with 65532 decimals);
+                // PostgreSQL says -1 for "no modifier" and the type's own size.
+                for field in &mut row.fields {
+                    field.type_size = super::types::type_size(field.type_id);
+                    field.type_modifier = -1;
+                }
+                PgWireBackendMessage::RowDescription(row)
+            }
+            other => other,
+        };
         Pin::new(&mut self.0).start_send(item)
     }
 
@@ -210,17 +224,16 @@ async fn dispatch(
             M::CopyData(data) => c.on_copy_data(client, data).await,
             M::CopyDone(done) => {
                 let result = c.on_copy_done(client, done).await;
-                if !extended {
-                    client.set_state(PgWireConnectionState::ReadyForQuery);
-                    if result.is_ok() {
-                        let status = c.transaction_status().await;
-                        client.set_transaction_status(status);
-                        client
-                            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
-                                status,
-                            )))
-                            .await?;
-                    }
+                // In the extended protocol the Sync that follows brings ReadyForQuery.
+                client.set_state(PgWireConnectionState::ReadyForQuery);
+                if !extended && result.is_ok() {
+                    let status = c.transaction_status().await;
+                    client.set_transaction_status(status);
+                    client
+                        .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                            status,
+                        )))
+                        .await?;
                 }
                 result
             }
@@ -262,7 +275,10 @@ async fn dispatch(
                     None => c.on_describe(client, describe).await,
                 }
             }
-            M::Describe(describe) => c.on_describe(client, describe).await,
+            M::Describe(describe) => {
+                let name = describe.name.as_deref().unwrap_or(DEFAULT_NAME);
+                super::extended::describe_statement(c, client, name).await
+            }
             M::Flush(flush) => c.on_flush(client, flush).await,
             M::Sync(sync) => c.on_sync(client, sync).await,
             M::Close(close) => {

@@ -2,88 +2,21 @@
 //! `COPY ... FROM STDIN` switches the connection to copy-in mode, `COPY ... TO STDOUT`
 //! streams the data out here.
 
+use super::copy::{copy_binary, copy_direction, copy_out, CopyDirection};
 use super::{response, split, Connection};
 use async_trait::async_trait;
-use futures_util::{Sink, SinkExt, StreamExt};
-use mdbd_engine::cluster::ClusterSession;
+use futures_util::{Sink, SinkExt};
 use pgwire::api::copy::send_copy_in_response;
 use pgwire::api::query::{
     send_execution_response, send_query_response, send_ready_for_query, SimpleQueryHandler,
 };
-use pgwire::api::results::{CopyResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, Response};
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 use pgwire::messages::response::{EmptyQueryResponse, ErrorResponse};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
 use std::fmt::Debug;
-
-/// Which way a `COPY` statement moves data through the client connection.
-#[derive(Debug, PartialEq, Eq)]
-enum CopyDirection {
-    FromStdin,
-    ToStdout,
-}
-
-fn copy_direction(sql: &str) -> Option<CopyDirection> {
-    let words: Vec<String> = sql
-        .split(|c: char| c.is_whitespace() || c == ';')
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_ascii_lowercase())
-        .collect();
-    if words.first().map(String::as_str) != Some("copy") {
-        return None;
-    }
-    let pair = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
-    if pair("from", "stdin") {
-        Some(CopyDirection::FromStdin)
-    } else if pair("to", "stdout") {
-        Some(CopyDirection::ToStdout)
-    } else {
-        None
-    }
-}
-
-/// Streams a `COPY ... TO STDOUT` to the client; the tag counts the lines sent.
-async fn copy_out<C>(
-    client: &mut C,
-    session: &mut ClusterSession,
-    sql: &str,
-) -> PgWireResult<Response<'static>>
-where
-    C: futures_util::Sink<PgWireBackendMessage> + Unpin + Send,
-    C::Error: Debug,
-    PgWireError: From<C::Error>,
-{
-    let mut data = match session.copy_out(sql).await {
-        Ok(stream) => stream,
-        Err(e) => return response::outcome(Err(e), |_| Vec::new()),
-    };
-    client
-        .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
-            0,
-            0,
-            Vec::new(),
-        )))
-        .await?;
-    let mut lines = 0;
-    while let Some(chunk) = data.next().await {
-        match chunk {
-            Ok(bytes) => {
-                lines += bytes.iter().filter(|&&b| b == b'\n').count();
-                client
-                    .feed(PgWireBackendMessage::CopyData(CopyData::new(bytes)))
-                    .await?;
-            }
-            Err(e) => return response::outcome(Err(e.into()), |_| Vec::new()),
-        }
-    }
-    client
-        .send(PgWireBackendMessage::CopyDone(CopyDone::new()))
-        .await?;
-    Ok(Response::Execution(Tag::new("COPY").with_rows(lines)))
-}
 
 #[async_trait]
 impl SimpleQueryHandler for Connection {
@@ -111,6 +44,7 @@ impl SimpleQueryHandler for Connection {
                 ))
                 .await?;
         }
+        let postgres = self.postgres();
         let mut session = self.session.lock().await;
         for statement in statements {
             let result = match copy_direction(statement) {
@@ -118,7 +52,8 @@ impl SimpleQueryHandler for Connection {
                     Ok(()) => {
                         // The data follows as CopyData messages (see `copy.rs`); what
                         // follows the COPY in this string is not run, as in psql's use.
-                        let response = CopyResponse::new(0, 0, Vec::new());
+                        let format = i8::from(copy_binary(statement));
+                        let response = CopyResponse::new(format, 0, Vec::new());
                         send_copy_in_response(client, response).await?;
                         client.set_state(PgWireConnectionState::CopyInProgress(false));
                         return Ok(());
@@ -126,10 +61,9 @@ impl SimpleQueryHandler for Connection {
                     Err(e) => Err(response::failure(&e)),
                 },
                 Some(CopyDirection::ToStdout) => copy_out(client, &mut session, statement).await,
-                None => response::outcome(
-                    session.execute(statement, &[]).await,
-                    response::simple_fields,
-                ),
+                None => response::outcome(session.execute(statement, &[]).await, |rs| {
+                    response::simple_fields(rs, postgres)
+                }),
             };
             match result {
                 Ok(response) => send(client, response).await?,
@@ -195,24 +129,5 @@ where
             .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
             .await?),
         Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_directions() {
-        assert_eq!(
-            copy_direction("COPY t (a, b) FROM STDIN WITH (FORMAT csv)"),
-            Some(CopyDirection::FromStdin)
-        );
-        assert_eq!(
-            copy_direction("copy t to stdout"),
-            Some(CopyDirection::ToStdout)
-        );
-        assert_eq!(copy_direction("COPY t FROM '/tmp/x'"), None);
-        assert_eq!(copy_direction("SELECT 'copy from stdin'"), None);
     }
 }

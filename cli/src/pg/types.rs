@@ -1,12 +1,15 @@
 //! Wire types: which PostgreSQL type a column or parameter is announced as, how values are
 //! encoded for it (text or binary, as the client asked), and how parameters are decoded.
 //!
-//! Values cross the cluster as [`Value`]s. Types with an exact binary counterpart
-//! (booleans, integers, floats, text, bytea) keep their type on the wire; every other
-//! type (numeric, dates, json, uuid, ...) is announced as `text`, so a client reads it as
-//! a string in either format. Binary parameters are decoded for every type a statement's
-//! ParameterDescription announces (numeric, uuid, dates, json(b), ... as their exact text);
-//! binary parameters of other types (arrays, interval, ...) are refused with 0A000.
+//! Values cross the cluster as [`Value`]s. On PostgreSQL clusters a column is announced
+//! with the backend's own type whenever mdbd can send it in the format the client asked
+//! for ([`described_type`]): the types mdbd holds as PostgreSQL's text (numeric, dates,
+//! uuid, json, ...) in either format (binary re-encoded by the backend's one codec,
+//! `mdbd_backends::postgres::binary_form`), other built-in types (arrays, interval, ...)
+//! in binary, where mdbd holds the server's own bytes. Other engines' columns keep the
+//! closest wire type. Binary parameters are decoded for every type a statement's
+//! ParameterDescription announces (arrays and intervals as the server's text of them);
+//! binary parameters of other types (ranges, geometric types, ...) are refused with 0A000.
 
 use bytes::Bytes;
 use mdbd_engine::log::Value;
@@ -35,9 +38,13 @@ pub fn wire_type(type_name: &str) -> Type {
 /// The type a parameter is announced as (ParameterDescription): the backend's own when
 /// [`decode`] takes it in binary (asyncpg and others encode by what is announced, so a
 /// numeric announced as text would get a Decimal's text where a number is due), else the
-/// closest wire type.
-pub fn parameter_type(type_name: &str) -> Type {
-    text_type(type_name).unwrap_or_else(|| wire_type(type_name))
+/// closest wire type. On PostgreSQL clusters (`postgres`) arrays of the common types and
+/// intervals are announced as theirs too: [`decode`] prints a binary one as the server's
+/// text, which the backend parses back.
+pub fn parameter_type(type_name: &str, postgres: bool) -> Type {
+    text_type(type_name)
+        .or_else(|| printed_type(type_name).filter(|_| postgres))
+        .unwrap_or_else(|| wire_type(type_name))
 }
 
 /// The PostgreSQL type named `type_name` (PostgreSQL's own spelling, as a PostgreSQL
@@ -56,6 +63,8 @@ pub fn text_type(type_name: &str) -> Option<Type> {
         "float8" => Type::FLOAT8,
         "numeric" => Type::NUMERIC,
         "date" => Type::DATE,
+        "time" => Type::TIME,
+        "timetz" => Type::TIMETZ,
         "timestamp" => Type::TIMESTAMP,
         "timestamptz" => Type::TIMESTAMPTZ,
         "uuid" => Type::UUID,
@@ -68,6 +77,72 @@ pub fn text_type(type_name: &str) -> Option<Type> {
         "char" => Type::CHAR,
         _ => return None,
     })
+}
+
+/// A type's size as RowDescription gives it (`pg_type.typlen`): the bytes of a
+/// fixed-size type, -1 for variable-length ones, -2 for C strings.
+pub fn type_size(oid: u32) -> i16 {
+    match Type::from_oid(oid) {
+        Some(Type::BOOL | Type::CHAR) => 1,
+        Some(Type::INT2) => 2,
+        Some(Type::INT4 | Type::OID | Type::FLOAT4 | Type::DATE | Type::REGCLASS | Type::XID) => 4,
+        Some(
+            Type::INT8
+            | Type::FLOAT8
+            | Type::TIME
+            | Type::TIMESTAMP
+            | Type::TIMESTAMPTZ
+            | Type::MONEY
+            | Type::PG_LSN,
+        ) => 8,
+        Some(Type::TIMETZ) => 12,
+        Some(Type::UUID | Type::INTERVAL | Type::POINT) => 16,
+        Some(Type::NAME) => 64,
+        Some(Type::CSTRING) => -2,
+        _ => -1,
+    }
+}
+
+/// A built-in PostgreSQL type by its name as tokio-postgres reports it (`_int4` for
+/// `int4[]`); user-defined types (enums, domains) have no fixed oid and are not found.
+fn builtin_type(name: &str) -> Option<Type> {
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<String, Type>> =
+        std::sync::OnceLock::new();
+    BY_NAME
+        .get_or_init(|| {
+            // Every built-in oid is below FirstNormalObjectId (16384).
+            (0..16_384)
+                .filter_map(Type::from_oid)
+                .map(|t| (t.name().to_string(), t))
+                .collect()
+        })
+        .get(name)
+        .cloned()
+}
+
+/// A built-in type (an array of a common type, interval) whose values mdbd holds as the
+/// server's binary bytes but prints as the server would (`text_form`).
+pub fn printed_type(type_name: &str) -> Option<Type> {
+    builtin_type(type_name).filter(mdbd_backends::postgres::has_text_form)
+}
+
+/// The type an extended-protocol column is announced as, for a client that asked for
+/// `format` (`None`: a statement's Describe, before formats are chosen). On PostgreSQL
+/// clusters (`postgres`) the backend's own type where mdbd can send it in that format:
+/// text-held types always, other built-in types in binary (mdbd holds their binary
+/// bytes), and in text those it can print ([`printed_type`]); the rest stay `text`.
+/// Other engines: the closest wire type.
+pub fn described_type(type_name: &str, format: Option<FieldFormat>, postgres: bool) -> Type {
+    if !postgres {
+        return wire_type(type_name);
+    }
+    if let Some(t) = text_type(type_name) {
+        return t;
+    }
+    match format {
+        Some(FieldFormat::Text) => printed_type(type_name).unwrap_or_else(|| wire_type(type_name)),
+        _ => builtin_type(type_name).unwrap_or_else(|| wire_type(type_name)),
+    }
 }
 
 fn user_error(code: &str, message: String) -> PgWireError {
@@ -107,10 +182,78 @@ fn float_of(v: &Value) -> Option<f64> {
     }
 }
 
-/// Encodes `v` as the next field, whose announced type is `t`.
-pub fn encode(enc: &mut DataRowEncoder, v: &Value, t: &Type) -> PgWireResult<()> {
+/// Bytes written as they are, in either format: text or binary mdbd has already made as
+/// the server would (pgwire's own `String` quotes a whole array's text as one element).
+#[derive(Debug)]
+struct Verbatim<'a>(&'a [u8]);
+
+impl postgres_types::ToSql for Verbatim<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0);
+        Ok(postgres_types::IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
+impl pgwire::types::ToSqlText for Verbatim<'_> {
+    fn to_sql_text(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0);
+        Ok(postgres_types::IsNull::No)
+    }
+}
+
+/// Encodes `v` as the next field, whose announced type is `t`, in `format`.
+pub fn encode(
+    enc: &mut DataRowEncoder,
+    v: &Value,
+    t: &Type,
+    format: FieldFormat,
+) -> PgWireResult<()> {
     if matches!(v, Value::Null) {
         return enc.encode_field(&None::<i64>);
+    }
+    if format == FieldFormat::Binary {
+        if let Some(binary) = mdbd_backends::postgres::binary_form(t, v) {
+            let bytes = binary.map_err(|e| {
+                user_error(
+                    "22P03",
+                    format!(
+                        "value {:?} cannot be sent as binary {}: {e}",
+                        text_of(v),
+                        t.name()
+                    ),
+                )
+            })?;
+            return enc.encode_field(&Verbatim(&bytes));
+        }
+        if let Value::Bytes(b) = v {
+            // The server's own binary form of a type mdbd does not decode (arrays,
+            // interval, ...), announced as that type: passed on as it came.
+            return enc.encode_field(&Verbatim(b));
+        }
+    } else if let Value::Bytes(b) = v {
+        if let Some(text) = mdbd_backends::postgres::text_form(t, b) {
+            let text = text.map_err(|e| {
+                user_error(
+                    "22P03",
+                    format!("a {} value cannot be printed: {e}", t.name()),
+                )
+            })?;
+            return enc.encode_field(&Verbatim(text.as_bytes()));
+        }
     }
     let mismatch = || {
         user_error(
@@ -132,13 +275,18 @@ pub fn encode(enc: &mut DataRowEncoder, v: &Value, t: &Type) -> PgWireResult<()>
             enc.encode_field(&i.ok_or_else(mismatch)?)
         }
         Type::INT8 => enc.encode_field(&int_of(v).ok_or_else(mismatch)?),
+        Type::FLOAT4 | Type::FLOAT8 if format == FieldFormat::Text => {
+            let f = float_of(v).ok_or_else(mismatch)?;
+            let text = mdbd_backends::postgres::float_text(f, *t == Type::FLOAT4);
+            enc.encode_field(&Verbatim(text.as_bytes()))
+        }
         Type::FLOAT4 => enc.encode_field(&(float_of(v).ok_or_else(mismatch)? as f32)),
         Type::FLOAT8 => enc.encode_field(&float_of(v).ok_or_else(mismatch)?),
         Type::BYTEA => match v {
             Value::Bytes(b) => enc.encode_field(b),
             other => enc.encode_field(&text_of(other).into_bytes()),
         },
-        _ => enc.encode_field(&text_of(v)),
+        _ => enc.encode_field(&Verbatim(text_of(v).as_bytes())),
     }
 }
 
@@ -181,11 +329,20 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
         | Type::UUID
         | Type::NUMERIC
         | Type::DATE
+        | Type::TIME
+        | Type::TIMETZ
         | Type::TIMESTAMP
         | Type::TIMESTAMPTZ => {
             match mdbd_backends::postgres::binary_value(t, raw).map_err(bad)? {
                 Value::Bytes(_) => return Err(bad("not a value of this type".into())),
                 v => v,
+            }
+        }
+        // Arrays and intervals: the server's text of them, which the backend parses back.
+        _ if mdbd_backends::postgres::has_text_form(t) => {
+            match mdbd_backends::postgres::text_form(t, raw) {
+                Some(text) => Value::Text(text.map_err(bad)?),
+                None => return Err(bad("no text form".into())),
             }
         }
         _ => {
@@ -251,7 +408,7 @@ mod tests {
         let micros = Bytes::copy_from_slice(&(-1_500_000i64).to_be_bytes());
         assert_eq!(
             decode(Some(&micros), FieldFormat::Binary, &Type::TIMESTAMPTZ).unwrap(),
-            Value::Text("1999-12-31 23:59:58.500000+00".into())
+            Value::Text("1999-12-31 23:59:58.5+00".into())
         );
         assert!(decode(Some(&four), FieldFormat::Binary, &Type::INT8).is_err());
     }
