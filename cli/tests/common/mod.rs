@@ -2,6 +2,7 @@
 //! PostgreSQL servers), `mdbd run` on it, and real clients.
 #![allow(dead_code)] // each test file uses a part
 
+pub mod drivers;
 pub mod join;
 pub mod mysql;
 pub mod tls;
