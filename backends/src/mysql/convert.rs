@@ -116,6 +116,22 @@ pub fn value(v: mysql_async::Value, col: &Column) -> Value {
     }
 }
 
+/// A result column as the server described it: its type and its column definition's
+/// length, decimals, flags and character set, which clients read (`TINYINT(1)` as a
+/// boolean, a `VARCHAR(40)` as a VARCHAR, not a LONGTEXT).
+pub fn column(c: &mysql_async::Column) -> mdbd_engine::backend::Column {
+    mdbd_engine::backend::Column {
+        name: c.name_str().into_owned(),
+        type_name: type_name(c.column_type()),
+        meta: mdbd_engine::backend::ColumnMeta {
+            length: Some(c.column_length()),
+            decimals: Some(c.decimals()),
+            flags: Some(c.flags().bits()),
+            charset: Some(c.character_set()),
+        },
+    }
+}
+
 /// `MYSQL_TYPE_LONG` -> `long`.
 pub fn type_name(t: ColumnType) -> String {
     format!("{t:?}")

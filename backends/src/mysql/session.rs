@@ -1,9 +1,7 @@
 //! A session on MySQL/MariaDB: one mysql_async connection.
 
 use super::convert;
-use mdbd_engine::backend::{
-    command_tag, BackendError, Column, Description, Outcome, ResultSet, Session,
-};
+use mdbd_engine::backend::{command_tag, BackendError, Description, Outcome, ResultSet, Session};
 use mdbd_engine::log::{Lsn, Value};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -50,13 +48,7 @@ pub async fn execute(
             last_insert_id: last_id.filter(|&id| id > 0),
         });
     }
-    let out_columns = columns
-        .iter()
-        .map(|c| Column {
-            name: c.name_str().into_owned(),
-            type_name: convert::type_name(c.column_type()),
-        })
-        .collect();
+    let out_columns = columns.iter().map(convert::column).collect();
     let rows = rows
         .into_iter()
         .map(|row| {
@@ -125,14 +117,7 @@ impl Session for MysqlSession {
             .prep(sql)
             .await
             .map_err(|e| convert::error(&self.backend, e))?;
-        let columns = stmt
-            .columns()
-            .iter()
-            .map(|c| Column {
-                name: c.name_str().into_owned(),
-                type_name: convert::type_name(c.column_type()),
-            })
-            .collect();
+        let columns = stmt.columns().iter().map(convert::column).collect();
         let params = stmt
             .params()
             .iter()

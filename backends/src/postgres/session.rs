@@ -96,6 +96,7 @@ fn columns_of(columns: &[tokio_postgres::Column]) -> Vec<Column> {
         .map(|c| Column {
             name: c.name().to_string(),
             type_name: c.type_().name().to_string(),
+            meta: Default::default(),
         })
         .collect()
 }

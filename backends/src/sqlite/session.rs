@@ -67,6 +67,7 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendErro
             .map(|c| Column {
                 name: c.name().to_string(),
                 type_name: c.decl_type().unwrap_or("").to_string(),
+                meta: Default::default(),
             })
             .collect(),
     })
@@ -93,6 +94,7 @@ pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome
         .map(|c| Column {
             name: c.name().to_string(),
             type_name: c.decl_type().unwrap_or("").to_string(),
+            meta: Default::default(),
         })
         .collect();
     let n = columns.len();

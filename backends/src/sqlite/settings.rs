@@ -131,6 +131,7 @@ pub(super) fn run(
                 columns: vec![Column {
                     name: name.clone(),
                     type_name: "text".into(),
+                    meta: Default::default(),
                 }],
                 rows: vec![vec![Value::Text(shown)]],
             })

@@ -102,6 +102,8 @@ pub(crate) struct Conn {
     autocommit: bool,
     statements: HashMap<u32, prepared::Prepared>,
     next_statement: u32,
+    /// The connection id the handshake gave the client: `CONNECTION_ID()` and `KILL`'s.
+    id: u32,
 }
 
 impl Conn {
@@ -156,6 +158,7 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         autocommit: true,
         statements: HashMap::new(),
         next_statement: 1,
+        id,
     };
     conn.frontend
         .sessions

@@ -123,6 +123,41 @@ fn split_autocommit(sql: &str) -> Option<(Result<bool, String>, String)> {
 }
 
 /// `SELECT @@socket` (any case and spacing).
+/// `SELECT CONNECTION_ID()` (drivers read it to `KILL QUERY` their statement from another
+/// connection): the id mdbd's handshake gave this client, which `KILL` takes. A backend
+/// would answer with its own thread's id, which names nothing in mdbd.
+fn is_connection_id_query(sql: &str) -> Option<String> {
+    if sql.len() > SHORT {
+        return None;
+    }
+    let compact: String = sql
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    compact
+        .trim_end_matches(';')
+        .strip_prefix("selectconnection_id()")?;
+    // The column is named as the client wrote the expression, or its alias.
+    let start = sql.to_ascii_lowercase().find("connection_id")?;
+    let close = sql[start..].find(')')? + start + 1;
+    let words: Vec<&str> = sql[close..]
+        .trim_end()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect();
+    let alias = match words.as_slice() {
+        [] => return Some(sql[start..close].to_string()),
+        [a, alias] if a.eq_ignore_ascii_case("as") => *alias,
+        [alias] if !alias.eq_ignore_ascii_case("as") => *alias,
+        _ => return None,
+    };
+    alias
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        .then(|| alias.to_string())
+}
+
 fn is_socket_query(sql: &str) -> bool {
     if sql.len() > SHORT {
         return false;
@@ -233,8 +268,15 @@ pub(super) async fn statement(
                     columns: vec![mdbd_engine::backend::Column {
                         name: "@@socket".into(),
                         type_name: "var_string".into(),
+                        meta: Default::default(),
                     }],
                     rows: vec![vec![mdbd_engine::log::Value::Null]],
+                }));
+            }
+            if let Some(name) = is_connection_id_query(sql) {
+                return Ok(Outcome::Rows(mdbd_engine::backend::ResultSet {
+                    columns: vec![mdbd_engine::backend::Column::new(name, "longlong")],
+                    rows: vec![vec![mdbd_engine::log::Value::Int(i64::from(conn.id))]],
                 }));
             }
             if !conn.frontend.is_mysql {
@@ -312,6 +354,28 @@ pub async fn run(conn: &mut Conn, sql: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_id_queries_are_told_with_the_column_name_mysql_gives() {
+        let name = |sql: &str| is_connection_id_query(sql);
+        assert_eq!(
+            name("SELECT CONNECTION_ID()").as_deref(),
+            Some("CONNECTION_ID()")
+        );
+        assert_eq!(
+            name("select connection_id();").as_deref(),
+            Some("connection_id()")
+        );
+        assert_eq!(
+            name("SELECT CONNECTION_ID() AS cid").as_deref(),
+            Some("cid")
+        );
+        assert_eq!(name("SELECT CONNECTION_ID() id").as_deref(), Some("id"));
+        assert_eq!(name("SELECT CONNECTION_ID(), 1"), None);
+        assert_eq!(name("SELECT CONNECTION_ID() + 1"), None);
+        assert_eq!(name("SELECT 1"), None);
+        assert_eq!(name("SELECT CONNECTION_ID() asdf").as_deref(), Some("asdf"));
+    }
 
     #[test]
     fn autocommit_settings_in_their_spellings() {

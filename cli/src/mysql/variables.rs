@@ -75,6 +75,7 @@ pub fn answer(sql: &str, autocommit: bool) -> Option<ResultSet> {
         columns.push(Column {
             name: alias.unwrap_or(expr).to_string(),
             type_name: String::new(),
+            meta: Default::default(),
         });
         row.push(value(&name.to_ascii_lowercase(), autocommit));
     }

@@ -3,7 +3,7 @@
 
 use super::buf::{put_lenenc_bytes, put_lenenc_int};
 use super::types;
-use mdbd_engine::backend::ResultSet;
+use mdbd_engine::backend::{ColumnMeta, ResultSet};
 use mdbd_engine::log::Value;
 
 /// Server status flags.
@@ -51,6 +51,9 @@ pub struct ColumnDef {
     pub name: String,
     pub code: u8,
     pub charset: u16,
+    /// The backend's own length, decimals and flags for this column, when it is announced
+    /// with the backend's own type (a MySQL backend's column); else mdbd's defaults.
+    pub meta: ColumnMeta,
 }
 
 impl ColumnDef {
@@ -60,6 +63,7 @@ impl ColumnDef {
             name: "?".into(),
             code: types::code::VAR_STRING,
             charset: types::BINARY,
+            meta: ColumnMeta::default(),
         }
     }
 
@@ -74,24 +78,27 @@ impl ColumnDef {
         put_lenenc_bytes(&mut out, self.name.as_bytes());
         out.push(0x0c);
         out.extend_from_slice(&self.charset.to_le_bytes());
-        out.extend_from_slice(&display_length(self.code).to_le_bytes());
+        let length = self
+            .meta
+            .length
+            .unwrap_or_else(|| display_length(self.code));
+        out.extend_from_slice(&length.to_le_bytes());
         out.push(self.code);
         let binary_flag: u16 = if self.charset == types::BINARY {
             0x80
         } else {
             0
         };
-        out.extend_from_slice(&binary_flag.to_le_bytes());
-        out.push(
-            if matches!(
-                self.code,
-                types::code::DOUBLE | types::code::FLOAT | types::code::NEWDECIMAL
-            ) {
-                31
-            } else {
-                0
-            },
-        );
+        out.extend_from_slice(&self.meta.flags.unwrap_or(binary_flag).to_le_bytes());
+        let decimals = if matches!(
+            self.code,
+            types::code::DOUBLE | types::code::FLOAT | types::code::NEWDECIMAL
+        ) {
+            31
+        } else {
+            0
+        };
+        out.push(self.meta.decimals.unwrap_or(decimals));
         out.extend_from_slice(&[0, 0]);
         out
     }
@@ -119,8 +126,11 @@ pub fn columns(rs: &ResultSet, binary: bool) -> Vec<ColumnDef> {
     (0..rs.columns.len())
         .map(|i| {
             let mut code = types::column_type(rs, i);
+            // The backend's own description holds while the column keeps its type.
+            let mut meta = rs.columns[i].meta.clone();
             if binary && !types::binary_fits(rs, i, code) {
                 code = types::code::VAR_STRING;
+                meta = ColumnMeta::default();
             }
             let bytes = rs
                 .rows
@@ -129,7 +139,8 @@ pub fn columns(rs: &ResultSet, binary: bool) -> Vec<ColumnDef> {
             ColumnDef {
                 name: rs.columns[i].name.clone(),
                 code,
-                charset: types::charset(code, bytes),
+                charset: meta.charset.unwrap_or_else(|| types::charset(code, bytes)),
+                meta,
             }
         })
         .collect()
@@ -182,11 +193,13 @@ mod tests {
                 name: "a".into(),
                 code: types::code::LONGLONG,
                 charset: types::BINARY,
+                meta: ColumnMeta::default(),
             },
             ColumnDef {
                 name: "b".into(),
                 code: types::code::VAR_STRING,
                 charset: types::UTF8MB4,
+                meta: ColumnMeta::default(),
             },
         ];
         let row = binary_row(&[Value::Int(1), Value::Null], &cols);

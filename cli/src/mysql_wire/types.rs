@@ -419,6 +419,7 @@ mod tests {
             columns: vec![Column {
                 name: "x".into(),
                 type_name: type_name.into(),
+                meta: Default::default(),
             }],
             rows: values.into_iter().map(|v| vec![v]).collect(),
         }

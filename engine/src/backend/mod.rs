@@ -17,7 +17,7 @@ mod outcome;
 
 pub use checksum::{TableChecksum, TableHasher};
 pub use outcome::strip_leading_comments;
-pub use outcome::{command_tag, Column, DbError, ErrorFields, Outcome, ResultSet};
+pub use outcome::{command_tag, Column, ColumnMeta, DbError, ErrorFields, Outcome, ResultSet};
 
 use crate::log::{Lsn, Value, WriteTxn};
 use crate::snapshot::BackendKind;

@@ -4,13 +4,41 @@ use crate::log::Value;
 use std::fmt;
 
 /// A column of a result set.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Column {
     /// Column name as the database reports it.
     pub name: String,
     /// The database's own type name (`int8`, `varchar`, `INTEGER`, ...), or empty when the
     /// engine does not know it (SQLite expressions).
     pub type_name: String,
+    /// What else the database says about the column, for front ends that owe their
+    /// clients the server's own description; empty when the engine says nothing more.
+    pub meta: ColumnMeta,
+}
+
+impl Column {
+    /// A column with a name and type name and nothing more said about it.
+    pub fn new(name: impl Into<String>, type_name: impl Into<String>) -> Self {
+        Column {
+            name: name.into(),
+            type_name: type_name.into(),
+            meta: ColumnMeta::default(),
+        }
+    }
+}
+
+/// A column's description beyond its name and type, in the engine's own terms (MySQL's
+/// column definition); `None` where the engine does not say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnMeta {
+    /// Display length (MySQL: `TINYINT(1)` is 1, which drivers read as a boolean).
+    pub length: Option<u32>,
+    /// Digits after the decimal point (`DECIMAL(12,2)`: 2).
+    pub decimals: Option<u8>,
+    /// Column flags (MySQL: NOT NULL, PRIMARY KEY, UNSIGNED, BINARY, ...).
+    pub flags: Option<u16>,
+    /// Character set (collation) number.
+    pub charset: Option<u16>,
 }
 
 /// Rows returned by a query.
