@@ -382,8 +382,10 @@ class Pymysql(Base):
             raw = pool.get(timeout=20)
             try:
                 with raw.cursor() as cur:
-                    cur.execute("SELECT %s + 1, CONNECTION_ID()", (i,))
-                    return i, cur.fetchone()
+                    # The connection's identity is the id its handshake gave it (through a
+                    # proxy a statement's CONNECTION_ID() may be a server thread's).
+                    cur.execute("SELECT %s + 1", (i,))
+                    return i, (cur.fetchone()[0], raw.thread_id())
             finally:
                 pool.put(raw)
         with ThreadPoolExecutor(6) as ex:
@@ -465,8 +467,8 @@ class MysqlConnector(Base):
             raw = pool.get_connection()
             try:
                 cur = raw.cursor()
-                cur.execute("SELECT %s + 1, CONNECTION_ID()", (i,))
-                row = cur.fetchone()
+                cur.execute("SELECT %s + 1", (i,))
+                row = (cur.fetchone()[0], raw.connection_id)
                 cur.close()
                 return i, row
             finally:

@@ -371,7 +371,8 @@ pub fn compare(
                     }
                     "**no**"
                 }
-                ("n/a", _) => "n/a",
+                // "missing" on both sides: a cell this driver's program does not have.
+                ("n/a", _) | ("missing", "missing") => "n/a",
                 (w, _) => {
                     problems.push(format!(
                         "{}/{cell} is {w} directly (a script or server problem): {}",
