@@ -342,53 +342,10 @@ async fn a_daemon_full_of_clients_refuses_the_next_with_53300() {
     common::stop(d);
 }
 
-/// A Python with `package` installed in a virtual environment under the target
-/// directory (kept between runs); `None`, with the reason printed, when it cannot be made
-/// (no `venv` module, PyPI unreachable).
-fn python_with(module: &str, package: &str) -> Option<std::path::PathBuf> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("venv-front-door");
-    let python = venv.join("bin/python");
-    let has = |py: &Path| {
-        Command::new(py)
-            .args(["-c", &format!("import {module}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if has(&python) {
-        return Some(python);
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output();
-    if !made.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED {package}: cannot make a virtual environment: {made:?}");
-        return None;
-    }
-    let pip = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            package,
-        ])
-        .output()
-        .unwrap();
-    if !pip.status.success() || !has(&python) {
-        eprintln!(
-            "SKIPPED {package}: pip could not install it (is PyPI reachable?): {}",
-            String::from_utf8_lossy(&pip.stderr)
-        );
-        return None;
-    }
-    Some(python)
-}
-
 #[test]
 fn psycopg_logs_in_with_scram_over_tls_and_without() {
-    let Some(python) = python_with("psycopg", "psycopg[binary]") else {
+    // The driver matrix's virtual environment (drivers/python/requirements.txt) has it.
+    let Some(python) = common::drivers::python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

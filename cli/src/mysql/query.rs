@@ -41,16 +41,20 @@ pub(super) fn first_word(sql: &str) -> String {
 /// not compacted (a multi-megabyte statement is not copied to find out).
 const SHORT: usize = 256;
 
+/// A short statement without white space, in lower case, for matching its whole text;
+/// `None` for long ones.
+fn compact(sql: &str) -> Option<String> {
+    (sql.len() <= SHORT).then(|| {
+        sql.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase()
+    })
+}
+
 /// `SET [SESSION | LOCAL | @@[session.|local.]]autocommit = value` -> the new value.
 fn autocommit_setting(sql: &str) -> Option<Result<bool, String>> {
-    if sql.len() > SHORT {
-        return None;
-    }
-    let compact: String = sql
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let compact = compact(sql)?;
     let rest = compact.strip_prefix("set")?;
     let rest = ["@@session.", "@@local.", "@@", "session", "local"]
         .iter()
@@ -127,14 +131,7 @@ fn split_autocommit(sql: &str) -> Option<(Result<bool, String>, String)> {
 /// connection): the id mdbd's handshake gave this client, which `KILL` takes. A backend
 /// would answer with its own thread's id, which names nothing in mdbd.
 fn is_connection_id_query(sql: &str) -> Option<String> {
-    if sql.len() > SHORT {
-        return None;
-    }
-    let compact: String = sql
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let compact = compact(sql)?;
     compact
         .trim_end_matches(';')
         .strip_prefix("selectconnection_id()")?;
@@ -159,14 +156,9 @@ fn is_connection_id_query(sql: &str) -> Option<String> {
 }
 
 fn is_socket_query(sql: &str) -> bool {
-    if sql.len() > SHORT {
+    let Some(compact) = compact(sql) else {
         return false;
-    }
-    let compact: String = sql
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    };
     matches!(
         compact.trim_end_matches(';'),
         "select@@socket" | "select@@global.socket"

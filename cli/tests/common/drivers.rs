@@ -61,7 +61,7 @@ pub struct Cell {
 
 /// The Python of a virtual environment with `drivers/python/requirements.txt`, made once
 /// per test binary; `None` with the reason printed when it cannot be made.
-fn python() -> Option<PathBuf> {
+pub fn python() -> Option<PathBuf> {
     static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
