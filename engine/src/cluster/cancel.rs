@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+/// How long a cancel request may take to reach one server.
+const CANCEL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Cancels the statements a session is running, from another task (a client's cancel
 /// request). Holds the cancel handles of the connections the session has checked out.
 #[derive(Clone, Default)]
@@ -64,8 +67,12 @@ impl SessionCanceller {
             .map(|(n, h)| (n.clone(), h.clone()))
             .collect();
         let asked = futures_util::future::join_all(handles.iter().map(|(name, h)| async move {
-            if let Err(e) = h.cancel().await {
-                tracing::warn!(backend = %name, error = %e, "cancel request failed");
+            // Bounded: the session's next request waits for this (a server that does not
+            // answer is the health check's to detach, not a reason to hold the client).
+            match tokio::time::timeout(CANCEL_DEADLINE, h.cancel()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(backend = %name, error = %e, "cancel request failed"),
+                Err(_) => tracing::warn!(backend = %name, "cancel request got no answer in time"),
             }
         }))
         .await
