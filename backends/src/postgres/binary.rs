@@ -7,10 +7,7 @@
 //! Pure and checked throughout: the bytes may come from a client's binary parameter and
 //! the text from any engine's column, so nothing here panics or allocates without bound.
 
-pub use super::datetime::{
-    date_binary, date_text, time_binary, time_text, timestamp_binary, timestamp_text,
-    timetz_binary, timetz_text,
-};
+use super::datetime::{date_binary, time_binary, timestamp_binary, timetz_binary};
 use mdbd_engine::log::Value;
 use postgres_types::Type;
 use std::error::Error;
@@ -205,8 +202,8 @@ fn text_of(v: &Value) -> Result<std::borrow::Cow<'_, str>, BoxError> {
 
 /// PostgreSQL's binary form of `v` as a value of type `ty`, for the types mdbd holds as
 /// PostgreSQL's text: numeric, date, time, timetz, timestamp, timestamptz, uuid, json,
-/// jsonb, oid and `"char"`. `None` for other types (their binary forms are the caller's: native values or
-/// raw bytes). The inverse of [`super::binary_value`] for these types.
+/// jsonb, oid and `"char"`. `None` for other types (their binary forms are the caller's:
+/// native values or raw bytes). The inverse of [`super::binary_value`] for these types.
 pub fn binary_form(ty: &Type, v: &Value) -> Option<Result<Vec<u8>, BoxError>> {
     let text = || text_of(v);
     Some(match *ty {

@@ -1,4 +1,4 @@
-use super::super::datetime::{days_of, MICROS_PER_DAY};
+use super::super::datetime::*;
 use super::*;
 
 fn text_numeric(t: &str) -> String {

@@ -6,7 +6,7 @@
 //! types decode to native values, numeric/date/timestamp to their canonical text, and any
 //! other type to its raw binary form (deterministic, so checksums still compare).
 
-use super::binary;
+use super::{binary, datetime};
 use bytes::BytesMut;
 use mdbd_engine::backend::{BackendError, DbError, ErrorFields};
 use mdbd_engine::log::Value;
@@ -79,19 +79,20 @@ impl<'a> FromSql<'a> for PgValue {
             Type::FLOAT8 => Value::Float(f64::from_be_bytes(be(raw)?)),
             Type::BYTEA => Value::Bytes(raw.to_vec()),
             Type::NUMERIC => Value::Text(binary::numeric_text(raw)?),
-            Type::DATE => Value::Text(binary::date_text(i32::from_be_bytes(be(raw)?))),
-            Type::TIME => Value::Text(binary::time_text(i64::from_be_bytes(be(raw)?))),
+            Type::DATE => Value::Text(datetime::date_text(i32::from_be_bytes(be(raw)?))),
+            Type::TIME => Value::Text(datetime::time_text(i64::from_be_bytes(be(raw)?))),
             Type::TIMETZ => {
                 let raw: [u8; 12] = be(raw)?;
                 let micros = i64::from_be_bytes(raw[..8].try_into()?);
                 let west = i32::from_be_bytes(raw[8..].try_into()?);
-                Value::Text(binary::timetz_text(micros, west))
+                Value::Text(datetime::timetz_text(micros, west))
             }
-            Type::TIMESTAMP => {
-                Value::Text(binary::timestamp_text(i64::from_be_bytes(be(raw)?), false))
-            }
+            Type::TIMESTAMP => Value::Text(datetime::timestamp_text(
+                i64::from_be_bytes(be(raw)?),
+                false,
+            )),
             Type::TIMESTAMPTZ => {
-                Value::Text(binary::timestamp_text(i64::from_be_bytes(be(raw)?), true))
+                Value::Text(datetime::timestamp_text(i64::from_be_bytes(be(raw)?), true))
             }
             Type::UUID => {
                 let h: String = raw.iter().map(|b| format!("{b:02x}")).collect();

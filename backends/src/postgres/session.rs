@@ -93,11 +93,7 @@ pub async fn execute(
 fn columns_of(columns: &[tokio_postgres::Column]) -> Vec<Column> {
     columns
         .iter()
-        .map(|c| Column {
-            name: c.name().to_string(),
-            type_name: c.type_().name().to_string(),
-            meta: Default::default(),
-        })
+        .map(|c| Column::new(c.name(), c.type_().name()))
         .collect()
 }
 

@@ -64,11 +64,7 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendErro
         columns: stmt
             .columns()
             .iter()
-            .map(|c| Column {
-                name: c.name().to_string(),
-                type_name: c.decl_type().unwrap_or("").to_string(),
-                meta: Default::default(),
-            })
+            .map(|c| Column::new(c.name(), c.decl_type().unwrap_or("")))
             .collect(),
     })
 }
@@ -91,11 +87,7 @@ pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome
     let columns: Vec<Column> = stmt
         .columns()
         .iter()
-        .map(|c| Column {
-            name: c.name().to_string(),
-            type_name: c.decl_type().unwrap_or("").to_string(),
-            meta: Default::default(),
-        })
+        .map(|c| Column::new(c.name(), c.decl_type().unwrap_or("")))
         .collect();
     let n = columns.len();
     let mut rows = Vec::new();

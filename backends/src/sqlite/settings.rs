@@ -128,11 +128,7 @@ pub(super) fn run(
                 }));
             };
             Outcome::Rows(ResultSet {
-                columns: vec![Column {
-                    name: name.clone(),
-                    type_name: "text".into(),
-                    meta: Default::default(),
-                }],
+                columns: vec![Column::new(name.clone(), "text")],
                 rows: vec![vec![Value::Text(shown)]],
             })
         }

@@ -257,11 +257,7 @@ pub(super) async fn statement(
                 // Drivers that prefer a local socket (mysql_async does) reconnect to the
                 // one the server names: a backend's would take the client around mdbd.
                 return Ok(Outcome::Rows(mdbd_engine::backend::ResultSet {
-                    columns: vec![mdbd_engine::backend::Column {
-                        name: "@@socket".into(),
-                        type_name: "var_string".into(),
-                        meta: Default::default(),
-                    }],
+                    columns: vec![mdbd_engine::backend::Column::new("@@socket", "var_string")],
                     rows: vec![vec![mdbd_engine::log::Value::Null]],
                 }));
             }

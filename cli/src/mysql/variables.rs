@@ -72,11 +72,10 @@ pub fn answer(sql: &str, autocommit: bool) -> Option<ResultSet> {
         {
             return None;
         }
-        columns.push(Column {
-            name: alias.unwrap_or(expr).to_string(),
-            type_name: String::new(),
-            meta: Default::default(),
-        });
+        columns.push(Column::new(
+            alias.unwrap_or(expr).to_string(),
+            String::new(),
+        ));
         row.push(value(&name.to_ascii_lowercase(), autocommit));
     }
     Some(ResultSet {

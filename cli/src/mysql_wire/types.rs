@@ -416,11 +416,7 @@ mod tests {
 
     fn rs(type_name: &str, values: Vec<Value>) -> ResultSet {
         ResultSet {
-            columns: vec![Column {
-                name: "x".into(),
-                type_name: type_name.into(),
-                meta: Default::default(),
-            }],
+            columns: vec![Column::new("x", type_name)],
             rows: values.into_iter().map(|v| vec![v]).collect(),
         }
     }

@@ -339,21 +339,18 @@ pub fn decode(raw: Option<&Bytes>, format: FieldFormat, t: &Type) -> PgWireResul
             }
         }
         // Arrays and intervals: the server's text of them, which the backend parses back.
-        _ if mdbd_backends::postgres::has_text_form(t) => {
-            match mdbd_backends::postgres::text_form(t, raw) {
-                Some(text) => Value::Text(text.map_err(bad)?),
-                None => return Err(bad("no text form".into())),
-            }
-        }
-        _ => {
-            return Err(user_error(
+        _ => match mdbd_backends::postgres::text_form(t, raw) {
+            Some(text) => Value::Text(text.map_err(bad)?),
+            None => {
+                return Err(user_error(
                 "0A000",
                 format!(
                     "binary parameters of type {} are not supported; send this parameter in text format",
                     t.name()
                 ),
             ))
-        }
+            }
+        },
     })
 }
 

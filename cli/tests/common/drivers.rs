@@ -59,6 +59,43 @@ pub struct Cell {
     pub detail: String,
 }
 
+/// Runs `install` unless `stamp` holds the bytes of `source` (what the last install was
+/// made from), then records them. False, with the reason printed, when anything fails:
+/// a driver is skipped with its reason, never silently.
+fn install_once(
+    what: &str,
+    source: &Path,
+    stamp: &Path,
+    install: impl FnOnce() -> Result<(), String>,
+) -> bool {
+    let done = std::fs::read(source)
+        .map_err(|e| format!("cannot read {}: {e}", source.display()))
+        .and_then(|wanted| {
+            if std::fs::read(stamp).ok().as_ref() == Some(&wanted) {
+                return Ok(());
+            }
+            install()?;
+            std::fs::write(stamp, &wanted)
+                .map_err(|e| format!("cannot write {}: {e}", stamp.display()))
+        });
+    if let Err(why) = &done {
+        eprintln!("SKIPPED {what}: {why}");
+    }
+    done.is_ok()
+}
+
+/// Runs `command`; its failure (it did not start, or ended badly) with its stderr.
+fn succeeds(command: &mut Command, hint: &str) -> Result<(), String> {
+    match command.output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "{command:?} failed ({hint}): {}",
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Err(format!("{command:?} did not start ({hint}): {e}")),
+    }
+}
+
 /// The Python of a virtual environment with `drivers/python/requirements.txt`, made once
 /// per test binary; `None` with the reason printed when it cannot be made.
 pub fn python() -> Option<PathBuf> {
@@ -69,39 +106,20 @@ pub fn python() -> Option<PathBuf> {
             let venv = tmp().join("venv-drivers");
             let python = venv.join("bin/python");
             let stamp = venv.join("installed-requirements.txt");
-            let wanted = std::fs::read(&requirements).ok()?;
-            if std::fs::read(&stamp).ok().as_ref() == Some(&wanted) {
-                return Some(python);
-            }
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .output();
-            if !made.as_ref().is_ok_and(|o| o.status.success()) {
-                eprintln!("SKIPPED Python drivers: cannot make a virtual environment: {made:?}");
-                return None;
-            }
-            let pip = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(&requirements)
-                .output()
-                .ok()?;
-            if !pip.status.success() {
-                eprintln!(
-                    "SKIPPED Python drivers: pip could not install them (is PyPI reachable?): {}",
-                    String::from_utf8_lossy(&pip.stderr)
-                );
-                return None;
-            }
-            std::fs::write(&stamp, &wanted).ok()?;
-            Some(python)
+            let installed = install_once("Python drivers", &requirements, &stamp, || {
+                succeeds(
+                    Command::new("python3").args(["-m", "venv"]).arg(&venv),
+                    "is python3-venv installed?",
+                )?;
+                succeeds(
+                    Command::new(&python)
+                        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+                        .arg("-r")
+                        .arg(&requirements),
+                    "is PyPI reachable?",
+                )
+            });
+            installed.then_some(python)
         })
         .clone()
 }
@@ -114,28 +132,21 @@ fn node_modules() -> Option<PathBuf> {
         .get_or_init(|| {
             let dir = tmp().join("node-drivers");
             let lock = drivers_dir().join("node/package-lock.json");
-            let wanted = std::fs::read(&lock).ok()?;
             let stamp = dir.join("installed-lock.json");
-            if std::fs::read(&stamp).ok().as_ref() == Some(&wanted) {
-                return Some(dir);
-            }
-            std::fs::create_dir_all(&dir).ok()?;
-            for f in ["package.json", "package-lock.json"] {
-                std::fs::copy(drivers_dir().join("node").join(f), dir.join(f)).ok()?;
-            }
-            let npm = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--silent"])
-                .current_dir(&dir)
-                .output();
-            match npm {
-                Ok(o) if o.status.success() => {}
-                other => {
-                    eprintln!("SKIPPED Node drivers: npm ci failed (is npm installed, the registry reachable?): {other:?}");
-                    return None;
+            let installed = install_once("Node drivers", &lock, &stamp, || {
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                for f in ["package.json", "package-lock.json"] {
+                    std::fs::copy(drivers_dir().join("node").join(f), dir.join(f))
+                        .map_err(|e| format!("cannot copy {f}: {e}"))?;
                 }
-            }
-            std::fs::write(&stamp, &wanted).ok()?;
-            Some(dir)
+                succeeds(
+                    Command::new("npm")
+                        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                        .current_dir(&dir),
+                    "is npm installed, the registry reachable?",
+                )
+            });
+            installed.then_some(dir)
         })
         .clone()
 }
