@@ -16,7 +16,6 @@ use mdbd_engine::cluster::{
 use mdbd_engine::log::{
     DeltaLog, Durability, FrameKey, LogOptions, LogStorage, Lsn, SledStorage, Value, WriteTxn,
 };
-use mdbd_engine::snapshot::BackendKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -136,8 +135,8 @@ impl Backend for SlowHealth {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn kind(&self) -> BackendKind {
-        self.inner.kind()
+    fn dialect(&self) -> &'static dyn mdbd_engine::backend::Dialect {
+        self.inner.dialect()
     }
     async fn open_session(&self) -> Result<Box<dyn Session>, BackendError> {
         self.inner.open_session().await

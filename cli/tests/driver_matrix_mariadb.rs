@@ -10,42 +10,12 @@ use common::drivers::{self, Known, Target};
 use common::{stop, Three};
 
 /// Cells known to fail through mdbd, and why (see docs/clients.md).
-const KNOWN: &[Known] = &[
-    Known {
-        driver: "pymysql",
-        cell: "load_data_local",
-        why: LOAD_LOCAL,
-    },
-    Known {
-        driver: "mysql-connector",
-        cell: "load_data_local",
-        why: LOAD_LOCAL,
-    },
-    Known {
-        driver: "mysql2",
-        cell: "load_data_local",
-        why: LOAD_LOCAL,
-    },
-    Known {
-        driver: "connector-j",
-        cell: "load_data_local",
-        why: LOAD_LOCAL,
-    },
-    Known {
-        driver: "mysql2",
-        cell: "type_json",
-        why: "MariaDB's extended type information (format \"json\") is not passed on; \
-              mysql2 reads a JSON column's values as strings",
-    },
-    Known {
-        driver: "mysql2",
-        cell: "change_user",
-        why: "COM_CHANGE_USER is refused with 1047",
-    },
-];
-
-const LOAD_LOCAL: &str = "LOAD DATA LOCAL INFILE is refused with 1148: the backends cannot \
-                          reach the client's file";
+const KNOWN: &[Known] = &[Known {
+    driver: "mysql2",
+    cell: "type_json",
+    why: "MariaDB's extended type information (format \"json\") is not passed on; \
+          mysql2 reads a JSON column's values as strings",
+}];
 
 #[test]
 fn every_cell_that_works_directly_works_through_mdbd() {

@@ -10,18 +10,7 @@ use common::drivers::{self, Known, Target};
 use common::{start, stop, Three};
 
 /// Cells known to fail through mdbd, and why (see docs/clients.md).
-const KNOWN: &[Known] = &[
-    Known {
-        driver: "pg",
-        cell: "type_enum",
-        why: "an enum's oid differs between backends; mdbd announces its values as text",
-    },
-    Known {
-        driver: "pgjdbc",
-        cell: "type_enum",
-        why: "an enum's oid differs between backends; mdbd announces its values as text",
-    },
-];
+const KNOWN: &[Known] = &[];
 
 #[test]
 fn every_cell_that_works_directly_works_through_mdbd() {

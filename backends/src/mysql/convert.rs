@@ -128,6 +128,7 @@ pub fn column(c: &mysql_async::Column) -> mdbd_engine::backend::Column {
             decimals: Some(c.decimals()),
             flags: Some(c.flags().bits()),
             charset: Some(c.character_set()),
+            type_oid: None,
         },
     }
 }

@@ -9,7 +9,10 @@
 //!   again; an "already exists"/"does not exist" error then counts as applied **only** when
 //!   `pending` names this LSN, so a genuine error is never swallowed.
 //! - Session settings logged with a write are applied with `SET SESSION name = value`
-//!   before it. `COPY` is refused (MySQL has no COPY).
+//!   before it. MySQL has no COPY: the COPY path carries `LOAD DATA LOCAL INFILE`, whose
+//!   file is held until whole and given to the server when it asks (`session.rs`), on
+//!   replay too (the log keeps the file). `dialect.rs`: implicit commits, MySQL's error
+//!   codes, the clock pinned by `SET timestamp`.
 //! - Snapshot: `mariadb-dump --single-transaction --routines --triggers --events
 //!   --hex-blob` of the database (path configurable): one consistent InnoDB snapshot,
 //!   marker row included, so it may be taken while the donor serves (`online` joins); the
@@ -19,8 +22,10 @@
 //!   goes, so a failed restore leaves a partial database, and the next attempt resets it.
 
 mod convert;
+mod dialect;
 mod session;
 
+pub use dialect::{Mysql, CLOCK_SETTING};
 pub use session::MysqlSession;
 
 use crate::tool::Tool;
@@ -28,7 +33,6 @@ use mdbd_engine::backend::{
     Backend, BackendError, Outcome, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,
 };
 use mdbd_engine::log::{Lsn, Value, WriteTxn};
-use mdbd_engine::snapshot::BackendKind;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use session::execute;
@@ -175,10 +179,7 @@ impl MysqlBackend {
     /// The statement that sets the replay connection's clock for a logged write: the
     /// instant pinned for it (`timestamp` setting), or the real clock when it has none.
     fn clock(settings: &[(String, String)]) -> Result<String, BackendError> {
-        let Some((_, v)) = settings
-            .iter()
-            .find(|(k, _)| k == mdbd_engine::cluster::CLOCK_SETTING)
-        else {
+        let Some((_, v)) = settings.iter().find(|(k, _)| k == CLOCK_SETTING) else {
             return Ok("SET timestamp = DEFAULT".into());
         };
         let (secs, micros) = v.split_once('.').unwrap_or((v.as_str(), "0"));
@@ -197,10 +198,7 @@ impl MysqlBackend {
         conn: &mut Conn,
         settings: &[(String, String)],
     ) -> Result<(), BackendError> {
-        for (name, value) in settings
-            .iter()
-            .filter(|(k, _)| k != mdbd_engine::cluster::CLOCK_SETTING)
-        {
+        for (name, value) in settings.iter().filter(|(k, _)| k != CLOCK_SETTING) {
             convert::identifier(name)?;
             conn.exec_drop(format!("SET SESSION {name} = ?"), (value.as_str(),))
                 .await
@@ -269,10 +267,11 @@ impl MysqlBackend {
             }
             self.apply_settings(conn, &txn.settings).await?;
             for stmt in &txn.statements {
-                if stmt.copy_data.is_some() {
-                    return Err(BackendError::Config(
-                        "COPY is not supported by MySQL backends".into(),
-                    ));
+                if let Some(file) = &stmt.copy_data {
+                    // `LOAD DATA LOCAL INFILE` with the client's file, as logged.
+                    let sql = stmt.sql.text();
+                    session::load_local(&self.name, conn, &sql, file.clone().into()).await?;
+                    continue;
                 }
                 if implicit_commit(&stmt.sql.text()) {
                     return Err(BackendError::Config(format!(
@@ -310,8 +309,8 @@ impl Backend for MysqlBackend {
         &self.name
     }
 
-    fn kind(&self) -> BackendKind {
-        BackendKind::Mysql
+    fn dialect(&self) -> &'static dyn mdbd_engine::backend::Dialect {
+        &Mysql
     }
 
     fn snapshot_content_type(&self) -> &'static str {
@@ -334,6 +333,7 @@ impl Backend for MysqlBackend {
             marker: self.options.marker_table.clone(),
             clock_pinned: false,
             opts: self.opts.clone(),
+            infile: None,
         }))
     }
 

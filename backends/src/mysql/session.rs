@@ -65,6 +65,27 @@ pub async fn execute(
     }))
 }
 
+/// Runs `LOAD DATA LOCAL INFILE` (`sql`) with `data` as the file: the server asks this
+/// connection for the file and gets `data`, whatever name it asks for. Returns the rows
+/// loaded. The client's file came to mdbd through its own connection (see the MySQL
+/// front end); replay passes the logged copy.
+pub async fn load_local(
+    backend: &str,
+    conn: &mut Conn,
+    sql: &str,
+    data: bytes::Bytes,
+) -> Result<u64, BackendError> {
+    conn.set_infile_handler(async move {
+        let chunks: mysql_async::InfileData =
+            Box::pin(futures_util::stream::once(async move { Ok(data) }));
+        Ok(chunks)
+    });
+    conn.query_drop(sql)
+        .await
+        .map_err(|e| convert::error(backend, e))?;
+    Ok(conn.affected_rows())
+}
+
 /// One client (or replay) session on a MySQL/MariaDB backend.
 pub struct MysqlSession {
     pub(super) backend: String,
@@ -74,6 +95,9 @@ pub struct MysqlSession {
     pub(super) clock_pinned: bool,
     /// How to reach the server again (for `KILL QUERY`).
     pub(super) opts: mysql_async::Opts,
+    /// A `LOAD DATA LOCAL INFILE` taking the client's file (`copy_start`..`copy_finish`):
+    /// the statement and the file so far, sent when the file is whole.
+    pub(super) infile: Option<(String, Vec<u8>)>,
 }
 
 impl MysqlSession {
@@ -126,6 +150,34 @@ impl Session for MysqlSession {
         // The server keeps prepared statements until they are closed.
         let _ = self.conn.close(stmt).await;
         Ok(Description { params, columns })
+    }
+
+    /// Only `LOAD DATA LOCAL INFILE`: MySQL has no COPY. The file is held until it is
+    /// whole (the server asks for it only once the statement runs).
+    async fn copy_start(&mut self, sql: &str) -> Result<(), BackendError> {
+        if !mdbd_engine::cluster::reads_client_file(sql) {
+            return Err(mdbd_engine::backend::copy_unsupported());
+        }
+        self.infile = Some((sql.to_string(), Vec::new()));
+        Ok(())
+    }
+
+    async fn copy_data(&mut self, data: bytes::Bytes) -> Result<(), BackendError> {
+        match &mut self.infile {
+            Some((_, file)) => {
+                file.extend_from_slice(&data);
+                Ok(())
+            }
+            None => Err(mdbd_engine::backend::copy_unsupported()),
+        }
+    }
+
+    async fn copy_finish(&mut self) -> Result<u64, BackendError> {
+        let (sql, file) = self
+            .infile
+            .take()
+            .ok_or_else(mdbd_engine::backend::copy_unsupported)?;
+        load_local(&self.backend, &mut self.conn, &sql, file.into()).await
     }
 
     async fn begin(&mut self) -> Result<(), BackendError> {

@@ -4,6 +4,8 @@
 //!   PostgreSQL's binary forms of the types mdbd holds as text (numeric, dates, uuid, ...),
 //!   both ways (dates and times in `datetime.rs`); `text.rs` the server's text output of what mdbd holds in binary (floats,
 //!   arrays, intervals), for front ends that owe a client the server's own bytes.
+//! - `dialect.rs`: a failed statement aborts the transaction, PostgreSQL's error codes,
+//!   clock functions rewritten to one instant, `$tag$` quoting.
 //! - TLS as the connection string's `sslmode` asks (`tls.rs`: `require` and `verify-full`
 //!   check the certificate and the host name, `verify-ca` the chain).
 //!
@@ -26,11 +28,13 @@
 mod binary;
 mod convert;
 mod datetime;
+mod dialect;
 pub mod fuzzing;
 mod session;
 mod text;
 mod tls;
 
+pub use dialect::Postgres;
 pub use session::PgSession;
 
 /// A value in PostgreSQL's binary format as mdbd holds it: native for booleans, numbers
@@ -52,7 +56,6 @@ use mdbd_engine::backend::{
     Backend, BackendError, Outcome, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,
 };
 use mdbd_engine::log::{Lsn, Value, WriteTxn};
-use mdbd_engine::snapshot::BackendKind;
 use session::{connect, execute};
 use std::path::PathBuf;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -254,8 +257,8 @@ impl Backend for PgBackend {
         &self.name
     }
 
-    fn kind(&self) -> BackendKind {
-        BackendKind::Postgres
+    fn dialect(&self) -> &'static dyn mdbd_engine::backend::Dialect {
+        &Postgres
     }
 
     fn snapshot_content_type(&self) -> &'static str {

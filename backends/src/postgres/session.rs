@@ -93,7 +93,16 @@ pub async fn execute(
 fn columns_of(columns: &[tokio_postgres::Column]) -> Vec<Column> {
     columns
         .iter()
-        .map(|c| Column::new(c.name(), c.type_().name()))
+        .map(|c| {
+            let mut column = Column::new(c.name(), c.type_().name());
+            // An enum's values are text in both formats, so mdbd can announce it as the
+            // backend did; its oid is that backend's (equal on backends that ran the same
+            // DDL in the same order).
+            if let tokio_postgres::types::Kind::Enum(_) = c.type_().kind() {
+                column.meta.type_oid = Some(c.type_().oid());
+            }
+            column
+        })
         .collect()
 }
 

@@ -11,19 +11,22 @@
 //!   equivalent and are ignored on replay; a client session's `SET` is remembered and
 //!   answered by `SHOW` (`settings.rs`), for the drivers that set things when they
 //!   connect; `COPY` is refused.
+//! - `dialect.rs`: SQLite's clock keywords rewritten to UTC text; mdbd's own errors in
+//!   PostgreSQL's codes (its clients speak PostgreSQL's protocol).
 //! - The bundled SQLite enforces foreign keys by default (`SQLITE_DEFAULT_FOREIGN_KEYS=1`).
 
 mod convert;
+mod dialect;
 mod session;
 mod settings;
 
+pub use dialect::Sqlite;
 pub use session::SqliteSession;
 
 use mdbd_engine::backend::{
     Backend, BackendError, DbError, SnapshotInfo, TableChecksum, TableHasher, DEFAULT_MARKER_TABLE,
 };
 use mdbd_engine::log::{Lsn, WriteTxn};
-use mdbd_engine::snapshot::BackendKind;
 use rusqlite::{Connection, OpenFlags};
 use session::{execute, on_conn, set_marker};
 use std::path::{Path, PathBuf};
@@ -135,8 +138,8 @@ impl Backend for SqliteBackend {
         &self.name
     }
 
-    fn kind(&self) -> BackendKind {
-        BackendKind::Sqlite
+    fn dialect(&self) -> &'static dyn mdbd_engine::backend::Dialect {
+        &Sqlite
     }
 
     fn snapshot_content_type(&self) -> &'static str {

@@ -8,7 +8,6 @@ use mdbd_engine::backend::{
     Backend, BackendError, Description, Outcome, Session, SnapshotInfo, TableChecksum,
 };
 use mdbd_engine::log::{Lsn, Value, WriteTxn};
-use mdbd_engine::snapshot::BackendKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -88,8 +87,8 @@ impl Backend for Flaky {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn kind(&self) -> BackendKind {
-        self.inner.kind()
+    fn dialect(&self) -> &'static dyn mdbd_engine::backend::Dialect {
+        self.inner.dialect()
     }
     fn snapshot_content_type(&self) -> &'static str {
         self.inner.snapshot_content_type()

@@ -5,6 +5,7 @@ use super::packet::{self, Packets};
 use crate::config::SslMode;
 use crate::tls::Stream;
 use mdbd::auth::caching_sha2;
+use mdbd::mysql_wire::change_user::ChangeUser;
 use mdbd::mysql_wire::handshake::{self, HandshakeResponse};
 use mdbd::mysql_wire::{results, status};
 use mdbd_engine::backend::Outcome;
@@ -107,6 +108,9 @@ impl Frontend {
 pub struct Login {
     pub user: String,
     pub capabilities: u32,
+    /// The greeting's scramble: COM_CHANGE_USER answers it again.
+    pub scramble: [u8; 20],
+    pub peer: std::net::SocketAddr,
 }
 
 fn scramble() -> [u8; 20] {
@@ -170,7 +174,6 @@ pub async fn connect(
             first,
         ),
     };
-    let tls = packets.is_tls();
     let mut hello = match HandshakeResponse::parse(&payload) {
         Ok(h) => h,
         Err(e) => {
@@ -180,60 +183,20 @@ pub async fn connect(
             return Ok(None);
         }
     };
-    let user = frontend.users.get(&hello.user);
-    // The method the client must answer with: its user's (unknown users are asked for
-    // caching_sha2_password, as MySQL 8 does).
-    let wanted = match user.map(|u| &u.method) {
-        Some(MysqlMethod::Native(_)) => handshake::NATIVE_PASSWORD,
-        // Trust takes whatever the client answers with: no switch.
-        Some(MysqlMethod::Trust) => match hello.auth_plugin.as_deref() {
-            Some(p) if p != handshake::NATIVE_PASSWORD => handshake::CACHING_SHA2_PASSWORD,
-            _ => handshake::NATIVE_PASSWORD,
-        },
-        _ => handshake::CACHING_SHA2_PASSWORD,
+    let checked = check_password(
+        &mut packets,
+        frontend,
+        &scramble,
+        &hello.user,
+        hello.auth_plugin.as_deref(),
+        std::mem::take(&mut hello.auth_response),
+    )
+    .await?;
+    let Some(Checked { accepted, answered }) = checked else {
+        return Ok(None);
     };
-    if hello
-        .auth_plugin
-        .as_deref()
-        .unwrap_or(handshake::NATIVE_PASSWORD)
-        != wanted
-    {
-        packets.push(&handshake::auth_switch(wanted, &scramble));
-        packets.flush().await?;
-        let Some(answer) = packets.read().await? else {
-            return Ok(None);
-        };
-        hello.auth_response = answer;
-    }
-    let answer = hello
-        .auth_response
-        .strip_suffix(&[0])
-        .unwrap_or(&hello.auth_response);
-    let ssl_refused = user.is_some_and(|u| u.require_ssl) || frontend.ssl == SslMode::Require;
-    let accepted = (!ssl_refused || tls)
-        && match user.map(|u| &u.method) {
-            Some(MysqlMethod::Trust) => true,
-            Some(MysqlMethod::Native(p)) => {
-                handshake::native_password_matches(p, &scramble, &hello.auth_response)
-            }
-            Some(MysqlMethod::CachingSha2(stored)) => {
-                caching_sha2::fast_matches(stored, &scramble, answer)
-            }
-            None => false,
-        };
-    if accepted && wanted == handshake::CACHING_SHA2_PASSWORD && !answer.is_empty() {
-        packets.push(&[0x01, caching_sha2::FAST_AUTH_SUCCESS]);
-    }
     if !accepted {
-        frontend
-            .cluster
-            .counters()
-            .logins_failed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let delay = frontend.throttle.failed(peer.ip());
-        tracing::warn!(user = %hello.user, %peer, ?delay, tls, "MySQL login refused");
-        tokio::time::sleep(delay).await;
-        packets.push(&denied(&hello.user, !hello.auth_response.is_empty()));
+        refuse(&mut packets, frontend, peer, &hello.user, answered).await;
         packets.flush().await?;
         return Ok(None);
     }
@@ -252,8 +215,137 @@ pub async fn connect(
         Login {
             user: hello.user,
             capabilities: hello.capabilities,
+            scramble,
+            peer,
         },
     )))
+}
+
+/// A refused password: counted, the client's address slowed down by the throttle, and
+/// the refusal pushed once the delay has passed.
+async fn refuse(
+    packets: &mut Packets,
+    frontend: &Frontend,
+    peer: std::net::SocketAddr,
+    user: &str,
+    answered: bool,
+) {
+    frontend
+        .cluster
+        .counters()
+        .logins_failed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let delay = frontend.throttle.failed(peer.ip());
+    let tls = packets.is_tls();
+    tracing::warn!(user, %peer, ?delay, tls, "MySQL login refused");
+    tokio::time::sleep(delay).await;
+    packets.push(&denied(user, answered));
+}
+
+/// The outcome of a password check.
+struct Checked {
+    accepted: bool,
+    /// The client sent a password (for the "using password" of the refusal).
+    answered: bool,
+}
+
+/// The password check of a login and of COM_CHANGE_USER: the client's `response` to
+/// `scramble` by `plugin` is checked by the user's method, after an auth switch when the
+/// client answered by another; an accepted caching_sha2_password answer gets its
+/// fast-auth-success packet (pushed). `None`: the client left.
+async fn check_password(
+    packets: &mut Packets,
+    frontend: &Frontend,
+    scramble: &[u8; 20],
+    user_name: &str,
+    plugin: Option<&str>,
+    mut response: Vec<u8>,
+) -> std::io::Result<Option<Checked>> {
+    let tls = packets.is_tls();
+    let user = frontend.users.get(user_name);
+    // The method the client must answer with: its user's (unknown users are asked for
+    // caching_sha2_password, as MySQL 8 does).
+    let wanted = match user.map(|u| &u.method) {
+        Some(MysqlMethod::Native(_)) => handshake::NATIVE_PASSWORD,
+        // Trust takes whatever the client answers with: no switch.
+        Some(MysqlMethod::Trust) => match plugin {
+            Some(p) if p != handshake::NATIVE_PASSWORD => handshake::CACHING_SHA2_PASSWORD,
+            _ => handshake::NATIVE_PASSWORD,
+        },
+        _ => handshake::CACHING_SHA2_PASSWORD,
+    };
+    if plugin.unwrap_or(handshake::NATIVE_PASSWORD) != wanted {
+        packets.push(&handshake::auth_switch(wanted, scramble));
+        packets.flush().await?;
+        let Some(answer) = packets.read().await? else {
+            return Ok(None);
+        };
+        response = answer;
+    }
+    let answer = response.strip_suffix(&[0]).unwrap_or(&response);
+    let ssl_refused = user.is_some_and(|u| u.require_ssl) || frontend.ssl == SslMode::Require;
+    let accepted = (!ssl_refused || tls)
+        && match user.map(|u| &u.method) {
+            Some(MysqlMethod::Trust) => true,
+            Some(MysqlMethod::Native(p)) => {
+                handshake::native_password_matches(p, scramble, &response)
+            }
+            Some(MysqlMethod::CachingSha2(stored)) => {
+                caching_sha2::fast_matches(stored, scramble, answer)
+            }
+            None => false,
+        };
+    if accepted && wanted == handshake::CACHING_SHA2_PASSWORD && !answer.is_empty() {
+        packets.push(&[0x01, caching_sha2::FAST_AUTH_SUCCESS]);
+    }
+    Ok(Some(Checked {
+        accepted,
+        answered: !response.is_empty(),
+    }))
+}
+
+/// COM_CHANGE_USER: the client logs in again on this connection, answering the
+/// greeting's scramble. Returns the new user when accepted and the database (if named)
+/// is the cluster's; otherwise the refusal was pushed (a failed login counts as one for
+/// the throttle) and the caller closes the connection, as MySQL does.
+pub async fn change_user(
+    packets: &mut Packets,
+    frontend: &Frontend,
+    login: &Login,
+    body: &[u8],
+) -> std::io::Result<Option<String>> {
+    let change = match ChangeUser::parse(body, login.capabilities) {
+        Ok(c) => c,
+        Err(e) => {
+            packets.push(&results::err(1043, "08S01", &format!("Bad handshake: {e}")));
+            return Ok(None);
+        }
+    };
+    let checked = check_password(
+        packets,
+        frontend,
+        &login.scramble,
+        &change.user,
+        change.auth_plugin.as_deref(),
+        change.auth_response,
+    )
+    .await?;
+    let Some(Checked { accepted, answered }) = checked else {
+        return Ok(None);
+    };
+    let peer = login.peer;
+    if !accepted {
+        refuse(packets, frontend, peer, &change.user, answered).await;
+        return Ok(None);
+    }
+    if let Some(db) = change.database.as_deref() {
+        if let Err(message) = check_database(frontend, db) {
+            packets.push(&results::err(1049, "42000", &message));
+            return Ok(None);
+        }
+    }
+    frontend.throttle.succeeded(peer.ip());
+    Ok(Some(change.user))
 }
 
 /// A database name a client may use: the cluster's own.

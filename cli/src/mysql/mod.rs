@@ -6,6 +6,7 @@
 //! - `auth.rs`: the connection phase (greeting, TLS, the password check, the database);
 //! - `query.rs`: COM_QUERY (several statements when the client allows), `USE`,
 //!   `autocommit`;
+//! - `load.rs`: `LOAD DATA LOCAL INFILE` (MySQL clusters: the client's file is the data);
 //! - `prepared.rs`: COM_STMT_PREPARE / EXECUTE / SEND_LONG_DATA / RESET / CLOSE;
 //! - `variables.rs`: `SELECT @@name` on PostgreSQL and SQLite clusters;
 //! - `reply.rs`: cluster outcomes and errors as packets (error number and SQLSTATE of
@@ -14,9 +15,11 @@
 //! The byte-level codec is `mdbd::mysql_wire` (a library module, so it can be fuzzed).
 //! Logins: `caching_sha2_password` (its fast path: mdbd keeps SHA256(SHA256(password))),
 //! `mysql_native_password`, trust; TLS by CLIENT_SSL when the listener has a certificate.
-//! Not offered: compression, server-side cursors, COM_CHANGE_USER, replication commands.
+//! COM_CHANGE_USER logs in again and starts a fresh session, as COM_RESET_CONNECTION
+//! does. Not offered: compression, server-side cursors, replication commands.
 
 mod auth;
+mod load;
 mod packet;
 mod prepared;
 mod query;
@@ -48,6 +51,7 @@ mod cmd {
     pub const STMT_CLOSE: u8 = 0x19;
     pub const STMT_RESET: u8 = 0x1a;
     pub const SET_OPTION: u8 = 0x1b;
+    pub const CHANGE_USER: u8 = 0x11;
     pub const RESET_CONNECTION: u8 = 0x1f;
 }
 
@@ -79,7 +83,7 @@ impl Conn {
                 ready = self.packets.ready() => return ready,
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
                     if let Some(expiry) = self.session.expire_if_due().await {
-                        let e = expiry.error(self.frontend.cluster.kind());
+                        let e = expiry.error(self.frontend.cluster.dialect());
                         let code = e.code.parse().unwrap_or(1105);
                         self.packets.push(&results::err(code, &e.sqlstate, &e.message));
                         self.packets.flush().await?;
@@ -98,6 +102,8 @@ pub(crate) struct Conn {
     frontend: Arc<Frontend>,
     /// The client's capability flags.
     caps: u32,
+    /// Who logged in, and the greeting's scramble (COM_CHANGE_USER answers it again).
+    login: auth::Login,
     /// `SET autocommit = 0`: every statement outside a transaction opens one.
     autocommit: bool,
     statements: HashMap<u32, prepared::Prepared>,
@@ -122,6 +128,23 @@ impl Conn {
     fn ok(&mut self) {
         let st = self.status();
         self.packets.push(&results::ok(0, 0, st));
+    }
+
+    /// COM_RESET_CONNECTION and COM_CHANGE_USER: the open transaction is rolled back and
+    /// the client continues on a fresh session (no settings, no prepared statements),
+    /// reachable by `KILL` under the same connection id.
+    async fn reset_session(&mut self) {
+        if self.session.in_transaction() {
+            let _ = self.session.execute("ROLLBACK", &[]).await;
+        }
+        self.session = self.frontend.cluster.session();
+        self.frontend
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.id, self.session.canceller());
+        self.statements.clear();
+        self.autocommit = true;
     }
 }
 
@@ -155,6 +178,7 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         session: frontend.cluster.session(),
         frontend,
         caps: login.capabilities,
+        login,
         autocommit: true,
         statements: HashMap::new(),
         next_statement: 1,
@@ -166,7 +190,7 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         .unwrap_or_else(|p| p.into_inner())
         .insert(id, conn.session.canceller());
     let _registered = Registered(conn.frontend.clone(), id);
-    tracing::debug!(connection = id, user = %login.user, "MySQL client connected");
+    tracing::debug!(connection = id, user = %conn.login.user, "MySQL client connected");
     loop {
         if !conn.wait_for_client().await? {
             break;
@@ -194,9 +218,19 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
             cmd::STMT_CLOSE => prepared::close(&mut conn, body),
             cmd::STMT_RESET => prepared::reset(&mut conn, body),
             cmd::RESET_CONNECTION => {
-                let _ = conn.session.execute("ROLLBACK", &[]).await;
-                conn.statements.clear();
-                conn.autocommit = true;
+                conn.reset_session().await;
+                conn.ok();
+            }
+            cmd::CHANGE_USER => {
+                let changed =
+                    auth::change_user(&mut conn.packets, &conn.frontend, &conn.login, body).await?;
+                let Some(user) = changed else {
+                    conn.packets.flush().await?;
+                    break;
+                };
+                tracing::debug!(connection = id, from = %conn.login.user, to = %user, "MySQL client changed user");
+                conn.login.user = user;
+                conn.reset_session().await;
                 conn.ok();
             }
             other => conn.packets.push(&results::err(

@@ -297,7 +297,7 @@ pub(super) async fn statement(
         word.as_str(),
         "begin" | "start" | "commit" | "rollback" | "set" | "savepoint" | "release" | "xa"
     );
-    if conn.frontend.is_mysql && mdbd_backends::mysql::implicit_commit(sql) {
+    if conn.frontend.cluster.dialect().commits_implicitly(sql) {
         // MySQL commits the open transaction before DDL, which then runs on its own:
         // do the same, so the DDL is logged as a write of its own (MySQL backends can
         // only replay DDL that way).
@@ -306,6 +306,9 @@ pub(super) async fn statement(
         }
     } else if !conn.autocommit && !controls && !conn.session.in_transaction() {
         conn.session.execute("BEGIN", &[]).await?;
+    }
+    if word == "load" && conn.frontend.is_mysql && mdbd_engine::cluster::reads_client_file(sql) {
+        return super::load::load(conn, sql).await;
     }
     conn.session.execute_bytes(bytes, params).await
 }

@@ -1,14 +1,22 @@
 //! What the MySQL fuzz targets run, shared with the stable-toolchain corpus test
 //! (`cli/tests/fuzz_corpus_mysql.rs`). None of them may panic, whatever the input.
 
+use super::change_user::ChangeUser;
 use super::execute::{parse_params, statement_id, ParamType};
 use super::handshake::HandshakeResponse;
 use super::split;
 use std::collections::HashMap;
 
 /// A client's handshake response.
+/// A client's handshake response, and the same bytes as a COM_CHANGE_USER body under
+/// the capabilities they start with and under every capability.
 pub fn handshake_response(data: &[u8]) {
     let _ = HandshakeResponse::parse(data);
+    let caps = data
+        .get(..4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let _ = ChangeUser::parse(data, caps);
+    let _ = ChangeUser::parse(data, u32::MAX);
 }
 
 /// A COM_STMT_EXECUTE payload: the first byte chooses the statement's parameter count,

@@ -11,6 +11,7 @@ pub mod caps {
     pub const FOUND_ROWS: u32 = 0x2;
     pub const LONG_FLAG: u32 = 0x4;
     pub const CONNECT_WITH_DB: u32 = 0x8;
+    pub const LOCAL_FILES: u32 = 0x80;
     pub const PROTOCOL_41: u32 = 0x200;
     pub const SSL: u32 = 0x800;
     pub const TRANSACTIONS: u32 = 0x2000;
@@ -29,6 +30,7 @@ pub mod caps {
         | FOUND_ROWS
         | LONG_FLAG
         | CONNECT_WITH_DB
+        | LOCAL_FILES
         | PROTOCOL_41
         | TRANSACTIONS
         | SECURE_CONNECTION
@@ -94,7 +96,8 @@ pub struct HandshakeResponse {
     pub auth_plugin: Option<String>,
 }
 
-fn text(b: &[u8], what: &'static str) -> Result<String, WireError> {
+/// A text field of a connection-phase packet.
+pub(super) fn text(b: &[u8], what: &'static str) -> Result<String, WireError> {
     String::from_utf8(b.to_vec()).map_err(|_| WireError::Invalid {
         what,
         detail: "not UTF-8".into(),

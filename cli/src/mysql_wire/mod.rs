@@ -4,6 +4,7 @@
 //!
 //! - `buf.rs`: checked reading of fixed and length-encoded integers and strings;
 //! - `handshake.rs`: the greeting, the client's handshake response, `mysql_native_password`;
+//! - `change_user.rs`: COM_CHANGE_USER;
 //! - `execute.rs`: COM_STMT_EXECUTE parameters;
 //! - `types.rs`: column types, parameter values, text and binary value encodings;
 //! - `results.rs`: OK / ERR / EOF packets, column definitions, rows;
@@ -11,6 +12,7 @@
 //! - `fuzzing.rs`: the fuzz targets' entry points.
 
 pub mod buf;
+pub mod change_user;
 pub mod execute;
 pub mod fuzzing;
 pub mod handshake;

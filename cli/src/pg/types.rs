@@ -99,7 +99,11 @@ pub fn type_size(oid: u32) -> i16 {
         Some(Type::UUID | Type::INTERVAL | Type::POINT) => 16,
         Some(Type::NAME) => 64,
         Some(Type::CSTRING) => -2,
-        _ => -1,
+        Some(_) => -1,
+        // The only types mdbd announces by an oid of the database's own are enums
+        // ([`user_type`]), four bytes each.
+        None if oid >= 16_384 => 4,
+        None => -1,
     }
 }
 
@@ -124,6 +128,18 @@ fn builtin_type(name: &str) -> Option<Type> {
 /// server's binary bytes but prints as the server would (`text_form`).
 pub fn printed_type(type_name: &str) -> Option<Type> {
     builtin_type(type_name).filter(mdbd_backends::postgres::has_text_form)
+}
+
+/// A type defined in the database that the backend announced by its oid (an enum, whose
+/// values are text in both formats), announced to the client as the backend did.
+pub fn user_type(column: &mdbd_engine::backend::Column) -> Option<Type> {
+    let oid = column.meta.type_oid?;
+    Some(Type::new(
+        column.type_name.clone(),
+        oid,
+        postgres_types::Kind::Enum(Vec::new()),
+        String::new(),
+    ))
 }
 
 /// The type an extended-protocol column is announced as, for a client that asked for

@@ -3,7 +3,9 @@
 //!
 //! A cluster is homogeneous: all its backends are PostgreSQL, or MySQL/MariaDB, or SQLite.
 //! The `mdbd-backends` crate implements these traits with real drivers; the engine only
-//! ever holds `dyn Backend` and `dyn Session`.
+//! ever holds `dyn Backend` and `dyn Session`. What differs between the engines' SQL
+//! (transaction behaviour, error codes, the pinned clock) is each backend's [`Dialect`]
+//! (`dialect.rs`), which the cluster and the front ends ask instead of an engine kind.
 //!
 //! # The applied-LSN marker
 //! Every backend keeps, inside its own database, a one-row table (default `mdbd_state`)
@@ -13,9 +15,11 @@
 //! carries the marker too, so a restored joiner knows where its replay starts.
 
 mod checksum;
+pub mod dialect;
 mod outcome;
 
 pub use checksum::{TableChecksum, TableHasher};
+pub use dialect::{Dialect, OwnError};
 pub use outcome::strip_leading_comments;
 pub use outcome::{command_tag, Column, ColumnMeta, DbError, ErrorFields, Outcome, ResultSet};
 
@@ -127,10 +131,10 @@ pub trait Session: Send {
     /// an engine that cannot infer them (SQLite) says `text`.
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError>;
 
-    /// Starts `COPY ... FROM STDIN` (`sql`); the data follows through
-    /// [`copy_data`](Self::copy_data) and ends with [`copy_finish`](Self::copy_finish).
-    /// Engines without COPY refuse with a database error, which every backend of the
-    /// cluster then agrees on.
+    /// Starts `COPY ... FROM STDIN` (`sql`; on MySQL, `LOAD DATA LOCAL INFILE`, whose
+    /// file is the data); the data follows through [`copy_data`](Self::copy_data) and
+    /// ends with [`copy_finish`](Self::copy_finish). Engines without COPY refuse with a
+    /// database error, which every backend of the cluster then agrees on.
     async fn copy_start(&mut self, sql: &str) -> Result<(), BackendError> {
         let _ = sql;
         Err(copy_unsupported())
@@ -234,8 +238,13 @@ pub trait Backend: Send + Sync {
     /// The configured name.
     fn name(&self) -> &str;
 
+    /// The ways of this backend's SQL engine.
+    fn dialect(&self) -> &'static dyn Dialect;
+
     /// Which engine this is.
-    fn kind(&self) -> BackendKind;
+    fn kind(&self) -> BackendKind {
+        self.dialect().kind()
+    }
 
     /// Opens a new session (connection).
     async fn open_session(&self) -> Result<Box<dyn Session>, BackendError>;

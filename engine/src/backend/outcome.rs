@@ -39,6 +39,9 @@ pub struct ColumnMeta {
     pub flags: Option<u16>,
     /// Character set (collation) number.
     pub charset: Option<u16>,
+    /// The database's own id of a type defined in it (PostgreSQL: an enum's oid), for
+    /// front ends that announce it; `None` for built-in types, whose ids are fixed.
+    pub type_oid: Option<u32>,
 }
 
 /// Rows returned by a query.
@@ -48,6 +51,14 @@ pub struct ResultSet {
     pub columns: Vec<Column>,
     /// The rows; each has one value per column.
     pub rows: Vec<Vec<Value>>,
+}
+
+impl ResultSet {
+    /// Some column has a type of the database's own ([`ColumnMeta::type_oid`]), whose id
+    /// is only the answering backend's.
+    pub fn has_database_types(&self) -> bool {
+        self.columns.iter().any(|c| c.meta.type_oid.is_some())
+    }
 }
 
 /// The successful result of a statement.

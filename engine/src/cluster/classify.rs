@@ -211,11 +211,8 @@ pub fn reads_client_file(sql: &str) -> bool {
 }
 
 /// The error for [`reads_client_file`] statements, as the engine words a refused command.
-pub fn client_file_refused(kind: crate::snapshot::BackendKind) -> crate::backend::DbError {
-    let (code, sqlstate) = match kind {
-        crate::snapshot::BackendKind::Mysql => ("1148", "42000"),
-        _ => ("0A000", "0A000"),
-    };
+pub fn client_file_refused(dialect: &dyn crate::backend::Dialect) -> crate::backend::DbError {
+    let (code, sqlstate) = dialect.error_code(crate::backend::OwnError::NotAllowed);
     crate::backend::DbError {
         code: code.into(),
         sqlstate: sqlstate.into(),

@@ -31,11 +31,13 @@ mod session;
 mod watch;
 mod write;
 
-pub use classify::{outside_transaction, pins_session, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS};
+pub use classify::{
+    outside_transaction, pins_session, reads_client_file, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS,
+};
 pub use health::HealthOptions;
 pub use join::{DonorMode, JoinError, JoinOptions, JoinView, Phase};
 pub use members::{DetachCause, DetachReason, JoinRole, MemberState};
-pub use pin_time::{pin_time, utc_parts, with_clock, CLOCK_SETTING};
+pub use pin_time::{pin_time, utc_parts, with_clock};
 pub use pool::{ConnectionLimits, PoolCounters};
 pub use session::SessionCanceller;
 pub use session::{ClusterSession, TransactionState};
@@ -215,7 +217,8 @@ pub struct Cluster {
     members: RwLock<Vec<Member>>,
     turn: Arc<tokio::sync::Mutex<()>>,
     classifier: Classifier,
-    kind: crate::snapshot::BackendKind,
+    /// The ways of the engine every backend runs.
+    dialect: &'static dyn crate::backend::Dialect,
     next_read: AtomicUsize,
     next_session: AtomicU64,
     counters: Counters,
@@ -242,9 +245,10 @@ impl Cluster {
         classifier: Classifier,
         options: ClusterOptions,
     ) -> Result<Arc<Self>, ClusterError> {
-        let kind = backends
+        let dialect = backends
             .first()
-            .map_or(crate::snapshot::BackendKind::Sqlite, |b| b.kind());
+            .map(|b| b.dialect())
+            .ok_or_else(|| ClusterError::State("a cluster needs at least one backend".into()))?;
         let pool_counters = Arc::new(PoolCounters::default());
         let members = members::restore(&log, backends, &options, &pool_counters)?;
         let cluster = Arc::new(Cluster {
@@ -252,7 +256,7 @@ impl Cluster {
             members: RwLock::new(members),
             turn: Arc::new(tokio::sync::Mutex::new(())),
             classifier,
-            kind,
+            dialect,
             next_read: AtomicUsize::new(0),
             next_session: AtomicU64::new(1),
             counters: Counters::default(),
@@ -437,7 +441,12 @@ impl Cluster {
 
     /// The engine every backend of this cluster runs.
     pub fn kind(&self) -> crate::snapshot::BackendKind {
-        self.kind
+        self.dialect.kind()
+    }
+
+    /// The ways of that engine (see [`crate::backend::Dialect`]).
+    pub fn dialect(&self) -> &'static dyn crate::backend::Dialect {
+        self.dialect
     }
 
     pub(crate) fn classifier(&self) -> &Classifier {

@@ -11,7 +11,7 @@
 //! statement does not name it); PostgreSQL sets it per server. Quoted strings, quoted
 //! identifiers, dollar-quoted bodies and comments are left alone.
 
-use crate::snapshot::BackendKind;
+use crate::backend::dialect::{Dialect, UtcText};
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,68 +53,32 @@ pub fn utc_parts(unix_micros: i64) -> (String, String, String) {
     (date, time, format!("{micros:06}"))
 }
 
-fn utc_text(at: SystemTime) -> (String, String, String) {
+fn utc_text(at: SystemTime) -> UtcText {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    utc_parts(since.as_micros() as i64)
+    let (date, time, micros) = utc_parts(since.as_micros() as i64);
+    UtcText { date, time, micros }
 }
 
-/// What a current-time function becomes, given the pinned instant; `None`: not ours.
-fn replacement(
-    kind: BackendKind,
-    word: &str,
-    precision: Option<&str>,
-    at: SystemTime,
-) -> Option<String> {
-    let (date, time, micros) = utc_text(at);
-    let p = precision.map(|p| format!("({p})")).unwrap_or_default();
-    match kind {
-        BackendKind::Postgres => {
-            let ts = format!("'{date} {time}.{micros}+00'::timestamptz");
-            Some(match word {
-                "now" | "transaction_timestamp" | "statement_timestamp" | "clock_timestamp" => {
-                    format!("({ts})")
-                }
-                "current_timestamp" => format!("(({ts})::timestamptz{p})"),
-                "localtimestamp" => format!("(({ts})::timestamp{p})"),
-                "current_date" => format!("(({ts})::date)"),
-                "current_time" => format!("(({ts})::timetz{p})"),
-                "localtime" => format!("(({ts})::time{p})"),
-                _ => return None,
-            })
-        }
-        // SQLite's own functions answer in UTC text of these shapes.
-        BackendKind::Sqlite => Some(match word {
-            "current_timestamp" => format!("'{date} {time}'"),
-            "current_date" => format!("'{date}'"),
-            "current_time" => format!("'{time}'"),
-            _ => return None,
-        }),
-        // MySQL answers in the session time zone: the backend pins `SET timestamp`.
-        _ => None,
-    }
-}
-
-/// The name under which a logged MySQL write carries the instant its transaction's clock
-/// was pinned to (MySQL's own session variable: replay runs `SET timestamp` with it).
-pub const CLOCK_SETTING: &str = "timestamp";
-
-/// The settings to log with a write transaction: the session's, plus, for MySQL (whose
-/// statements are not rewritten), the instant its clock was pinned to, as
-/// `seconds.micros` since 1970.
+/// The settings to log with a write transaction: the session's, plus, for engines that
+/// pin their clock by a session variable (MySQL's `timestamp`: its statements are not
+/// rewritten), the instant its clock was pinned to, as `seconds.micros` since 1970.
 pub fn with_clock(
     settings: &[(String, String)],
-    kind: BackendKind,
+    dialect: &dyn Dialect,
     at: Option<SystemTime>,
 ) -> Vec<(String, String)> {
+    let Some(clock) = dialect.clock_setting() else {
+        return settings.to_vec();
+    };
     let mut out: Vec<(String, String)> = settings
         .iter()
-        .filter(|(k, _)| !k.eq_ignore_ascii_case(CLOCK_SETTING))
+        .filter(|(k, _)| !k.eq_ignore_ascii_case(clock))
         .cloned()
         .collect();
-    if let (BackendKind::Mysql, Some(at)) = (kind, at) {
+    if let Some(at) = at {
         let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
         out.push((
-            CLOCK_SETTING.into(),
+            clock.into(),
             format!("{}.{:06}", since.as_secs(), since.subsec_micros()),
         ));
     }
@@ -130,10 +94,11 @@ fn needs_call(word: &str) -> bool {
 }
 
 /// `sql` with its current-time functions replaced by the instant `at`.
-pub fn pin_time(sql: &str, kind: BackendKind, at: SystemTime) -> Cow<'_, str> {
+pub fn pin_time<'a>(sql: &'a str, dialect: &dyn Dialect, at: SystemTime) -> Cow<'a, str> {
     if !changes_data(sql) {
         return Cow::Borrowed(sql);
     }
+    let utc = utc_text(at);
     let b = sql.as_bytes();
     let mut out = String::new();
     let mut copied = 0; // sql[..copied] is in `out` (or unchanged so far)
@@ -162,7 +127,7 @@ pub fn pin_time(sql: &str, kind: BackendKind, at: SystemTime) -> Cow<'_, str> {
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = sql[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2);
             }
-            b'$' if kind == BackendKind::Postgres => {
+            b'$' if dialect.dollar_quoting() => {
                 // $tag$ ... $tag$ (a bare $1 is a parameter and has no closing $).
                 let tag_end = sql[i + 1..]
                     .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
@@ -211,7 +176,7 @@ pub fn pin_time(sql: &str, kind: BackendKind, at: SystemTime) -> Cow<'_, str> {
                 {
                     continue;
                 }
-                if let Some(text) = replacement(kind, &word, precision, at) {
+                if let Some(text) = dialect.pinned_clock(&word, precision, &utc) {
                     out.push_str(&sql[copied..start]);
                     out.push_str(&text);
                     copied = end;
@@ -232,7 +197,40 @@ pub fn pin_time(sql: &str, kind: BackendKind, at: SystemTime) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::OwnError;
+    use crate::snapshot::BackendKind;
     use std::time::Duration;
+
+    /// A dialect that marks every clock word it is asked about, with `$` quoting: the
+    /// engines' own replacements are tested with their dialects (`mdbd-backends`).
+    #[derive(Debug)]
+    struct Marking;
+
+    impl Dialect for Marking {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Postgres
+        }
+        fn error_code(&self, _: OwnError) -> (&'static str, &'static str) {
+            ("XX000", "XX000")
+        }
+        fn pinned_clock(
+            &self,
+            word: &str,
+            precision: Option<&str>,
+            at: &UtcText,
+        ) -> Option<String> {
+            let known = ["now", "current_timestamp", "current_date", "localtimestamp"];
+            known
+                .contains(&word)
+                .then(|| format!("<{word}{} {}>", precision.unwrap_or(""), at.date))
+        }
+        fn clock_setting(&self) -> Option<&'static str> {
+            Some("timestamp")
+        }
+        fn dollar_quoting(&self) -> bool {
+            true
+        }
+    }
 
     fn at() -> SystemTime {
         // 2026-11-24 10:20:30.123456 UTC
@@ -240,14 +238,13 @@ mod tests {
     }
 
     #[test]
-    fn postgres_functions_become_one_instant() {
+    fn clock_words_of_writes_are_replaced_once_each() {
         let sql =
             "INSERT INTO h VALUES (1, CURRENT_TIMESTAMP, now(), localtimestamp(3), current_date)";
-        let out = pin_time(sql, BackendKind::Postgres, at());
-        let ts = "'2026-11-24 10:20:30.123456+00'::timestamptz";
         assert_eq!(
-            out,
-            format!("INSERT INTO h VALUES (1, (({ts})::timestamptz), ({ts}), (({ts})::timestamp(3)), (({ts})::date))")
+            pin_time(sql, &Marking, at()),
+            "INSERT INTO h VALUES (1, <current_timestamp 2026-11-24>, <now 2026-11-24>, \
+             <localtimestamp3 2026-11-24>, <current_date 2026-11-24>)"
         );
     }
 
@@ -262,32 +259,22 @@ mod tests {
             "CREATE TABLE t (ts timestamptz DEFAULT now())",
             "SELECT $1, now",
         ] {
-            assert_eq!(pin_time(sql, BackendKind::Postgres, at()), sql, "{sql}");
+            assert_eq!(pin_time(sql, &Marking, at()), sql, "{sql}");
         }
     }
 
     #[test]
-    fn mysql_writes_log_their_pinned_clock() {
-        let settings = vec![("sql_mode".to_string(), "ANSI".to_string())];
-        let got = with_clock(&settings, BackendKind::Mysql, Some(at()));
+    fn writes_log_the_pinned_clock_setting() {
+        let settings = vec![
+            ("sql_mode".to_string(), "ANSI".to_string()),
+            ("TIMESTAMP".to_string(), "1".to_string()),
+        ];
+        let got = with_clock(&settings, &Marking, Some(at()));
+        assert_eq!(got.len(), 2);
         assert_eq!(got[0], settings[0]);
-        assert_eq!(got[1].0, CLOCK_SETTING);
-        assert_eq!(got[1].1, "1795515630.123456");
         assert_eq!(
-            with_clock(&settings, BackendKind::Postgres, Some(at())),
-            settings
-        );
-    }
-
-    #[test]
-    fn sqlite_keywords_become_utc_text() {
-        assert_eq!(
-            pin_time(
-                "insert into t values (CURRENT_TIMESTAMP, current_date)",
-                BackendKind::Sqlite,
-                at()
-            ),
-            "insert into t values ('2026-11-24 10:20:30', '2026-11-24')"
+            got[1],
+            ("timestamp".to_string(), "1795515630.123456".to_string())
         );
     }
 }

@@ -18,9 +18,10 @@
 //! half that deadline is reported unreachable, so the cluster detaches it (never the last one)
 //! and the write completes on the others. A slow statement is not a dead server.
 
-use crate::backend::{Backend, BackendError, CopyOut, DbError, Description, Outcome, Session};
+use crate::backend::{
+    Backend, BackendError, CopyOut, DbError, Description, Dialect, Outcome, OwnError, Session,
+};
 use crate::log::{Lsn, Value};
-use crate::snapshot::BackendKind;
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -173,7 +174,7 @@ impl Pool {
                             "connection pool exhausted; request refused"
                         );
                         return Err(too_many_connections(
-                            self.backend.kind(),
+                            self.backend.dialect(),
                             self.backend.name(),
                             self.limits.max_connections,
                             self.limits.pool_timeout,
@@ -266,7 +267,7 @@ impl Pool {
 /// The error a session gets when a backend's pool stays exhausted: the engine's own
 /// "too many connections".
 pub(crate) fn too_many_connections(
-    kind: BackendKind,
+    dialect: &dyn Dialect,
     backend: &str,
     max: usize,
     waited: Duration,
@@ -275,10 +276,7 @@ pub(crate) fn too_many_connections(
         "too many connections: all {max} connections to backend {backend} are in use \
          (waited {waited:?}; see max_connections and pool_timeout)"
     );
-    let (code, sqlstate) = match kind {
-        BackendKind::Mysql => ("1040", "08004"),
-        _ => ("53300", "53300"),
-    };
+    let (code, sqlstate) = dialect.error_code(OwnError::TooManyConnections);
     BackendError::Db(DbError {
         code: code.into(),
         sqlstate: sqlstate.into(),

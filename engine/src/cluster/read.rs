@@ -30,7 +30,7 @@ impl ClusterSession {
         if txn.aborted {
             return Err(aborted());
         }
-        let result = match txn.members.first().cloned() {
+        let result = match self.reading_member(txn) {
             Some(name) => self.read_in_transaction(&name, sql, params).await,
             None => self.read_anywhere(sql, params, catalog).await,
         };
@@ -40,6 +40,16 @@ impl ClusterSession {
             }
         }
         result
+    }
+
+    /// The member of `txn` its reads go to: the session's catalog backend when it is one
+    /// (so object and type ids agree with its catalog reads), else the first.
+    pub(super) fn reading_member(&self, txn: &super::session::Txn) -> Option<String> {
+        self.catalog_backend
+            .as_ref()
+            .filter(|n| txn.members.contains(n))
+            .or_else(|| txn.members.first())
+            .cloned()
     }
 
     /// On the transaction's connection to backend `name`.
@@ -63,7 +73,9 @@ impl ClusterSession {
     /// the last) and the next answers. A catalog read (`catalog`) goes to the backend of
     /// the session's earlier catalog reads while it is active: object ids differ between
     /// backends, and a tool's second query (`psql`'s `\d t`: first the table's oid, then
-    /// its columns by that oid) must meet the first one's ids.
+    /// its columns by that oid) must meet the first one's ids. A session whose result had
+    /// a type of the database's own (an enum, announced by its oid) keeps all its reads
+    /// on that one backend, as pgpool-II keeps a session's reads on one node.
     async fn read_anywhere(
         &mut self,
         sql: &[u8],
@@ -79,8 +91,10 @@ impl ClusterSession {
         let mut full: Vec<String> = Vec::new();
         let mut last_full = None;
         for _ in 0..self.cluster.active().len().max(1) {
-            let sticky = match (&self.catalog_backend, catalog) {
-                (Some(name), true) if !full.contains(name) => self.cluster.read_backend_named(name),
+            let sticky = match &self.catalog_backend {
+                Some(name) if (catalog || self.reads_pinned) && !full.contains(name) => {
+                    self.cluster.read_backend_named(name)
+                }
                 _ => None,
             };
             let Some((backend, _load)) =
@@ -109,6 +123,21 @@ impl ClusterSession {
                     if !out {
                         return Err(to_client(e));
                     }
+                }
+                Ok(Outcome::Rows(rs)) if rs.has_database_types() => {
+                    // Type ids of the database's own (enums) differ between backends: the
+                    // session's reads stay on one backend from here on, and one whose
+                    // catalog reads went elsewhere reads this again there.
+                    let here = backend.name();
+                    self.reads_pinned = true;
+                    let home = self.catalog_backend.as_deref().filter(|n| {
+                        *n != here && self.cluster.is_active(n) && !full.iter().any(|f| f == n)
+                    });
+                    if home.is_some() {
+                        continue;
+                    }
+                    self.catalog_backend = Some(here.to_string());
+                    return Ok(Outcome::Rows(rs));
                 }
                 other => return other.map_err(to_client),
             }

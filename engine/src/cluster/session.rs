@@ -68,6 +68,9 @@ pub struct ClusterSession {
     cancel: SessionCanceller,
     /// The backend its catalog reads go to (see `read.rs`).
     pub(super) catalog_backend: Option<String>,
+    /// Every read goes to `catalog_backend`: the session met a type of the database's
+    /// own (an enum), whose id is only that backend's.
+    pub(super) reads_pinned: bool,
 }
 
 pub(super) fn command(tag: &str) -> Outcome {
@@ -112,6 +115,7 @@ impl ClusterSession {
             expired: None,
             cancel: SessionCanceller::new(cluster_for_cancel),
             catalog_backend: None,
+            reads_pinned: false,
         }
     }
 
@@ -205,9 +209,15 @@ impl ClusterSession {
     /// The backend a read-only request goes to: inside a transaction that wrote, the
     /// session's own first member (it sees the transaction's writes); else the next one.
     pub(super) fn one_backend(&self) -> Result<Arc<dyn Backend>, ClusterError> {
-        match self.txn.as_ref().and_then(|t| t.members.first()) {
-            Some(name) => self.cluster.backend(name),
-            None => self.cluster.read_backend(),
+        let home = self
+            .catalog_backend
+            .as_deref()
+            .filter(|n| self.cluster.is_active(n));
+        match self.txn.as_ref().and_then(|t| self.reading_member(t)) {
+            Some(name) => self.cluster.backend(&name),
+            None => home
+                .and_then(|n| self.cluster.backend(n))
+                .or_else(|| self.cluster.read_backend()),
         }
         .ok_or_else(|| ClusterError::NoActiveBackend("nothing to read from".into()))
     }
@@ -242,6 +252,14 @@ impl ClusterSession {
                     }
                 }
                 other => {
+                    let typed = other
+                        .as_ref()
+                        .is_ok_and(|d| d.columns.iter().any(|c| c.meta.type_oid.is_some()));
+                    if typed && self.catalog_backend.is_none() {
+                        // Its type ids are this backend's: the session's reads stay here.
+                        self.catalog_backend = Some(backend.name().to_string());
+                        self.reads_pinned = true;
+                    }
                     described = other.map_err(to_client);
                     break;
                 }
@@ -277,7 +295,7 @@ impl ClusterSession {
         params: &[Value],
     ) -> Result<Outcome, ClusterError> {
         if let Some(expiry) = self.expired {
-            return Err(ClusterError::Db(expiry.error(self.cluster.kind())));
+            return Err(ClusterError::Db(expiry.error(self.cluster.dialect())));
         }
         if self.cancel.is_gone() {
             return Err(client_gone());
@@ -291,7 +309,7 @@ impl ClusterSession {
             // The server would ask mdbd's backend driver for a file on the client's
             // machine, which it cannot reach; refused before any backend sees it.
             return Err(ClusterError::Db(super::classify::client_file_refused(
-                self.cluster.kind(),
+                self.cluster.dialect(),
             )));
         }
         self.request_starts().await;
@@ -431,7 +449,7 @@ impl ClusterSession {
             Payload::Write(WriteTxn {
                 settings: super::pin_time::with_clock(
                     &self.settings,
-                    self.cluster.kind(),
+                    self.cluster.dialect(),
                     txn.time,
                 ),
                 statements: std::mem::take(&mut txn.writes),

@@ -11,8 +11,7 @@
 //! is bounded by the backend deadline and the server's own `statement_timeout`.
 
 use super::ClusterSession;
-use crate::backend::DbError;
-use crate::snapshot::BackendKind;
+use crate::backend::{DbError, Dialect, OwnError};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -47,29 +46,18 @@ pub enum TxnExpiry {
 
 impl TxnExpiry {
     /// The error the client gets, as its database would word it.
-    pub fn error(self, kind: BackendKind) -> DbError {
-        let (code, sqlstate, message) = match (self, kind) {
-            (TxnExpiry::IdleInTransaction(d), BackendKind::Mysql) => (
-                "4031",
-                "HY000",
-                format!("The client was disconnected by the server because of inactivity in a transaction (idle_in_transaction_timeout {d:?})"),
+    pub fn error(self, dialect: &dyn Dialect) -> DbError {
+        let (what, message) = match self {
+            TxnExpiry::IdleInTransaction(d) => (
+                OwnError::IdleInTransaction,
+                format!("terminating connection due to idle-in-transaction timeout (idle_in_transaction_timeout {d:?})"),
             ),
-            (TxnExpiry::IdleInTransaction(d), _) => (
-                "25P03",
-                "25P03",
-                format!("terminating connection due to idle-in-transaction timeout ({d:?})"),
-            ),
-            (TxnExpiry::TurnHeld(d), BackendKind::Mysql) => (
-                "1969",
-                "70100",
-                format!("Query execution was interrupted: the transaction held the write turn longer than write_turn_timeout ({d:?})"),
-            ),
-            (TxnExpiry::TurnHeld(d), _) => (
-                "25P04",
-                "25P04",
+            TxnExpiry::TurnHeld(d) => (
+                OwnError::TurnHeld,
                 format!("terminating connection due to transaction timeout: it held the write turn longer than write_turn_timeout ({d:?})"),
             ),
         };
+        let (code, sqlstate) = dialect.error_code(what);
         DbError {
             code: code.into(),
             sqlstate: sqlstate.into(),

@@ -6,7 +6,6 @@ use super::session::{to_client, Txn};
 use super::{vote, ClusterError, ClusterSession, DetachCause, DetachReason, Verdict};
 use crate::backend::{BackendError, Outcome, Session};
 use crate::log::{Payload, Record, Sql, Statement, Value, WriteTxn};
-use crate::snapshot::BackendKind;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
@@ -50,7 +49,7 @@ impl ClusterSession {
     /// Whether a statement's error aborts the whole transaction (PostgreSQL) or only the
     /// statement (MySQL, SQLite).
     pub(super) fn error_aborts_transaction(&self) -> bool {
-        self.cluster.kind() == BackendKind::Postgres
+        self.cluster.dialect().error_aborts_transaction()
     }
 
     /// A write in a failed transaction: `ROLLBACK TO SAVEPOINT` runs on every member and,
@@ -263,7 +262,7 @@ impl ClusterSession {
         let mut txn = self.begin_write().await?;
         let at = txn.time.unwrap_or_else(SystemTime::now);
         let sql = match std::str::from_utf8(sql) {
-            Ok(text) => Sql::from(pin_time(text, self.cluster.kind(), at)),
+            Ok(text) => Sql::from(pin_time(text, self.cluster.dialect(), at)),
             // Only MySQL takes such bytes, and its clock is pinned by `SET timestamp`
             // (`begin_at`), not by rewriting; the other engines refuse them.
             Err(_) => Sql::from(sql),

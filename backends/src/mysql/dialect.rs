@@ -1,0 +1,63 @@
+//! MySQL's and MariaDB's ways (see [`Dialect`]).
+
+use mdbd_engine::backend::dialect::{Dialect, OwnError, UtcText};
+use mdbd_engine::snapshot::BackendKind;
+
+/// MySQL and MariaDB.
+#[derive(Debug)]
+pub struct Mysql;
+
+/// The session variable that pins the clock of a transaction (`SET timestamp`); logged
+/// with each write transaction, set again by replay.
+pub const CLOCK_SETTING: &str = "timestamp";
+
+impl Dialect for Mysql {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mysql
+    }
+
+    fn commits_implicitly(&self, sql: &str) -> bool {
+        super::implicit_commit(sql)
+    }
+
+    fn error_code(&self, error: OwnError) -> (&'static str, &'static str) {
+        match error {
+            OwnError::TooManyConnections => ("1040", "08004"),
+            // ER_NET_READ_INTERRUPTED's successor for idle sessions (MySQL 8's 4031).
+            OwnError::IdleInTransaction => ("4031", "HY000"),
+            // ER_QUERY_TIMEOUT: "Query execution was interrupted, maximum statement
+            // execution time exceeded".
+            OwnError::TurnHeld => ("1969", "70100"),
+            _ => ("1148", "42000"),
+        }
+    }
+
+    /// Statements are not rewritten: MySQL answers the clock in the session's time zone,
+    /// so the backend pins `SET timestamp` instead ([`CLOCK_SETTING`]).
+    fn pinned_clock(&self, _: &str, _: Option<&str>, _: &UtcText) -> Option<String> {
+        None
+    }
+
+    fn clock_setting(&self) -> Option<&'static str> {
+        Some(CLOCK_SETTING)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Mysql, CLOCK_SETTING};
+    use mdbd_engine::cluster::{pin_time, with_clock};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn mysql_writes_log_their_pinned_clock_and_keep_their_text() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_795_515_630_123_456);
+        let settings = vec![("sql_mode".to_string(), "ANSI".to_string())];
+        let got = with_clock(&settings, &Mysql, Some(at));
+        assert_eq!(got[0], settings[0]);
+        assert_eq!(got[1].0, CLOCK_SETTING);
+        assert_eq!(got[1].1, "1795515630.123456");
+        let sql = "INSERT INTO t VALUES (NOW(), CURRENT_TIMESTAMP)";
+        assert_eq!(pin_time(sql, &Mysql, at), sql);
+    }
+}

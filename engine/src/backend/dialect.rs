@@ -1,0 +1,72 @@
+//! What differs between SQL engines, in one place per engine.
+//!
+//! Each backend gives its engine's [`Dialect`] ([`Backend::dialect`](super::Backend::
+//! dialect)); the cluster (transaction behaviour, error codes, the pinned clock) and the
+//! front ends ask it instead of matching on the engine's kind. An engine is then one
+//! folder in `mdbd-backends` (backend, sessions, dialect) plus one configuration variant.
+
+use crate::snapshot::BackendKind;
+
+/// An error the cluster raises itself, worded per engine by [`Dialect::error_code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OwnError {
+    /// Every connection a backend's pool may open is in use past `pool_timeout`.
+    TooManyConnections,
+    /// The client sent nothing inside a transaction for `idle_in_transaction_timeout`.
+    IdleInTransaction,
+    /// A transaction held the write turn longer than `write_turn_timeout`.
+    TurnHeld,
+    /// A command mdbd does not pass on (`LOAD DATA LOCAL` where it cannot run).
+    NotAllowed,
+}
+
+/// The current instant, in UTC, as the text every engine parses: `YYYY-MM-DD`,
+/// `HH:MM:SS` and six digits of microseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UtcText {
+    pub date: String,
+    pub time: String,
+    pub micros: String,
+}
+
+/// One SQL engine's ways. Every method is cheap and pure.
+pub trait Dialect: Send + Sync + std::fmt::Debug {
+    /// The engine (snapshot headers name it; front ends that speak its protocol pass its
+    /// bytes and types on).
+    fn kind(&self) -> BackendKind;
+
+    /// A statement's error aborts the whole open transaction (PostgreSQL: nothing but
+    /// `ROLLBACK [TO SAVEPOINT]` is taken until it ends), rather than only the statement.
+    fn error_aborts_transaction(&self) -> bool {
+        false
+    }
+
+    /// `sql` commits an open transaction before it runs and is a transaction of its own
+    /// (MySQL's DDL): the front end commits first, and the log holds it alone.
+    fn commits_implicitly(&self, sql: &str) -> bool {
+        let _ = sql;
+        false
+    }
+
+    /// The error code and SQLSTATE this engine gives for `error`.
+    fn error_code(&self, error: OwnError) -> (&'static str, &'static str);
+
+    /// What the current-time function `word` (lower case; `precision` as written in its
+    /// parentheses) becomes in a write whose clock is pinned to `at`; `None` leaves it
+    /// alone (not a function of this engine, or the engine pins its clock by a session
+    /// setting: [`Dialect::clock_setting`]).
+    fn pinned_clock(&self, word: &str, precision: Option<&str>, at: &UtcText) -> Option<String>;
+
+    /// The session variable that pins this engine's clock for a transaction (MySQL's
+    /// `timestamp`, set to `seconds.micros` since 1970), logged with each write
+    /// transaction; `None` when statements are rewritten instead.
+    fn clock_setting(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// `$tag$ ... $tag$` quoting, which hides clock words from the rewriting.
+    fn dollar_quoting(&self) -> bool {
+        false
+    }
+}
