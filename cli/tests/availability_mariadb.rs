@@ -16,7 +16,7 @@ fn code(e: &mysql_async::Error) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_settings_and_local_infile_are_the_clients_errors() {
+async fn bad_settings_and_bad_local_infile_are_the_clients_errors() {
     let three = Three::mariadb();
     let dir = tempfile::tempdir().unwrap();
     let d = mysql::daemon(&three, dir.path(), &common::NAMES);
@@ -32,16 +32,30 @@ async fn bad_settings_and_local_infile_are_the_clients_errors() {
         .unwrap_err();
     assert_eq!(code(&e), 1231, "{e}");
     fresh.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
-    // LOAD DATA LOCAL is refused before any backend sees it; the session goes on.
+    // LOAD DATA LOCAL is a write: the client's file reaches every backend. Into a table
+    // that does not exist, every backend refuses it alike: the client's error.
+    async fn file(text: &'static str) -> mysql_async::Result<mysql_async::InfileData> {
+        let data: mysql_async::InfileData = Box::pin(futures_util::stream::once(async move {
+            Ok(bytes::Bytes::from_static(text.as_bytes()))
+        }));
+        Ok(data)
+    }
+    fresh.set_infile_handler(file("3\n4\n"));
+    fresh
+        .query_drop("LOAD DATA LOCAL INFILE 'ids.txt' INTO TABLE t")
+        .await
+        .unwrap();
+    assert_eq!(fresh.affected_rows(), 2);
+    fresh.set_infile_handler(file("5\n"));
     let e = fresh
-        .query_drop("LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE t")
+        .query_drop("LOAD DATA LOCAL INFILE 'ids.txt' INTO TABLE no_such_table")
         .await
         .unwrap_err();
-    assert_eq!(code(&e), 1148, "{e}");
+    assert_eq!(code(&e), 1146, "{e}");
     fresh.query_drop("INSERT INTO t VALUES (2)").await.unwrap();
     for _ in 0..6 {
         let n: Option<i64> = fresh.query_first("SELECT count(*) FROM t").await.unwrap();
-        assert_eq!(n, Some(2));
+        assert_eq!(n, Some(4));
     }
     assert_eq!(common::states(d.admin), ["active", "active", "active"]);
     common::stop(d.child);

@@ -306,6 +306,71 @@ public class PgMatrix {
     static byte[] int4(int n) { return java.nio.ByteBuffer.allocate(4).putInt(n).array(); }
     static byte[] int8(long n) { return java.nio.ByteBuffer.allocate(8).putLong(n).array(); }
 
+    // ------------------------------------------------------------ crud cell
+    // SQL that PostgreSQL and SQLite both accept; values with the class getObject gives them.
+    static final String[] CRUD_COLS = {"id", "name", "score", "active", "qty"};
+    static final String CRUD_DDL = "id INTEGER PRIMARY KEY, name TEXT NOT NULL, score DOUBLE PRECISION, active BOOLEAN, qty BIGINT";
+    static final Object[][] CRUD_ROWS = {{1, "ann", 1.5, true, 10L}, {2, "bob", -0.25, false, 9007199254740993L}, {3, "cé ✓", null, null, null}};
+    static final Object[][] CRUD_AFTER = {CRUD_ROWS[0], {2, "bob", 2.75, true, 9007199254740993L}};
+    /** getObject classes accepted per column: id Integer (or Long), then String, Double, Boolean, Long. */
+    static final List<List<Class<?>>> CRUD_CLASSES = List.of(List.of(Integer.class, Long.class), List.of(String.class),
+        List.of(Double.class), List.of(Boolean.class), List.of(Long.class));
+
+    static void checkCrudRow(ResultSet rs, Object[] want, String what) throws Exception {
+        require(rs.next(), what + ": no row");
+        for (int i = 0; i < CRUD_COLS.length; i++) {
+            Object got = rs.getObject(i + 1);
+            String col = what + " " + CRUD_COLS[i];
+            if (want[i] != null) {
+                Object g = got;
+                require(CRUD_CLASSES.get(i).stream().anyMatch(k -> k.isInstance(g)),
+                    col + ": getObject gave " + (got == null ? "null" : got.getClass().getName()) + " want " + CRUD_CLASSES.get(i));
+            }
+            if (i == 0 && got instanceof Long l) got = Math.toIntExact(l);
+            check(got, want[i], col);
+        }
+    }
+
+    static String crudCell(Ctx ctx) throws Exception {
+        Connection c = ctx.connect();
+        Object ver = scalar(c, "SELECT version()");
+        require(ver instanceof String v && v.contains("PostgreSQL"), "SELECT version(): got " + show(ver) + ", want text containing PostgreSQL");
+        String table = P + "crud", cols = String.join(", ", CRUD_COLS);
+        recreate(c, table, CRUD_DDL);
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + table + " (" + cols + ") VALUES (?, ?, ?, ?, ?)")) {
+            for (Object[] r : CRUD_ROWS) {
+                ps.setInt(1, (Integer) r[0]);
+                ps.setString(2, (String) r[1]);
+                if (r[2] == null) ps.setNull(3, Types.DOUBLE); else ps.setDouble(3, (Double) r[2]);
+                if (r[3] == null) ps.setNull(4, Types.BOOLEAN); else ps.setBoolean(4, (Boolean) r[3]);
+                if (r[4] == null) ps.setNull(5, Types.BIGINT); else ps.setLong(5, (Long) r[4]);
+                ps.executeUpdate();
+            }
+        }
+        try (PreparedStatement sel = c.prepareStatement("SELECT " + cols + " FROM " + table + " WHERE id = ?")) {
+            sel.setInt(1, 1);
+            try (ResultSet rs = sel.executeQuery()) { checkCrudRow(rs, CRUD_ROWS[0], "id 1"); require(!rs.next(), "id 1: more than one row"); }
+            try (PreparedStatement ps = c.prepareStatement("UPDATE " + table + " SET score = ?, active = ? WHERE id = ?")) {
+                ps.setDouble(1, 2.75); ps.setBoolean(2, true); ps.setInt(3, 2);
+                check(ps.executeUpdate(), 1, "UPDATE row count");
+            }
+            sel.setInt(1, 2);
+            try (ResultSet rs = sel.executeQuery()) { checkCrudRow(rs, CRUD_AFTER[1], "id 2 after UPDATE"); require(!rs.next(), "id 2: more than one row"); }
+        }
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM " + table + " WHERE id = ?")) {
+            ps.setInt(1, 3);
+            check(ps.executeUpdate(), 1, "DELETE row count");
+        }
+        Object n = scalar(c, "SELECT count(*) FROM " + table);
+        require(n instanceof Number || n instanceof String, "count(*): getObject gave " + show(n));
+        check(n instanceof Number x ? x.longValue() : Long.parseLong(n.toString().trim()), 2L, "SELECT count(*)");
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT " + cols + " FROM " + table + " ORDER BY id")) {
+            for (Object[] w : CRUD_AFTER) checkCrudRow(rs, w, "ORDER BY id: id " + w[0]);
+            require(!rs.next(), "ORDER BY id: more than " + CRUD_AFTER.length + " rows");
+        }
+        return "version() ok; 3 inserts, select/update/delete by ?, 2 rows with getObject classes Integer/String/Double/Boolean/Long";
+    }
+
     // ------------------------------------------------------------ cells
     static LinkedHashMap<String, Cell> cells() {
         LinkedHashMap<String, Cell> m = new LinkedHashMap<>();
@@ -316,6 +381,7 @@ public class PgMatrix {
             DatabaseMetaData md = c.getMetaData();
             return "SELECT 1 ok, " + md.getDatabaseProductName() + " " + md.getDatabaseProductVersion() + ", driver " + md.getDriverVersion();
         });
+        m.put("crud", PgMatrix::crudCell);
         for (T t : types()) m.put("type_" + t.name(), typeCell(t));
         m.put("param_text", ctx -> {
             Connection c = ctx.connect("binaryTransfer", "false", "prepareThreshold", "0");

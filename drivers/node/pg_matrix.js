@@ -221,6 +221,62 @@ const be = {
   },
 }
 
+// ---------------------------------------------------------------- crud cell
+// SQL that PostgreSQL and SQLite both accept; values with the JS type node-postgres gives them.
+const CRUD_COLS = ['id', 'name', 'score', 'active', 'qty']
+const CRUD_DDL = 'id INTEGER PRIMARY KEY, name TEXT NOT NULL, score DOUBLE PRECISION, active BOOLEAN, qty BIGINT'
+// qty (int8) is sent as a BigInt (beyond 2^53) and read back as node-postgres's default: a string.
+const CRUD_ROWS = [
+  { id: 1, name: 'ann', score: 1.5, active: true, qty: 10n },
+  { id: 2, name: 'bob', score: -0.25, active: false, qty: 9007199254740993n },
+  { id: 3, name: 'cé ✓', score: null, active: null, qty: null },
+]
+const crudWant = (r) => ({ ...r, qty: r.qty === null ? null : String(r.qty) })
+
+function checkCrudRow(row, want, what) {
+  assert(row !== undefined, `${what}: no row`)
+  check(Object.keys(row), CRUD_COLS, `${what} columns`)
+  // On SQLite an INTEGER column is 64 bits, announced as int8: node-postgres's string.
+  const kinds = { id: SQLITE ? ['string'] : ['number'], name: ['string'], score: ['number'], active: ['boolean'], qty: ['string', 'number', 'bigint'] }
+  for (const col of CRUD_COLS) {
+    const got = row[col]
+    if (want[col] !== null) assert(kinds[col].includes(typeof got), `${what} ${col}: JS type ${typeName(got)} want ${kinds[col].join(' or ')} (${show(got)})`)
+    if (col === 'id') assert(Number.isInteger(Number(got)), `${what} id: ${show(got)} is not an integer`)
+    // int8: the string '10' by default; a number or BigInt only counts with the same digits.
+    const asText = (col === 'qty' || (col === 'id' && SQLITE)) && got !== null
+    check(asText ? String(got) : got, asText ? String(want[col]) : want[col], `${what} ${col}`)
+  }
+}
+
+async function crudCell(ctx) {
+  const c = await ctx.connect()
+  const ver = (await c.query('SELECT version() AS v')).rows[0].v
+  assert(typeof ver === 'string' && ver.includes('PostgreSQL'), `SELECT version(): got ${show(ver)}, want text containing "PostgreSQL"`)
+  const table = `${P}crud`
+  const cols = CRUD_COLS.join(', ')
+  await recreate(c, table, CRUD_DDL)
+  for (const r of CRUD_ROWS) await c.query(`INSERT INTO ${table} (${cols}) VALUES ($1, $2, $3, $4, $5)`, CRUD_COLS.map((k) => r[k]))
+  const byId = `SELECT ${cols} FROM ${table} WHERE id = $1`
+  const one = await c.query(byId, [1])
+  check(one.rows.length, 1, 'rows with id 1')
+  checkCrudRow(one.rows[0], crudWant(CRUD_ROWS[0]), 'id 1')
+  const upd = await c.query(`UPDATE ${table} SET score = $1, active = $2 WHERE id = $3`, [2.75, true, 2])
+  check(upd.rowCount, 1, 'UPDATE rowCount')
+  const after = [crudWant(CRUD_ROWS[0]), { ...crudWant(CRUD_ROWS[1]), score: 2.75, active: true }]
+  const two = await c.query(byId, [2])
+  check(two.rows.length, 1, 'rows with id 2')
+  checkCrudRow(two.rows[0], after[1], 'id 2 after UPDATE')
+  const del = await c.query(`DELETE FROM ${table} WHERE id = $1`, [3])
+  check(del.rowCount, 1, 'DELETE rowCount')
+  const n = (await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n
+  assert(typeof n === 'string' || typeof n === 'number', `count(*): JS type ${typeName(n)} (${show(n)})`)
+  check(Number(n), 2, 'SELECT count(*)')
+  const all = await c.query(`SELECT ${cols} FROM ${table} ORDER BY id`)
+  check(all.rows.map((r) => Number(r.id)), after.map((r) => r.id), 'ORDER BY id: ids')
+  all.rows.forEach((r, i) => checkCrudRow(r, after[i], `ORDER BY id: id ${after[i].id}`))
+  return 'version() ok; 3 inserts, select/update/delete by $n, 2 rows with JS types (int8 as string)'
+}
+
 // ---------------------------------------------------------------- cells
 const CELLS = [
   ['connect', async (ctx) => {
@@ -229,6 +285,7 @@ const CELLS = [
     check(SQLITE ? String(r.rows[0].one) : r.rows[0].one, SQLITE ? '1' : 1, 'SELECT 1')
     return `SELECT 1 ok (processID ${c.processID}, secretKey ${c.secretKey ? 'set' : 'unset'})`
   }],
+  ['crud', crudCell],
   ...TYPES.map((t) => [`type_${t.name}`, typeCell(t)]),
   ['param_text', async (ctx) => {
     const c = await ctx.connect()

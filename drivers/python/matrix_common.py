@@ -149,9 +149,11 @@ class DbapiConn:
         self.raw = raw
 
     def exec(self, sql, params=()):
+        """Runs one statement; returns the cursor's rowcount (rows changed by DML)."""
         cur = self.raw.cursor()
         try:
             cur.execute(sql, params or None)
+            return cur.rowcount
         finally:
             cur.close()
 

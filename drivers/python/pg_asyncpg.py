@@ -26,7 +26,10 @@ class AsyncpgConn:
         return re.sub(r"%s", lambda m: f"${next(n)}", sql)
 
     def exec(self, sql, params=()):
-        self.run(self.raw.execute(self.dollar(sql), *params))
+        """Runs one statement; returns the row count of its command tag ("UPDATE 1" -> 1), or None."""
+        tag = self.run(self.raw.execute(self.dollar(sql), *params)) or ""
+        last = tag.split()[-1] if tag.split() else ""
+        return int(last) if last.isdigit() else None
 
     def rows(self, sql, params=()):
         return [tuple(r) for r in self.run(self.raw.fetch(self.dollar(sql), *params))]

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from matrix_common import NA, Mismatch, check, check_pages
 
-CELLS = """connect type_int2 type_int4 type_int8 type_numeric type_float4 type_float8 type_bool
+CELLS = """connect crud type_int2 type_int4 type_int8 type_numeric type_float4 type_float8 type_bool
 type_text type_bytea type_date type_time type_timestamp type_timestamptz type_interval type_uuid
 type_json type_jsonb type_int_array type_text_array type_enum param_text param_binary rollback
 savepoint_rollback savepoint_release duplicate_key cursor_100k executemany copy_text copy_binary
@@ -79,6 +79,13 @@ PREP_SQL = "SELECT CAST(%s AS int4) * 2, CAST(%s AS text) || 'x'"
 POOL_SQL = "SELECT CAST(%s AS int4) + 1"
 COPY_ROWS = [(i, None if i % 7 == 0 else f"r{i} tab\t nl\n bs\\ é ✓") for i in range(1, 1001)]
 PGCOPY = b"PGCOPY\n\xff\r\n\x00"
+# The crud cell: SQL that PostgreSQL and SQLite both accept; values and their Python types.
+CRUD_DDL = "id INTEGER PRIMARY KEY, name TEXT NOT NULL, score DOUBLE PRECISION, active BOOLEAN, qty BIGINT"
+CRUD_COLS = ("id", "name", "score", "active", "qty")
+CRUD_ROWS = [(1, "ann", 1.5, True, 10), (2, "bob", -0.25, False, 9007199254740993),
+             (3, "cé ✓", None, None, None)]
+CRUD_SCORE, CRUD_ACTIVE = 2.75, True  # row 2 after the UPDATE
+CRUD_AFTER = [CRUD_ROWS[0], (2, "bob", CRUD_SCORE, CRUD_ACTIVE, CRUD_ROWS[1][4])]
 
 
 def copy_text_encode(rows):
@@ -133,6 +140,32 @@ def check_rows(what, got, want):
                        f"{want[bad] if bad < len(want) else None!r}")
 
 
+def check_crud_row(what, got, want):
+    """Every column's value and Python type (a bool must be a bool, not 0/1)."""
+    got = tuple(got)
+    check(f"{what}: columns", len(got), len(want))
+    for col, g, w in zip(CRUD_COLS, got, want):
+        check(f"{what} {col}", g, w)
+
+
+def check_crud_rows(what, got, want):
+    check(f"{what}: ids", [r[0] for r in got], [r[0] for r in want])
+    for g, w in zip(got, want):
+        check_crud_row(f"{what} id {w[0]}", g, w)
+
+
+def check_count(what, got, want):
+    """count(*) comes back as an int, or as its decimal text on some targets."""
+    if isinstance(got, str) and got.strip().isdigit():
+        got = int(got)
+    check(what, got, want)
+
+
+def check_version(v):
+    if not isinstance(v, str) or "PostgreSQL" not in v:
+        raise Mismatch(f"SELECT version(): got {v!r}, want text containing 'PostgreSQL'")
+
+
 class Base:
     """Cells written once against a small sync connection API:
     conn() -> object with exec(sql, params=()), rows(sql, params=()), close(); SQL uses %s."""
@@ -158,6 +191,34 @@ class Base:
         try:
             check("SELECT 1", self.one(c, "SELECT 1"), 1)
             return "SELECT 1 ok" if self.sqlite else self.one(c, "SELECT version()")[:80]
+        finally:
+            c.close()
+
+    def cell_crud(self):
+        """Plain CRUD with %s parameters on SQL that SQLite accepts too."""
+        c = self.conn()
+        try:
+            check_version(self.one(c, "SELECT version()"))
+            t = self.t("crud")
+            c.exec(f"DROP TABLE IF EXISTS {t}")
+            c.exec(f"CREATE TABLE {t} ({CRUD_DDL})")
+            cols = ", ".join(CRUD_COLS)
+            for r in CRUD_ROWS:
+                c.exec(f"INSERT INTO {t} ({cols}) VALUES (%s, %s, %s, %s, %s)", r)
+            by_id = f"SELECT {cols} FROM {t} WHERE id = %s"
+            got = c.rows(by_id, (1,))
+            check("rows with id 1", len(got), 1)
+            check_crud_row("id 1", got[0], CRUD_ROWS[0])
+            n = c.exec(f"UPDATE {t} SET score = %s, active = %s WHERE id = %s", (CRUD_SCORE, CRUD_ACTIVE, 2))
+            check("UPDATE row count", n, 1)
+            got = c.rows(by_id, (2,))
+            check("rows with id 2", len(got), 1)
+            check_crud_row("id 2 after UPDATE", got[0], CRUD_AFTER[1])
+            n = c.exec(f"DELETE FROM {t} WHERE id = %s", (3,))
+            check("DELETE row count", n, 1)
+            check_count("SELECT count(*)", self.one(c, f"SELECT count(*) FROM {t}"), 2)
+            check_crud_rows("ORDER BY id", c.rows(f"SELECT {cols} FROM {t} ORDER BY id"), CRUD_AFTER)
+            return "version() ok; 3 inserts, select/update/delete by parameter, Python types as sent"
         finally:
             c.close()
 

@@ -2,7 +2,8 @@
 from concurrent.futures import ThreadPoolExecutor
 
 from matrix_common import NA, Mismatch, check
-from pg_common import PARAMS, Base
+from pg_common import (CRUD_ACTIVE, CRUD_AFTER, CRUD_COLS, CRUD_DDL, CRUD_ROWS, CRUD_SCORE, PARAMS, Base,
+                       check_count, check_crud_row, check_crud_rows)
 from pg_psycopg import Psycopg
 
 
@@ -12,7 +13,7 @@ class SaConn:
         self.raw = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def exec(self, sql, params=()):
-        self.raw.exec_driver_sql(sql, tuple(params))
+        return self.raw.exec_driver_sql(sql, tuple(params)).rowcount
 
     def rows(self, sql, params=()):
         return [tuple(r) for r in self.raw.exec_driver_sql(sql, tuple(params))]
@@ -61,6 +62,51 @@ class Sqlalchemy(Base):
             pass
         return type("Row", (B,), {"__tablename__": t, "id": orm.mapped_column(sa.Integer, primary_key=True),
                                   "v": orm.mapped_column(sa.Text, nullable=True)})
+
+    def crud_model(self, t):
+        sa, orm = self.sa, self.orm
+
+        class B(orm.DeclarativeBase):
+            pass
+        return type("CrudRow", (B,), {
+            "__tablename__": t,
+            "id": orm.mapped_column(sa.Integer, primary_key=True, autoincrement=False),
+            "name": orm.mapped_column(sa.Text, nullable=False),
+            "score": orm.mapped_column(sa.Float, nullable=True),
+            "active": orm.mapped_column(sa.Boolean, nullable=True),
+            "qty": orm.mapped_column(sa.BigInteger, nullable=True)})
+
+    def cell_crud(self):
+        """The ORM: a mapped class and Sessions (version() is asked by the dialect at connect)."""
+        sa, Session = self.sa, self.orm.Session
+        c = self.conn()
+        try:
+            t = self.t("crud")
+            c.exec(f"DROP TABLE IF EXISTS {t}")
+            c.exec(f"CREATE TABLE {t} ({CRUD_DDL})")
+            M = self.crud_model(t)
+            values = lambda o: tuple(getattr(o, col) for col in CRUD_COLS)  # noqa: E731
+            with Session(c.engine) as s, s.begin():
+                s.add_all([M(**dict(zip(CRUD_COLS, r))) for r in CRUD_ROWS])
+            with Session(c.engine) as s:
+                check_crud_row("id 1", values(s.execute(sa.select(M).where(M.id == 1)).scalar_one()),
+                               CRUD_ROWS[0])
+            with Session(c.engine) as s, s.begin():
+                res = s.execute(sa.update(M).where(M.id == 2).values(score=CRUD_SCORE, active=CRUD_ACTIVE))
+                check("UPDATE row count", res.rowcount, 1)
+            with Session(c.engine) as s:
+                check_crud_row("id 2 after UPDATE",
+                               values(s.execute(sa.select(M).where(M.id == 2)).scalar_one()), CRUD_AFTER[1])
+            with Session(c.engine) as s, s.begin():
+                res = s.execute(sa.delete(M).where(M.id == 3))
+                check("DELETE row count", res.rowcount, 1)
+            with Session(c.engine) as s:
+                check_count("SELECT count(*)", s.scalar(sa.select(sa.func.count()).select_from(M)), 2)
+                rows = [values(o) for o in s.scalars(sa.select(M).order_by(M.id))]
+            check_crud_rows("ORDER BY id", rows, CRUD_AFTER)
+            return "ORM: add_all 3, select/update/delete by parameter, 2 rows with Python types as sent"
+        finally:
+            c.close()
 
     def insert_typed(self, c, key, t, rows):
         c.raw.execute(self.table(t, self.types[key]).insert(), [{"id": i, "v": v} for i, v in rows])

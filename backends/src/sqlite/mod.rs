@@ -11,12 +11,18 @@
 //!   equivalent and are ignored on replay; a client session's `SET` is remembered and
 //!   answered by `SHOW` (`settings.rs`), for the drivers that set things when they
 //!   connect; `COPY` is refused.
+//! - PostgreSQL drivers on SQLite: `functions.rs` answers `version()`,
+//!   `current_setting(...)` and `current_schema()`; `params.rs` types a parameter by the
+//!   declared type of the column it meets (asyncpg encodes by it); BOOLEAN columns give
+//!   booleans, and expression columns are typed by their first row (`session.rs`).
 //! - `dialect.rs`: SQLite's clock keywords rewritten to UTC text; mdbd's own errors in
 //!   PostgreSQL's codes (its clients speak PostgreSQL's protocol).
 //! - The bundled SQLite enforces foreign keys by default (`SQLITE_DEFAULT_FOREIGN_KEYS=1`).
 
 mod convert;
 mod dialect;
+mod functions;
+mod params;
 mod session;
 mod settings;
 
@@ -152,10 +158,12 @@ impl Backend for SqliteBackend {
 
     async fn open_session(&self) -> Result<Box<dyn mdbd_engine::backend::Session>, BackendError> {
         let conn = self.connect()?;
+        let settings = Arc::new(std::sync::Mutex::new(Default::default()));
+        functions::register(&conn, Arc::clone(&settings)).map_err(convert::error)?;
         Ok(Box::new(SqliteSession {
             conn: Arc::new(Mutex::new(conn)),
             marker: self.options.marker_table.clone(),
-            settings: Default::default(),
+            settings,
         }))
     }
 

@@ -58,15 +58,46 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendErro
             .unwrap_or(i);
         count = count.max(n);
     }
+    let mut columns: Vec<Column> = stmt
+        .columns()
+        .iter()
+        .map(|c| Column::new(c.name(), c.decl_type().unwrap_or("")))
+        .collect();
+    // An expression column (`SELECT 1`) has no declared type: a read-only statement
+    // without parameters runs once, and its first row types them as `execute` will.
+    if count == 0 && stmt.readonly() && columns.iter().any(|c| c.type_name.is_empty()) {
+        let mut stmt = stmt;
+        let mut raw = stmt.raw_query();
+        if let Some(row) = raw.next().map_err(convert::error)? {
+            let values = (0..columns.len())
+                .map(|i| row.get_ref(i).map(convert::value))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(convert::error)?;
+            type_expressions(&mut columns, &values);
+        }
+    }
     Ok(Description {
-        // SQLite columns have no fixed type, so nothing can be inferred for parameters.
-        params: vec!["text".to_string(); count],
-        columns: stmt
-            .columns()
-            .iter()
-            .map(|c| Column::new(c.name(), c.decl_type().unwrap_or("")))
-            .collect(),
+        params: super::params::types(conn, sql, count),
+        columns,
     })
+}
+
+/// Gives the columns without a declared type (expressions) the type of their value in
+/// `first`, the result's first row: `int8`, `float8`, `text` or `bytea` (a NULL says
+/// nothing). Describe and execute type them alike.
+fn type_expressions(columns: &mut [Column], first: &[Value]) {
+    for (c, v) in columns.iter_mut().zip(first) {
+        if c.type_name.is_empty() {
+            c.type_name = match v {
+                Value::Int(_) => "int8",
+                Value::Float(_) => "float8",
+                Value::Text(_) => "text",
+                Value::Bytes(_) => "bytea",
+                Value::Null | Value::Bool(_) => continue,
+            }
+            .into();
+        }
+    }
 }
 
 /// Runs one statement on `conn`.
@@ -84,20 +115,32 @@ pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome
             last_insert_id,
         });
     }
-    let columns: Vec<Column> = stmt
+    let mut columns: Vec<Column> = stmt
         .columns()
         .iter()
         .map(|c| Column::new(c.name(), c.decl_type().unwrap_or("")))
+        .collect();
+    // A BOOLEAN column holds 0 and 1: its values are booleans.
+    let booleans: Vec<bool> = columns
+        .iter()
+        .map(|c| super::params::pg_type(&c.type_name) == Some("bool"))
         .collect();
     let n = columns.len();
     let mut rows = Vec::new();
     let mut raw = stmt.raw_query();
     while let Some(row) = raw.next().map_err(convert::error)? {
         let mut values = Vec::with_capacity(n);
-        for i in 0..n {
-            values.push(convert::value(row.get_ref(i).map_err(convert::error)?));
+        for (i, boolean) in booleans.iter().enumerate() {
+            let v = convert::value(row.get_ref(i).map_err(convert::error)?);
+            values.push(match v {
+                Value::Int(b) if *boolean => Value::Bool(b != 0),
+                v => v,
+            });
         }
         rows.push(values);
+    }
+    if let Some(first) = rows.first() {
+        type_expressions(&mut columns, first);
     }
     Ok(Outcome::Rows(ResultSet { columns, rows }))
 }
@@ -122,8 +165,8 @@ pub fn set_marker(conn: &Connection, table: &str, lsn: Lsn) -> Result<(), Backen
 pub struct SqliteSession {
     pub(super) conn: Arc<Mutex<Connection>>,
     pub(super) marker: String,
-    /// What the client `SET` (see `settings.rs`).
-    pub(super) settings: std::collections::HashMap<String, String>,
+    /// What the client `SET` (see `settings.rs`); `current_setting()` reads it too.
+    pub(super) settings: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 #[async_trait::async_trait]
@@ -135,14 +178,18 @@ impl Session for SqliteSession {
     ) -> Result<Outcome, BackendError> {
         let sql = mdbd_engine::backend::utf8_statement(sql)?;
         if let Some(command) = super::settings::command(sql) {
-            return super::settings::run(&mut self.settings, command);
+            let mut settings = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+            return super::settings::run(&mut settings, command);
         }
-        let (sql, params) = (sql.to_string(), params.to_vec());
+        let (sql, params) = (
+            super::functions::unqualified(sql).into_owned(),
+            params.to_vec(),
+        );
         on_conn(&self.conn, move |c| execute(c, &sql, &params)).await
     }
 
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
-        let sql = sql.to_string();
+        let sql = super::functions::unqualified(sql).into_owned();
         on_conn(&self.conn, move |c| describe(c, &sql)).await
     }
 

@@ -16,10 +16,21 @@ pub(super) enum Command {
     Show(String),
 }
 
+/// The `server_version` SQLite sessions report (PostgreSQL's protocol and defaults).
+pub(super) const SERVER_VERSION: &str = "15.0";
+
+/// What `SHOW name` answers: what the session set, else PostgreSQL's default.
+pub(super) fn shown(settings: &HashMap<String, String>, name: &str) -> Option<String> {
+    settings
+        .get(name)
+        .cloned()
+        .or_else(|| default(name).map(str::to_string))
+}
+
 /// What a setting is before any `SET`: PostgreSQL's defaults for those drivers read.
 fn default(name: &str) -> Option<&'static str> {
     Some(match name {
-        "server_version" => "15.0",
+        "server_version" => SERVER_VERSION,
         "server_encoding" | "client_encoding" => "UTF8",
         "datestyle" => "ISO, MDY",
         "intervalstyle" => "postgres",
@@ -73,7 +84,16 @@ pub(super) fn command(sql: &str) -> Option<Command> {
 }
 
 fn name(text: &str) -> String {
-    text.trim().trim_matches('"').to_ascii_lowercase()
+    let name = text.trim().trim_matches('"').to_ascii_lowercase();
+    // `SHOW TRANSACTION ISOLATION LEVEL` (SQLAlchemy asks at connect) is PostgreSQL's
+    // spelling of `SHOW transaction_isolation`.
+    if name
+        .split_whitespace()
+        .eq(["transaction", "isolation", "level"])
+    {
+        return "transaction_isolation".into();
+    }
+    name
 }
 
 /// A value as `SHOW` prints it: each item of a list unquoted from `'...'`.
@@ -115,11 +135,7 @@ pub(super) fn run(
             done("RESET")
         }
         Command::Show(name) => {
-            let Some(shown) = settings
-                .get(&name)
-                .cloned()
-                .or_else(|| default(&name).map(str::to_string))
-            else {
+            let Some(shown) = shown(settings, &name) else {
                 return Err(BackendError::Db(DbError {
                     code: "42704".into(),
                     sqlstate: "42704".into(),

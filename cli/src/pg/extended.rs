@@ -217,7 +217,9 @@ impl ExtendedQueryHandler for Connection {
         }
         let count = portal.parameter_len();
         let binary = (0..count).any(|i| !portal.parameter_format.is_text(i));
-        let types = if binary {
+        // Text parameters are the backend's to parse, except on engines that take values
+        // (SQLite: see `types::typed_text`), where their types are needed too.
+        let types = if binary || (count > 0 && !self.postgres()) {
             self.parameter_types(&portal.statement, count).await?
         } else {
             vec![Type::TEXT; count]
@@ -229,6 +231,13 @@ impl ExtendedQueryHandler for Connection {
                     portal.parameter_format.format_for(i),
                     &types[i],
                 )
+                .map(|v| {
+                    if self.postgres() {
+                        v
+                    } else {
+                        types::typed_text(v, &types[i])
+                    }
+                })
             })
             .collect::<PgWireResult<Vec<Value>>>()?;
         let result = self.session.lock().await.execute(sql, &params).await;

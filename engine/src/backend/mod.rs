@@ -128,7 +128,9 @@ pub trait Session: Send {
 
     /// The parameter types and result columns of `sql`, without running it (the
     /// extended query protocol's Describe). Parameter types are the engine's type names;
-    /// an engine that cannot infer them (SQLite) says `text`.
+    /// where an engine cannot infer one (SQLite, beyond the columns parameters meet) it
+    /// says `text`. SQLite may run a read-only statement without parameters once, to type
+    /// its expression columns by their first row.
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError>;
 
     /// Starts `COPY ... FROM STDIN` (`sql`; on MySQL, `LOAD DATA LOCAL INFILE`, whose
