@@ -13,8 +13,8 @@ mod common;
 use common::drivers::{self, Target};
 use common::{start, stop, Three};
 
-/// psycopg's cells on SQLite; psycopg2 and asyncpg have these and more.
-const PSYCOPG: &[&str] = &[
+/// The cells psycopg, psycopg2 and asyncpg share on SQLite.
+const PYTHON: &[&str] = &[
     "connect",
     "crud",
     "type_int2",
@@ -24,15 +24,19 @@ const PSYCOPG: &[&str] = &[
     "rollback",
     "savepoint_rollback",
     "savepoint_release",
-    "executemany",
     "close",
 ];
 
-/// The cells that must work on SQLite, per driver.
+/// The cells that must work on SQLite, per driver. (asyncpg's executemany reads an
+/// aggregate of a table in binary: SQLite cannot say its type before it runs, so it is
+/// announced, and sent, as text.)
 const EXPECTED: &[(&str, &[&[&str]])] = &[
-    ("psycopg", &[PSYCOPG]),
-    ("psycopg2", &[PSYCOPG, &["prepared_reuse", "pool_reuse"]]),
-    ("asyncpg", &[PSYCOPG, &["cursor_100k"]]),
+    ("psycopg", &[PYTHON, &["executemany"]]),
+    (
+        "psycopg2",
+        &[PYTHON, &["executemany", "prepared_reuse", "pool_reuse"]],
+    ),
+    ("asyncpg", &[PYTHON, &["cursor_100k"]]),
     (
         "pg",
         &[&[

@@ -205,6 +205,18 @@ pub fn qualified_identifier(name: &str) -> Result<String, BackendError> {
 }
 
 /// The optional fields of a PostgreSQL error, as the server sent them.
+/// A notice (NoticeResponse) as the engine's error type, its severity kept.
+pub fn notice(db: &tokio_postgres::error::DbError) -> DbError {
+    let mut fields = error_fields(db);
+    fields.severity = Some(db.severity().to_string());
+    DbError {
+        code: db.code().code().to_string(),
+        sqlstate: db.code().code().to_string(),
+        message: db.message().to_string(),
+        fields: Some(Box::new(fields)),
+    }
+}
+
 fn error_fields(db: &tokio_postgres::error::DbError) -> ErrorFields {
     use tokio_postgres::error::ErrorPosition;
     let owned = |s: Option<&str>| s.map(str::to_string);
@@ -216,6 +228,7 @@ fn error_fields(db: &tokio_postgres::error::DbError) -> ErrorFields {
         None => (None, None, None),
     };
     ErrorFields {
+        severity: None,
         detail: owned(db.detail()),
         hint: owned(db.hint()),
         position,

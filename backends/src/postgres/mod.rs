@@ -280,13 +280,15 @@ impl Backend for PgBackend {
     }
 
     async fn open_session(&self) -> Result<Box<dyn mdbd_engine::backend::Session>, BackendError> {
+        let (client, notices) = session::connect_with_notices(&self.name, &self.target).await?;
         Ok(Box::new(PgSession {
             backend: self.name.clone(),
-            client: self.client().await?,
+            client,
             tls: self.target.tls.clone(),
             marker: self.options.marker_table.clone(),
             begin_pending: false,
             copy: None,
+            notices,
         }))
     }
 

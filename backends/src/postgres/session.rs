@@ -4,20 +4,36 @@ use super::convert::{self, PgParam, PgValue};
 use super::tls::Target;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use mdbd_engine::backend::DbError;
 use mdbd_engine::backend::{BackendError, Column, Outcome, ResultSet, Session};
 use mdbd_engine::backend::{CopyOut, Description};
 use mdbd_engine::log::{Lsn, Value};
 use postgres_types::ToSql;
+use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use tokio_postgres::{Client, CopyInSink, NoTls};
+
+/// The notices a connection's server sent, not yet taken (at most [`NOTICES_KEPT`]).
+pub type Notices = Arc<Mutex<VecDeque<DbError>>>;
+
+/// Notices beyond this many, untaken, push out the oldest.
+const NOTICES_KEPT: usize = 100;
 
 /// Connects (over TLS when the target says so), running the connection's I/O on its
 /// own task.
 pub async fn connect(backend: &str, target: &Target) -> Result<Client, BackendError> {
-    let name = backend.to_string();
-    let ended = move |e: tokio_postgres::Error| {
-        tracing::debug!(backend = %name, error = %e, "postgres connection ended");
-    };
+    connect_with_notices(backend, target)
+        .await
+        .map(|(client, _)| client)
+}
+
+/// [`connect`], keeping the notices the server sends for the session to take.
+pub async fn connect_with_notices(
+    backend: &str,
+    target: &Target,
+) -> Result<(Client, Notices), BackendError> {
+    let notices = Notices::default();
     let client = match &target.tls {
         None => {
             let (client, connection) = target
@@ -25,7 +41,7 @@ pub async fn connect(backend: &str, target: &Target) -> Result<Client, BackendEr
                 .connect(NoTls)
                 .await
                 .map_err(|e| convert::error(backend, e))?;
-            tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+            tokio::spawn(drive(connection, backend.to_string(), notices.clone()));
             client
         }
         Some(tls) => {
@@ -34,11 +50,41 @@ pub async fn connect(backend: &str, target: &Target) -> Result<Client, BackendEr
                 .connect(tls.clone())
                 .await
                 .map_err(|e| convert::error(backend, e))?;
-            tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+            tokio::spawn(drive(connection, backend.to_string(), notices.clone()));
             client
         }
     };
-    Ok(client)
+    Ok((client, notices))
+}
+
+/// Runs a connection's I/O until it ends. A notice arrives before the response of the
+/// request that caused it, so it is queued by the time that request returns.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    backend: String,
+    notices: Notices,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(tokio_postgres::AsyncMessage::Notice(notice))) => {
+                let mut queue = notices.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.len() == NOTICES_KEPT {
+                    queue.pop_front();
+                }
+                queue.push_back(convert::notice(&notice));
+            }
+            // LISTEN's notifications are not passed on (yet).
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::debug!(backend = %backend, error = %e, "postgres connection ended");
+                return;
+            }
+            None => return,
+        }
+    }
 }
 
 /// Runs one statement: a result set when it has columns, a command tag otherwise.
@@ -181,6 +227,8 @@ pub struct PgSession {
     pub(super) begin_pending: bool,
     /// A `COPY ... FROM STDIN` in progress.
     pub(super) copy: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    /// What the server noticed, for the client (see `Session::take_notices`).
+    pub(super) notices: Notices,
 }
 
 impl PgSession {
@@ -200,6 +248,11 @@ impl PgSession {
 impl Session for PgSession {
     fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+
+    fn take_notices(&mut self) -> Vec<DbError> {
+        let mut queue = self.notices.lock().unwrap_or_else(|p| p.into_inner());
+        queue.drain(..).collect()
     }
 
     fn canceller(&self) -> Option<std::sync::Arc<dyn mdbd_engine::backend::Canceller>> {

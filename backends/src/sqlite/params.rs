@@ -160,6 +160,12 @@ fn tables(t: &[Token]) -> Vec<String> {
     out
 }
 
+/// `sql` names a table (or a view, or a table-valued function) to read or write: a
+/// `FROM`, `JOIN`, `INTO` or `UPDATE` is followed by a name.
+pub fn names_a_table(sql: &str) -> bool {
+    !tables(&tokens(sql)).is_empty()
+}
+
 /// For each parameter `1..=count`, the column it meets (by the rules in the module
 /// docs), or `Int` for `LIMIT`/`OFFSET`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -374,6 +380,13 @@ mod tests {
         assert_eq!(m, vec![col("id")]);
         let (_, m) = meets("SELECT lower($1) FROM t", 1);
         assert_eq!(m, vec![None]);
+    }
+
+    #[test]
+    fn constant_reads_name_no_table() {
+        assert!(!names_a_table("SELECT 1, version(), 'from x'"));
+        assert!(names_a_table("SELECT count(*) FROM t"));
+        assert!(names_a_table("select x from main.t join u on true"));
     }
 
     #[test]

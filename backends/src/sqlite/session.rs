@@ -63,9 +63,9 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendErro
         .iter()
         .map(|c| Column::new(c.name(), c.decl_type().unwrap_or("")))
         .collect();
-    // An expression column (`SELECT 1`) has no declared type: a read-only statement
-    // without parameters runs once, and its first row types them as `execute` will.
-    if count == 0 && stmt.readonly() && columns.iter().any(|c| c.type_name.is_empty()) {
+    // An expression column (`SELECT 1`) has no declared type: a constant read runs
+    // once, and its first row types them as `execute` will.
+    if count == 0 && constant_read(&stmt, sql) && columns.iter().any(|c| c.type_name.is_empty()) {
         let mut stmt = stmt;
         let mut raw = stmt.raw_query();
         if let Some(row) = raw.next().map_err(convert::error)? {
@@ -82,9 +82,17 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendErro
     })
 }
 
+/// A read-only statement that names no table (`SELECT 1`, `SELECT version()`): its
+/// first row, and with it the types of its expression columns, is the same at Describe
+/// and at every Execute. (A read of a table is not: an empty table at Describe, rows
+/// later, would announce one type and send another.)
+fn constant_read(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
+    stmt.readonly() && !super::params::names_a_table(sql)
+}
+
 /// Gives the columns without a declared type (expressions) the type of their value in
 /// `first`, the result's first row: `int8`, `float8`, `text` or `bytea` (a NULL says
-/// nothing). Describe and execute type them alike.
+/// nothing). Describe and execute type them alike (see [`constant_read`]).
 fn type_expressions(columns: &mut [Column], first: &[Value]) {
     for (c, v) in columns.iter_mut().zip(first) {
         if c.type_name.is_empty() {
@@ -104,6 +112,7 @@ fn type_expressions(columns: &mut [Column], first: &[Value]) {
 pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
     let mut stmt = conn.prepare(sql).map_err(convert::error)?;
     bind(&mut stmt, params)?;
+    let typed = constant_read(&stmt, sql);
     if stmt.column_count() == 0 {
         let rows = stmt.raw_execute().map_err(convert::error)? as u64;
         let last = conn.last_insert_rowid();
@@ -139,7 +148,7 @@ pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome
         }
         rows.push(values);
     }
-    if let Some(first) = rows.first() {
+    if let Some(first) = rows.first().filter(|_| params.is_empty() && typed) {
         type_expressions(&mut columns, first);
     }
     Ok(Outcome::Rows(ResultSet { columns, rows }))

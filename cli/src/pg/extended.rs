@@ -240,7 +240,18 @@ impl ExtendedQueryHandler for Connection {
                 })
             })
             .collect::<PgWireResult<Vec<Value>>>()?;
-        let result = self.session.lock().await.execute(sql, &params).await;
+        let (result, notices) = {
+            let mut session = self.session.lock().await;
+            let result = session.execute(sql, &params).await;
+            (result, session.take_notices())
+        };
+        for notice in notices {
+            client
+                .feed(PgWireBackendMessage::NoticeResponse(response::notice(
+                    &notice,
+                )))
+                .await?;
+        }
         response::outcome(result, |rs| {
             response::described_fields(
                 &rs.columns,

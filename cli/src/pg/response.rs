@@ -9,7 +9,7 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::Type;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::response::ErrorResponse;
+use pgwire::messages::response::{ErrorResponse, NoticeResponse};
 use std::sync::Arc;
 
 /// The wire type of a text-format column: the backend's own type where mdbd's values of
@@ -220,22 +220,8 @@ pub fn failure(e: &ClusterError) -> PgWireError {
     PgWireError::ApiError(Box::new(wire_error(e)))
 }
 
-/// A cluster error as PostgreSQL's fields: the backend's SQLSTATE, message and every
-/// optional field verbatim.
-fn wire_error(e: &ClusterError) -> WireError {
-    let ClusterError::Db(db) = e else {
-        return WireError::from_info(error(e));
-    };
-    let Some(f) = db.fields.as_deref() else {
-        return WireError::from_info(error(e));
-    };
-    let info = error(e);
-    let mut out = vec![
-        (b'S', info.severity.clone()),
-        (b'V', info.severity),
-        (b'C', info.code),
-        (b'M', info.message),
-    ];
+/// The optional fields of an error or notice that the server sent, in PostgreSQL's codes.
+fn optional_fields(f: &mdbd_engine::backend::ErrorFields) -> Vec<(u8, String)> {
     let position = f.position.map(|p| p.to_string());
     let text = [
         (b'D', f.detail.clone()),
@@ -253,7 +239,47 @@ fn wire_error(e: &ClusterError) -> WireError {
         (b'L', f.line.map(|l| l.to_string())),
         (b'R', f.routine.clone()),
     ];
-    out.extend(text.into_iter().filter_map(|(c, v)| v.map(|v| (c, v))));
+    text.into_iter()
+        .filter_map(|(c, v)| v.map(|v| (c, v)))
+        .collect()
+}
+
+/// A backend's notice, with every field it sent (`RAISE NOTICE`, "... skipping").
+pub fn notice(db: &mdbd_engine::backend::DbError) -> NoticeResponse {
+    let severity = db
+        .fields
+        .as_deref()
+        .and_then(|f| f.severity.clone())
+        .unwrap_or_else(|| "NOTICE".into());
+    let mut out = vec![
+        (b'S', severity.clone()),
+        (b'V', severity),
+        (b'C', db.sqlstate.clone()),
+        (b'M', db.message.clone()),
+    ];
+    if let Some(f) = db.fields.as_deref() {
+        out.extend(optional_fields(f));
+    }
+    NoticeResponse::new(out)
+}
+
+/// A cluster error as PostgreSQL's fields: the backend's SQLSTATE, message and every
+/// optional field verbatim.
+fn wire_error(e: &ClusterError) -> WireError {
+    let ClusterError::Db(db) = e else {
+        return WireError::from_info(error(e));
+    };
+    let Some(f) = db.fields.as_deref() else {
+        return WireError::from_info(error(e));
+    };
+    let info = error(e);
+    let mut out = vec![
+        (b'S', info.severity.clone()),
+        (b'V', info.severity),
+        (b'C', info.code),
+        (b'M', info.message),
+    ];
+    out.extend(optional_fields(f));
     WireError(out)
 }
 

@@ -65,6 +65,13 @@ impl SimpleQueryHandler for Connection {
                     response::simple_fields(rs, postgres)
                 }),
             };
+            for notice in session.take_notices() {
+                client
+                    .feed(PgWireBackendMessage::NoticeResponse(response::notice(
+                        &notice,
+                    )))
+                    .await?;
+            }
             match result {
                 Ok(response) => send(client, response).await?,
                 Err(e) => {

@@ -159,6 +159,14 @@ pub trait Session: Send {
         Err(copy_unsupported())
     }
 
+    /// The notices the server sent since the last call, oldest first (PostgreSQL's
+    /// NoticeResponse: `RAISE NOTICE`, "table ... does not exist, skipping"). They belong
+    /// to the client whose request caused them; a connection given to another session
+    /// has them taken and dropped first. Engines without notices have none.
+    fn take_notices(&mut self) -> Vec<DbError> {
+        Vec::new()
+    }
+
     /// True when the connection is known to be closed (the server went away or it broke):
     /// a pool never hands it out again. Cheap; no round trip.
     fn is_closed(&self) -> bool {

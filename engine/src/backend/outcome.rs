@@ -108,6 +108,8 @@ pub struct DbError {
 /// Whether two backends agree is decided by the SQLSTATE alone, never by these.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ErrorFields {
+    /// `S`/`V` of a notice (`NOTICE`, `WARNING`, `INFO`, ...); errors are `ERROR`.
+    pub severity: Option<String>,
     /// `D`: the secondary message (`Key (id)=(1) already exists.`).
     pub detail: Option<String>,
     /// `H`: a suggestion.

@@ -302,7 +302,9 @@ impl Conn {
         if self.broken {
             return;
         }
-        if let Some(session) = self.session.take() {
+        if let Some(mut session) = self.session.take() {
+            // Notices of this session's requests are not the next session's.
+            drop(session.take_notices());
             if !session.is_closed() {
                 self.pool
                     .idle
@@ -389,6 +391,13 @@ impl Session for Conn {
 
     fn is_closed(&self) -> bool {
         self.broken || self.session.as_ref().is_none_or(|s| s.is_closed())
+    }
+
+    fn take_notices(&mut self) -> Vec<DbError> {
+        self.session
+            .as_mut()
+            .map(|s| s.take_notices())
+            .unwrap_or_default()
     }
 
     fn canceller(&self) -> Option<Arc<dyn crate::backend::Canceller>> {

@@ -68,6 +68,8 @@ pub struct ClusterSession {
     cancel: SessionCanceller,
     /// The backend its catalog reads go to (see `read.rs`).
     pub(super) catalog_backend: Option<String>,
+    /// Notices of its requests not yet taken by the front end (see `take_notices`).
+    notices: Vec<crate::backend::DbError>,
     /// Every read goes to `catalog_backend`: the session met a type of the database's
     /// own (an enum), whose id is only that backend's.
     pub(super) reads_pinned: bool,
@@ -116,6 +118,7 @@ impl ClusterSession {
             cancel: SessionCanceller::new(cluster_for_cancel),
             catalog_backend: None,
             reads_pinned: false,
+            notices: Vec::new(),
         }
     }
 
@@ -318,8 +321,33 @@ impl ClusterSession {
         result
     }
 
-    /// Bookkeeping after each client request: idle time starts, free connections go back.
+    /// The notices the backends sent while running the client's requests since the last
+    /// call, oldest first: one backend's (a write's members send the same ones). A front
+    /// end that has no use for them need not call: the oldest go past a hundred.
+    pub fn take_notices(&mut self) -> Vec<crate::backend::DbError> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Bookkeeping after each client request: the request's notices are kept, idle time
+    /// starts, free connections go back.
     pub(super) fn after_request(&mut self) {
+        let mut names: Vec<String> = self.conns.keys().cloned().collect();
+        names.sort();
+        let mut kept: Option<Vec<crate::backend::DbError>> = None;
+        for name in names {
+            if let Some(conn) = self.conns.get_mut(&name) {
+                let notices = conn.take_notices();
+                if kept.is_none() && !notices.is_empty() {
+                    kept = Some(notices);
+                }
+            }
+        }
+        self.notices.extend(kept.unwrap_or_default());
+        const KEPT: usize = 100;
+        if self.notices.len() > KEPT {
+            let extra = self.notices.len() - KEPT;
+            self.notices.drain(..extra);
+        }
         self.cancel.running(false);
         if self.txn.is_some() {
             self.idle_since = Some(Instant::now());
