@@ -32,6 +32,16 @@ impl Dialect for Mysql {
         }
     }
 
+    fn message(&self, error: OwnError, why: &str) -> String {
+        match error {
+            OwnError::IdleInTransaction => format!(
+                "The client was disconnected by the server because of inactivity in a transaction ({why})"
+            ),
+            OwnError::TurnHeld => format!("Query execution was interrupted: {why}"),
+            _ => why.to_string(),
+        }
+    }
+
     /// Statements are not rewritten: MySQL answers the clock in the session's time zone,
     /// so the backend pins `SET timestamp` instead ([`CLOCK_SETTING`]).
     fn pinned_clock(&self, _: &str, _: Option<&str>, _: &UtcText) -> Option<String> {
@@ -48,6 +58,27 @@ mod tests {
     use super::{Mysql, CLOCK_SETTING};
     use mdbd_engine::cluster::{pin_time, with_clock};
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn session_timeouts_are_worded_as_mysql_words_them() {
+        use mdbd_engine::cluster::TxnExpiry;
+        let e = TxnExpiry::IdleInTransaction(Duration::from_secs(2)).error(&Mysql);
+        assert_eq!((e.code.as_str(), e.sqlstate.as_str()), ("4031", "HY000"));
+        assert!(
+            e.message
+                .starts_with("The client was disconnected by the server because of inactivity"),
+            "{}",
+            e.message
+        );
+        let e = TxnExpiry::TurnHeld(Duration::from_secs(2)).error(&crate::postgres::Postgres);
+        assert_eq!(e.sqlstate, "25P04");
+        assert!(
+            e.message
+                .starts_with("terminating connection due to transaction timeout"),
+            "{}",
+            e.message
+        );
+    }
 
     #[test]
     fn mysql_writes_log_their_pinned_clock_and_keep_their_text() {

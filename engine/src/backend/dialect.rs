@@ -52,6 +52,20 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     /// The error code and SQLSTATE this engine gives for `error`.
     fn error_code(&self, error: OwnError) -> (&'static str, &'static str);
 
+    /// The message of `error` as this engine words it, with mdbd's reason `why` (which
+    /// limit, how long). PostgreSQL's wording by default.
+    fn message(&self, error: OwnError, why: &str) -> String {
+        match error {
+            OwnError::IdleInTransaction => {
+                format!("terminating connection due to idle-in-transaction timeout ({why})")
+            }
+            OwnError::TurnHeld => {
+                format!("terminating connection due to transaction timeout: {why}")
+            }
+            _ => why.to_string(),
+        }
+    }
+
     /// What the current-time function `word` (lower case; `precision` as written in its
     /// parentheses) becomes in a write whose clock is pinned to `at`; `None` leaves it
     /// alone (not a function of this engine, or the engine pins its clock by a session

@@ -47,17 +47,18 @@ pub enum TxnExpiry {
 impl TxnExpiry {
     /// The error the client gets, as its database would word it.
     pub fn error(self, dialect: &dyn Dialect) -> DbError {
-        let (what, message) = match self {
+        let (what, why) = match self {
             TxnExpiry::IdleInTransaction(d) => (
                 OwnError::IdleInTransaction,
-                format!("terminating connection due to idle-in-transaction timeout (idle_in_transaction_timeout {d:?})"),
+                format!("idle_in_transaction_timeout {d:?}"),
             ),
             TxnExpiry::TurnHeld(d) => (
                 OwnError::TurnHeld,
-                format!("terminating connection due to transaction timeout: it held the write turn longer than write_turn_timeout ({d:?})"),
+                format!("it held the write turn longer than write_turn_timeout ({d:?})"),
             ),
         };
         let (code, sqlstate) = dialect.error_code(what);
+        let message = dialect.message(what, &why);
         DbError {
             code: code.into(),
             sqlstate: sqlstate.into(),
