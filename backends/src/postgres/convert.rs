@@ -156,12 +156,7 @@ pub fn error(backend: &str, e: tokio_postgres::Error) -> BackendError {
             backend: backend.to_string(),
             reason: format!("{} ({})", db.message(), db.code().code()),
         },
-        Some(db) => BackendError::Db(DbError {
-            code: db.code().code().to_string(),
-            sqlstate: db.code().code().to_string(),
-            message: db.message().to_string(),
-            fields: Some(Box::new(error_fields(db))),
-        }),
+        Some(db) => BackendError::Db(db_error(db)),
         None => {
             // tokio-postgres says "error performing TLS handshake" and keeps the why (a
             // certificate for another name, an unknown CA) in its source chain.
@@ -205,16 +200,23 @@ pub fn qualified_identifier(name: &str) -> Result<String, BackendError> {
 }
 
 /// The optional fields of a PostgreSQL error, as the server sent them.
-/// A notice (NoticeResponse) as the engine's error type, its severity kept.
-pub fn notice(db: &tokio_postgres::error::DbError) -> DbError {
-    let mut fields = error_fields(db);
-    fields.severity = Some(db.severity().to_string());
+/// A server's error as the engine's, with every field it sent.
+fn db_error(db: &tokio_postgres::error::DbError) -> DbError {
     DbError {
         code: db.code().code().to_string(),
         sqlstate: db.code().code().to_string(),
         message: db.message().to_string(),
-        fields: Some(Box::new(fields)),
+        fields: Some(Box::new(error_fields(db))),
     }
+}
+
+/// A notice (NoticeResponse) as the engine's error type, its severity kept.
+pub fn notice(db: &tokio_postgres::error::DbError) -> DbError {
+    let mut notice = db_error(db);
+    if let Some(fields) = notice.fields.as_deref_mut() {
+        fields.severity = Some(db.severity().to_string());
+    }
+    notice
 }
 
 fn error_fields(db: &tokio_postgres::error::DbError) -> ErrorFields {

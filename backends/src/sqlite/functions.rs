@@ -50,10 +50,15 @@ pub fn register(
 /// `sql` without the `pg_catalog.` qualifier before the functions of this module.
 pub fn unqualified(sql: &str) -> Cow<'_, str> {
     const QUALIFIER: &str = "pg_catalog.";
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains(QUALIFIER) {
+    // Asked of every statement: a scan in place, a lower-case copy only when it is there.
+    let present = sql
+        .as_bytes()
+        .windows(QUALIFIER.len())
+        .any(|w| w.eq_ignore_ascii_case(QUALIFIER.as_bytes()));
+    if !present {
         return Cow::Borrowed(sql);
     }
+    let lower = sql.to_ascii_lowercase();
     let mut out = String::with_capacity(sql.len());
     let mut copied = 0;
     for (at, _) in lower.match_indices(QUALIFIER) {

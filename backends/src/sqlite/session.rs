@@ -65,7 +65,7 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendErro
         .collect();
     // An expression column (`SELECT 1`) has no declared type: a constant read runs
     // once, and its first row types them as `execute` will.
-    if count == 0 && constant_read(&stmt, sql) && columns.iter().any(|c| c.type_name.is_empty()) {
+    if count == 0 && untyped(&columns) && constant_read(stmt.readonly(), sql) {
         let mut stmt = stmt;
         let mut raw = stmt.raw_query();
         if let Some(row) = raw.next().map_err(convert::error)? {
@@ -86,8 +86,13 @@ pub fn describe(conn: &Connection, sql: &str) -> Result<Description, BackendErro
 /// first row, and with it the types of its expression columns, is the same at Describe
 /// and at every Execute. (A read of a table is not: an empty table at Describe, rows
 /// later, would announce one type and send another.)
-fn constant_read(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
-    stmt.readonly() && !super::params::names_a_table(sql)
+fn constant_read(readonly: bool, sql: &str) -> bool {
+    readonly && !super::params::names_a_table(sql)
+}
+
+/// Some column is an expression (no declared type).
+fn untyped(columns: &[Column]) -> bool {
+    columns.iter().any(|c| c.type_name.is_empty())
 }
 
 /// Gives the columns without a declared type (expressions) the type of their value in
@@ -112,7 +117,7 @@ fn type_expressions(columns: &mut [Column], first: &[Value]) {
 pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {
     let mut stmt = conn.prepare(sql).map_err(convert::error)?;
     bind(&mut stmt, params)?;
-    let typed = constant_read(&stmt, sql);
+    let readonly = stmt.readonly();
     if stmt.column_count() == 0 {
         let rows = stmt.raw_execute().map_err(convert::error)? as u64;
         let last = conn.last_insert_rowid();
@@ -148,8 +153,11 @@ pub fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<Outcome
         }
         rows.push(values);
     }
-    if let Some(first) = rows.first().filter(|_| params.is_empty() && typed) {
-        type_expressions(&mut columns, first);
+    // Tested in this order: the statement's text is scanned only for an expression read.
+    if let Some(first) = rows.first() {
+        if params.is_empty() && untyped(&columns) && constant_read(readonly, sql) {
+            type_expressions(&mut columns, first);
+        }
     }
     Ok(Outcome::Rows(ResultSet { columns, rows }))
 }

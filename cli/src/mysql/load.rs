@@ -3,19 +3,11 @@
 //! through the cluster's COPY path: every backend's server gets the same file when it
 //! asks its connection for it, and the log keeps the file with the statement for replay.
 
+use super::query::db_error;
 use super::Conn;
 use mdbd::mysql_wire::handshake::caps;
-use mdbd_engine::backend::{DbError, Outcome};
+use mdbd_engine::backend::Outcome;
 use mdbd_engine::cluster::ClusterError;
-
-fn refused(code: &str, sqlstate: &str, message: &str) -> ClusterError {
-    ClusterError::Db(DbError {
-        code: format!("{}{code}", super::reply::OWN),
-        sqlstate: sqlstate.into(),
-        message: message.into(),
-        ..Default::default()
-    })
-}
 
 /// The file name of `LOAD DATA|XML LOCAL INFILE 'name'`, unquoted (backslash escapes and
 /// doubled quotes as MySQL reads them); `None` when the statement does not name one.
@@ -55,17 +47,18 @@ pub(super) fn file_name(sql: &str) -> Option<Vec<u8>> {
 /// MySQL's 1148, as a server with `local_infile` off refuses.
 pub(super) async fn load(conn: &mut Conn, sql: &str) -> Result<Outcome, ClusterError> {
     if conn.caps & caps::LOCAL_FILES == 0 {
-        return Err(refused(
+        return Err(db_error(
             "1148",
             "42000",
-            "The used command is not allowed: the client did not enable LOAD DATA LOCAL (CLIENT_LOCAL_FILES)",
+            "The used command is not allowed: the client did not enable LOAD DATA LOCAL (CLIENT_LOCAL_FILES)".into(),
         ));
     }
     let name = file_name(sql).ok_or_else(|| {
-        refused(
+        db_error(
             "1064",
             "42000",
-            "You have an error in your SQL syntax: LOAD DATA LOCAL INFILE needs a quoted file name",
+            "You have an error in your SQL syntax: LOAD DATA LOCAL INFILE needs a quoted file name"
+                .into(),
         )
     })?;
     conn.session.copy_in_start(sql).await?;

@@ -11,7 +11,7 @@ use mdbd_engine::cluster::ClusterError;
 
 /// An error of the front end itself (not a backend's): its MySQL error number is kept
 /// whatever the backends' engine (see `reply::error`).
-fn db_error(code: &str, sqlstate: &str, message: String) -> ClusterError {
+pub(super) fn db_error(code: &str, sqlstate: &str, message: String) -> ClusterError {
     ClusterError::Db(DbError {
         code: format!("{}{code}", super::reply::OWN),
         sqlstate: sqlstate.into(),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// only), else from its values when they agree (SQLite columns are dynamically typed),
 /// else from the declared type name, else text.
 fn column_type(rs: &ResultSet, i: usize, postgres: bool) -> Type {
-    if let Some(t) = types::user_type(&rs.columns[i]).filter(|_| postgres) {
+    if let Some(t) = types::user_type(&rs.columns[i]) {
         return t;
     }
     if let Some(t) = types::text_type(&rs.columns[i].type_name) {
@@ -88,7 +88,6 @@ pub fn described_fields(
                 None,
                 None,
                 types::user_type(c)
-                    .filter(|_| postgres)
                     .unwrap_or_else(|| types::described_type(&c.type_name, asked, postgres)),
                 asked.unwrap_or(FieldFormat::Text),
             )

@@ -131,7 +131,8 @@ pub fn printed_type(type_name: &str) -> Option<Type> {
 }
 
 /// A type defined in the database that the backend announced by its oid (an enum, whose
-/// values are text in both formats), announced to the client as the backend did.
+/// values are text in both formats), announced to the client as the backend did. Only
+/// PostgreSQL backends give such oids.
 pub fn user_type(column: &mdbd_engine::backend::Column) -> Option<Type> {
     let oid = column.meta.type_oid?;
     Some(Type::new(

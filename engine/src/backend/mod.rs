@@ -21,7 +21,9 @@ mod outcome;
 pub use checksum::{TableChecksum, TableHasher};
 pub use dialect::{Dialect, OwnError};
 pub use outcome::strip_leading_comments;
-pub use outcome::{command_tag, Column, ColumnMeta, DbError, ErrorFields, Outcome, ResultSet};
+pub use outcome::{
+    command_tag, has_database_types, Column, ColumnMeta, DbError, ErrorFields, Outcome, ResultSet,
+};
 
 use crate::log::{Lsn, Value, WriteTxn};
 use crate::snapshot::BackendKind;

@@ -53,12 +53,10 @@ pub struct ResultSet {
     pub rows: Vec<Vec<Value>>,
 }
 
-impl ResultSet {
-    /// Some column has a type of the database's own ([`ColumnMeta::type_oid`]), whose id
-    /// is only the answering backend's.
-    pub fn has_database_types(&self) -> bool {
-        self.columns.iter().any(|c| c.meta.type_oid.is_some())
-    }
+/// Some column has a type of the database's own ([`ColumnMeta::type_oid`]), whose id is
+/// only the answering backend's.
+pub fn has_database_types(columns: &[Column]) -> bool {
+    columns.iter().any(|c| c.meta.type_oid.is_some())
 }
 
 /// The successful result of a statement.

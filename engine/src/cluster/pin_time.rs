@@ -98,7 +98,8 @@ pub fn pin_time<'a>(sql: &'a str, dialect: &dyn Dialect, at: SystemTime) -> Cow<
     if !changes_data(sql) {
         return Cow::Borrowed(sql);
     }
-    let utc = utc_text(at);
+    // Formatted at the first clock word: most writes have none.
+    let mut utc: Option<UtcText> = None;
     let b = sql.as_bytes();
     let mut out = String::new();
     let mut copied = 0; // sql[..copied] is in `out` (or unchanged so far)
@@ -176,7 +177,8 @@ pub fn pin_time<'a>(sql: &'a str, dialect: &dyn Dialect, at: SystemTime) -> Cow<
                 {
                     continue;
                 }
-                if let Some(text) = dialect.pinned_clock(&word, precision, &utc) {
+                let utc = utc.get_or_insert_with(|| utc_text(at));
+                if let Some(text) = dialect.pinned_clock(&word, precision, utc) {
                     out.push_str(&sql[copied..start]);
                     out.push_str(&text);
                     copied = end;

@@ -124,7 +124,7 @@ impl ClusterSession {
                         return Err(to_client(e));
                     }
                 }
-                Ok(Outcome::Rows(rs)) if rs.has_database_types() => {
+                Ok(Outcome::Rows(rs)) if crate::backend::has_database_types(&rs.columns) => {
                     // Type ids of the database's own (enums) differ between backends: the
                     // session's reads stay on one backend from here on, and one whose
                     // catalog reads went elsewhere reads this again there.

@@ -257,7 +257,7 @@ impl ClusterSession {
                 other => {
                     let typed = other
                         .as_ref()
-                        .is_ok_and(|d| d.columns.iter().any(|c| c.meta.type_oid.is_some()));
+                        .is_ok_and(|d| crate::backend::has_database_types(&d.columns));
                     if typed && self.catalog_backend.is_none() {
                         // Its type ids are this backend's: the session's reads stay here.
                         self.catalog_backend = Some(backend.name().to_string());
@@ -331,18 +331,17 @@ impl ClusterSession {
     /// Bookkeeping after each client request: the request's notices are kept, idle time
     /// starts, free connections go back.
     pub(super) fn after_request(&mut self) {
-        let mut names: Vec<String> = self.conns.keys().cloned().collect();
-        names.sort();
-        let mut kept: Option<Vec<crate::backend::DbError>> = None;
-        for name in names {
-            if let Some(conn) = self.conns.get_mut(&name) {
-                let notices = conn.take_notices();
-                if kept.is_none() && !notices.is_empty() {
-                    kept = Some(notices);
-                }
+        // Every connection's are taken; those of the first backend by name are kept.
+        let mut kept: Option<(&str, Vec<crate::backend::DbError>)> = None;
+        for (name, conn) in self.conns.iter_mut() {
+            let notices = conn.take_notices();
+            if !notices.is_empty() && kept.as_ref().is_none_or(|(k, _)| name.as_str() < *k) {
+                kept = Some((name, notices));
             }
         }
-        self.notices.extend(kept.unwrap_or_default());
+        if let Some((_, notices)) = kept {
+            self.notices.extend(notices);
+        }
         const KEPT: usize = 100;
         if self.notices.len() > KEPT {
             let extra = self.notices.len() - KEPT;
