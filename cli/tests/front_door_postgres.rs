@@ -17,6 +17,12 @@ const OLD_PW: &str = "old-secret";
 /// mdbd over three SQLite files with a TLS listener (database `app`) and users of every
 /// method; `server` goes into `[server]`.
 fn daemon(dir: &Path, server: &str) -> (Running, u16) {
+    let (d, port, _) = daemon_and_admin(dir, server);
+    (d, port)
+}
+
+/// [`daemon`], with its admin port too.
+fn daemon_and_admin(dir: &Path, server: &str) -> (Running, u16, u16) {
     let ca = common::tls::make(dir);
     let port = free_port();
     let admin = free_port();
@@ -62,6 +68,7 @@ fn daemon(dir: &Path, server: &str) -> (Running, u16) {
     (
         start_with(&conf, port, &[("MDBD_TEST_OLD_PW", OLD_PW)]),
         port,
+        admin,
     )
 }
 
@@ -310,7 +317,19 @@ async fn twenty_failed_logins_from_one_address_are_slowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_full_of_clients_refuses_the_next_with_53300() {
     let dir = tempfile::tempdir().unwrap();
-    let (d, port) = daemon(dir.path(), "max_client_connections = 2");
+    let (d, port, admin) = daemon_and_admin(dir.path(), "max_client_connections = 2");
+    // The start-up probe's connection held a slot; the gauge says when it is given back.
+    let open = || {
+        let (_, text) = common::admin_text(admin, "GET", "/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix("mdbd_client_connections "))
+            .map(|v| v.trim().to_string())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open().as_deref() != Some("0") {
+        assert!(Instant::now() < deadline, "the probe's slot: {:?}", open());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let connect = || async {
         let (client, conn) = tokio_postgres::connect(
             &format!("host=127.0.0.1 port={port} user=demo dbname=app"),
@@ -321,11 +340,12 @@ async fn a_daemon_full_of_clients_refuses_the_next_with_53300() {
         Ok::<_, tokio_postgres::Error>((client, task))
     };
     let first = connect().await.unwrap();
-    let _second = connect().await.unwrap();
+    let second = connect().await.unwrap();
     let Err(e) = connect().await else {
         panic!("a third client was let in");
     };
     assert_eq!(code(e), "53300 sorry, too many clients already");
+    assert_eq!(open().as_deref(), Some("2"));
     drop(first);
     // The slot is free once the first client's connection has closed.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -339,6 +359,8 @@ async fn a_daemon_full_of_clients_refuses_the_next_with_53300() {
             Err(e) => panic!("the slot was not freed: {e}"),
         }
     }
+    // An open client would hold the daemon's shutdown for its grace period.
+    drop(second);
     common::stop(d);
 }
 

@@ -15,7 +15,7 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
     let log = admin.cluster.log().stats();
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let p = admin.cluster.pool_counters();
-    let metrics: [(&str, &str, &str, u64); 28] = [
+    let metrics: [(&str, &str, &str, u64); 29] = [
         (
             "mdbd_statements_read_total",
             "counter",
@@ -183,6 +183,12 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
             "counter",
             "Client connections refused because max_client_connections were open.",
             n(&c.clients_over_limit),
+        ),
+        (
+            "mdbd_client_connections",
+            "gauge",
+            "Client connections holding a max_client_connections slot now (logged in or not).",
+            n(&c.client_connections),
         ),
     ];
     let mut out = String::new();

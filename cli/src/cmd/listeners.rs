@@ -174,6 +174,37 @@ pub struct Bound {
     pub certificates: Vec<Tls>,
 }
 
+/// One of the `max_client_connections` slots, held by a client connection from accept to
+/// close and counted in `mdbd_client_connections`.
+pub struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    cluster: Arc<Cluster>,
+}
+
+impl Slot {
+    /// Takes a free slot, or `None` when every one is held.
+    pub fn take(slots: &Arc<tokio::sync::Semaphore>, cluster: &Arc<Cluster>) -> Option<Slot> {
+        let permit = slots.clone().try_acquire_owned().ok()?;
+        cluster
+            .counters()
+            .client_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(Slot {
+            _permit: permit,
+            cluster: cluster.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.cluster
+            .counters()
+            .client_connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Refuses a client because `max_client_connections` are open, as the server would:
 /// PostgreSQL's FATAL 53300, MySQL's error 1040 in place of the greeting.
 pub async fn too_many(client: Client, cluster: Arc<Cluster>) {

@@ -276,7 +276,7 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             Some(client) = clients.recv() => {
-                let Ok(permit) = client_slots.clone().try_acquire_owned() else {
+                let Some(permit) = super::listeners::Slot::take(&client_slots, &cluster) else {
                     connections.spawn(super::listeners::too_many(client, cluster.clone()));
                     continue;
                 };

@@ -114,6 +114,9 @@ pub struct Counters {
     pub logins_failed: AtomicU64,
     /// Client connections refused because `max_client_connections` were open.
     pub clients_over_limit: AtomicU64,
+    /// Client connections holding one of the `max_client_connections` slots now (from
+    /// accept to close, logged in or not).
+    pub client_connections: AtomicU64,
     /// Microseconds spent waiting for the write turn, in total.
     pub turn_wait_micros: AtomicU64,
     /// Client sessions open now.
