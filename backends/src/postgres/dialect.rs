@@ -44,6 +44,15 @@ impl Dialect for Postgres {
     fn dollar_quoting(&self) -> bool {
         true
     }
+
+    fn declare_cursor(&self, name: &str, query: &[u8], hold: bool) -> Option<Vec<u8>> {
+        // NO SCROLL: pages are only ever read forward, and the server need not keep
+        // the rows already read.
+        let hold = if hold { " WITH HOLD" } else { "" };
+        let mut sql = format!("DECLARE {name} NO SCROLL CURSOR{hold} FOR ").into_bytes();
+        sql.extend_from_slice(query);
+        Some(sql)
+    }
 }
 
 #[cfg(test)]

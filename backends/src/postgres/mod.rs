@@ -5,7 +5,9 @@
 //!   both ways (dates and times in `datetime.rs`); `text.rs` the server's text output of what mdbd holds in binary (floats,
 //!   arrays, intervals), for front ends that owe a client the server's own bytes.
 //! - `dialect.rs`: a failed statement aborts the transaction, PostgreSQL's error codes,
-//!   clock functions rewritten to one instant, `$tag$` quoting.
+//!   clock functions rewritten to one instant, `$tag$` quoting, cursors for paged reads.
+//! - `inbox.rs`: each connection's I/O task, which queues the notices and notifications
+//!   the server sends for the session to take.
 //! - TLS as the connection string's `sslmode` asks (`tls.rs`: `require` and `verify-full`
 //!   check the certificate and the host name, `verify-ca` the chain).
 //!
@@ -30,6 +32,7 @@ mod convert;
 mod datetime;
 mod dialect;
 pub mod fuzzing;
+mod inbox;
 mod session;
 mod text;
 mod tls;

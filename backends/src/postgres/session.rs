@@ -1,24 +1,18 @@
 //! A session on PostgreSQL: one tokio-postgres connection.
 
 use super::convert::{self, PgParam, PgValue};
+use super::inbox::{self, Inbox};
 use super::tls::Target;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use mdbd_engine::backend::DbError;
 use mdbd_engine::backend::{BackendError, Column, Outcome, ResultSet, Session};
 use mdbd_engine::backend::{CopyOut, Description};
+use mdbd_engine::backend::{DbError, Notification};
 use mdbd_engine::log::{Lsn, Value};
 use postgres_types::ToSql;
-use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_postgres::{Client, CopyInSink, NoTls};
-
-/// The notices a connection's server sent, not yet taken (at most [`NOTICES_KEPT`]).
-pub type Notices = Arc<Mutex<VecDeque<DbError>>>;
-
-/// Notices beyond this many, untaken, push out the oldest.
-const NOTICES_KEPT: usize = 100;
 
 /// Connects (over TLS when the target says so), running the connection's I/O on its
 /// own task.
@@ -28,12 +22,13 @@ pub async fn connect(backend: &str, target: &Target) -> Result<Client, BackendEr
         .map(|(client, _)| client)
 }
 
-/// [`connect`], keeping the notices the server sends for the session to take.
+/// [`connect`], keeping the notices and notifications the server sends for the session
+/// to take.
 pub async fn connect_with_notices(
     backend: &str,
     target: &Target,
-) -> Result<(Client, Notices), BackendError> {
-    let notices = Notices::default();
+) -> Result<(Client, Inbox), BackendError> {
+    let notices = Inbox::default();
     let client = match &target.tls {
         None => {
             let (client, connection) = target
@@ -41,7 +36,11 @@ pub async fn connect_with_notices(
                 .connect(NoTls)
                 .await
                 .map_err(|e| convert::error(backend, e))?;
-            tokio::spawn(drive(connection, backend.to_string(), notices.clone()));
+            tokio::spawn(inbox::drive(
+                connection,
+                backend.to_string(),
+                notices.clone(),
+            ));
             client
         }
         Some(tls) => {
@@ -50,41 +49,15 @@ pub async fn connect_with_notices(
                 .connect(tls.clone())
                 .await
                 .map_err(|e| convert::error(backend, e))?;
-            tokio::spawn(drive(connection, backend.to_string(), notices.clone()));
+            tokio::spawn(inbox::drive(
+                connection,
+                backend.to_string(),
+                notices.clone(),
+            ));
             client
         }
     };
     Ok((client, notices))
-}
-
-/// Runs a connection's I/O until it ends. A notice arrives before the response of the
-/// request that caused it, so it is queued by the time that request returns.
-async fn drive<S, T>(
-    mut connection: tokio_postgres::Connection<S, T>,
-    backend: String,
-    notices: Notices,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-            Some(Ok(tokio_postgres::AsyncMessage::Notice(notice))) => {
-                let mut queue = notices.lock().unwrap_or_else(|p| p.into_inner());
-                if queue.len() == NOTICES_KEPT {
-                    queue.pop_front();
-                }
-                queue.push_back(convert::notice(&notice));
-            }
-            // LISTEN's notifications are not passed on (yet).
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                tracing::debug!(backend = %backend, error = %e, "postgres connection ended");
-                return;
-            }
-            None => return,
-        }
-    }
 }
 
 /// Runs one statement: a result set when it has columns, a command tag otherwise.
@@ -227,8 +200,9 @@ pub struct PgSession {
     pub(super) begin_pending: bool,
     /// A `COPY ... FROM STDIN` in progress.
     pub(super) copy: Option<Pin<Box<CopyInSink<Bytes>>>>,
-    /// What the server noticed, for the client (see `Session::take_notices`).
-    pub(super) notices: Notices,
+    /// What the server noticed or notified, for the client (see `Session::take_notices`,
+    /// `Session::take_notifications`).
+    pub(super) notices: Inbox,
 }
 
 impl PgSession {
@@ -251,8 +225,15 @@ impl Session for PgSession {
     }
 
     fn take_notices(&mut self) -> Vec<DbError> {
-        let mut queue = self.notices.lock().unwrap_or_else(|p| p.into_inner());
-        queue.drain(..).collect()
+        self.notices.take_notices()
+    }
+
+    fn take_notifications(&mut self) -> Vec<Notification> {
+        self.notices.take_notifications()
+    }
+
+    fn wake_on_notification(&mut self, wake: Option<Arc<tokio::sync::Notify>>) {
+        self.notices.wake_on_notification(wake);
     }
 
     fn canceller(&self) -> Option<std::sync::Arc<dyn mdbd_engine::backend::Canceller>> {

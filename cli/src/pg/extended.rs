@@ -100,6 +100,36 @@ impl Connection {
             })
             .collect())
     }
+
+    /// A bound portal's parameters as the cluster takes them.
+    pub(super) async fn bound_values(&self, portal: &Portal<String>) -> PgWireResult<Vec<Value>> {
+        let count = portal.parameter_len();
+        let binary = (0..count).any(|i| !portal.parameter_format.is_text(i));
+        // Text parameters are the backend's to parse, except on engines that take values
+        // (SQLite: see `types::typed_text`), where their types are needed too.
+        let types = if binary || (count > 0 && !self.postgres()) {
+            self.parameter_types(&portal.statement, count).await?
+        } else {
+            vec![Type::TEXT; count]
+        };
+        let params = (0..count)
+            .map(|i| {
+                types::decode(
+                    portal.parameters[i].as_ref(),
+                    portal.parameter_format.format_for(i),
+                    &types[i],
+                )
+                .map(|v| {
+                    if self.postgres() {
+                        v
+                    } else {
+                        types::typed_text(v, &types[i])
+                    }
+                })
+            })
+            .collect::<PgWireResult<Vec<Value>>>()?;
+        Ok(params)
+    }
 }
 
 #[async_trait]
@@ -115,7 +145,8 @@ impl ExtendedQueryHandler for Connection {
         let status = self.transaction_status().await;
         if status == TransactionStatus::Idle {
             // The implicit transaction ended: so did its portals.
-            self.suspended.clear();
+            let cursors = self.suspended.clear();
+            super::portal::close(self, cursors).await;
         }
         client.set_transaction_status(status);
         client
@@ -215,31 +246,7 @@ impl ExtendedQueryHandler for Connection {
             }
             None => {}
         }
-        let count = portal.parameter_len();
-        let binary = (0..count).any(|i| !portal.parameter_format.is_text(i));
-        // Text parameters are the backend's to parse, except on engines that take values
-        // (SQLite: see `types::typed_text`), where their types are needed too.
-        let types = if binary || (count > 0 && !self.postgres()) {
-            self.parameter_types(&portal.statement, count).await?
-        } else {
-            vec![Type::TEXT; count]
-        };
-        let params = (0..count)
-            .map(|i| {
-                types::decode(
-                    portal.parameters[i].as_ref(),
-                    portal.parameter_format.format_for(i),
-                    &types[i],
-                )
-                .map(|v| {
-                    if self.postgres() {
-                        v
-                    } else {
-                        types::typed_text(v, &types[i])
-                    }
-                })
-            })
-            .collect::<PgWireResult<Vec<Value>>>()?;
+        let params = self.bound_values(portal).await?;
         let (result, notices) = {
             let mut session = self.session.lock().await;
             let result = session.execute(sql, &params).await;

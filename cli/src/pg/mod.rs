@@ -58,6 +58,8 @@ pub struct Connection {
     pub logged_in: startup::LoggedIn,
     /// Cancels the session's work when its client hangs up.
     pub canceller: mdbd_engine::cluster::SessionCanceller,
+    /// Woken when a notification (LISTEN/NOTIFY) for the client arrives.
+    notified: Arc<tokio::sync::Notify>,
     watch: tokio::task::JoinHandle<()>,
 }
 
@@ -70,6 +72,7 @@ impl Connection {
     ) -> Arc<Self> {
         let session = cluster.session();
         let canceller = session.canceller();
+        let notified = session.notification_signal();
         let key = keys.issue(canceller.clone());
         let session = Arc::new(Mutex::new(session));
         Arc::new(Connection {
@@ -83,6 +86,7 @@ impl Connection {
             kind: cluster.kind(),
             logged_in: startup::LoggedIn::default(),
             canceller,
+            notified,
         })
     }
 }

@@ -25,7 +25,9 @@ use pgwire::api::DEFAULT_NAME;
 use pgwire::api::{ClientInfo, ClientPortalStore, DefaultClient, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::TARGET_TYPE_BYTE_PORTAL;
-use pgwire::messages::response::{ErrorResponse, ReadyForQuery, TransactionStatus};
+use pgwire::messages::response::{
+    ErrorResponse, NotificationResponse, ReadyForQuery, TransactionStatus,
+};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::io;
 use std::pin::Pin;
@@ -143,7 +145,17 @@ pub async fn serve(
     codec.client_mut().state = PgWireConnectionState::AwaitingStartup;
     let mut client = ClientSocket(Framed::new(socket, codec));
     loop {
-        let message = match client.0.next().await {
+        let idle = matches!(client.state(), PgWireConnectionState::ReadyForQuery);
+        let next = tokio::select! {
+            next = client.0.next() => next,
+            // Notifications go out while the client waits between requests, as the
+            // server sends them between transactions.
+            () = connection.notified.notified(), if idle => {
+                notify(&connection, &mut client).await?;
+                continue;
+            }
+        };
+        let message = match next {
             None => return Ok(()),
             Some(Ok(message)) => message,
             Some(Err(e)) => {
@@ -190,6 +202,18 @@ pub async fn serve(
             report_error(&connection, &mut client, error, extended).await?;
         }
     }
+}
+
+/// Sends the client its session's notifications.
+async fn notify(connection: &Connection, client: &mut ClientSocket) -> io::Result<()> {
+    let notifications = connection.session.lock().await.take_notifications();
+    for n in notifications {
+        let message = NotificationResponse::new(n.process_id, n.channel, n.payload);
+        client
+            .feed(PgWireBackendMessage::NotificationResponse(message))
+            .await?;
+    }
+    client.flush().await
 }
 
 /// One message to the handler its connection state calls for.
@@ -263,8 +287,10 @@ async fn dispatch(
             M::Query(query) => c.on_query(client, query).await,
             M::Parse(parse) => c.on_parse(client, parse).await,
             M::Bind(bind) => {
-                c.suspended
+                let cursor = c
+                    .suspended
                     .forget(super::portal::portal_name(&bind.portal_name));
+                super::portal::close(c, cursor).await;
                 c.on_bind(client, bind).await
             }
             M::Execute(execute) => super::portal::execute(c, client, execute).await,
@@ -283,7 +309,8 @@ async fn dispatch(
             M::Sync(sync) => c.on_sync(client, sync).await,
             M::Close(close) => {
                 if close.target_type == TARGET_TYPE_BYTE_PORTAL {
-                    c.suspended.forget(super::portal::portal_name(&close.name));
+                    let cursor = c.suspended.forget(super::portal::portal_name(&close.name));
+                    super::portal::close(c, cursor).await;
                 }
                 c.on_close(client, close).await
             }

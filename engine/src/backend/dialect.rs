@@ -83,4 +83,22 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     fn dollar_quoting(&self) -> bool {
         false
     }
+
+    /// The statement that declares cursor `name` over the query `query` (a client's read
+    /// taken in pages, see the cluster's `cursor.rs`), kept past the end of its transaction
+    /// when `hold`; `None` when the engine has no such cursors (the read then runs whole).
+    fn declare_cursor(&self, name: &str, query: &[u8], hold: bool) -> Option<Vec<u8>> {
+        let _ = (name, query, hold);
+        None
+    }
+
+    /// The statement that reads the next at most `rows` rows of cursor `name`.
+    fn fetch_cursor(&self, name: &str, rows: usize) -> String {
+        format!("FETCH FORWARD {rows} FROM {name}")
+    }
+
+    /// The statement that closes cursor `name`.
+    fn close_cursor(&self, name: &str) -> String {
+        format!("CLOSE {name}")
+    }
 }

@@ -22,7 +22,8 @@ pub use checksum::{TableChecksum, TableHasher};
 pub use dialect::{Dialect, OwnError};
 pub use outcome::strip_leading_comments;
 pub use outcome::{
-    command_tag, has_database_types, Column, ColumnMeta, DbError, ErrorFields, Outcome, ResultSet,
+    command_tag, has_database_types, Column, ColumnMeta, DbError, ErrorFields, Notification,
+    Outcome, ResultSet,
 };
 
 use crate::log::{Lsn, Value, WriteTxn};
@@ -167,6 +168,21 @@ pub trait Session: Send {
     /// has them taken and dropped first. Engines without notices have none.
     fn take_notices(&mut self) -> Vec<DbError> {
         Vec::new()
+    }
+
+    /// The notifications the server sent since the last call (PostgreSQL's LISTEN/NOTIFY),
+    /// oldest first. They arrive while the connection is idle too: `wake` (see
+    /// [`wake_on_notification`](Self::wake_on_notification)) is woken for each. Engines
+    /// without notifications have none.
+    fn take_notifications(&mut self) -> Vec<Notification> {
+        Vec::new()
+    }
+
+    /// From now on, a notification's arrival wakes `wake` (the session's front end waits
+    /// on it while its client is idle); `None` stops it (the connection goes back to a
+    /// pool).
+    fn wake_on_notification(&mut self, wake: Option<std::sync::Arc<tokio::sync::Notify>>) {
+        let _ = wake;
     }
 
     /// True when the connection is known to be closed (the server went away or it broke):

@@ -85,6 +85,18 @@ impl Outcome {
     }
 }
 
+/// A notification the server sent to a connection that listens on its channel
+/// (PostgreSQL's LISTEN/NOTIFY).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// The server process of the session that notified.
+    pub process_id: i32,
+    /// The channel.
+    pub channel: String,
+    /// The payload (empty when none was given).
+    pub payload: String,
+}
+
 /// An error the database returned, kept verbatim.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DbError {

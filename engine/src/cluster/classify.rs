@@ -23,6 +23,9 @@ pub enum Kind {
     Rollback,
     /// `SET` of a session variable: every backend's connection, not logged on its own.
     Set,
+    /// `LISTEN` / `UNLISTEN`: one backend's connection, the session's listening one, not
+    /// logged (see `listen.rs`).
+    Listen,
 }
 
 /// Functions that make a `SELECT` a write, by default.
@@ -40,6 +43,7 @@ pub const DEFAULT_WRITE_FUNCTIONS: [&str; 21] = [
     "pg_try_advisory_lock_shared",
     "pg_try_advisory_xact_lock",
     "pg_try_advisory_xact_lock_shared",
+    // Notifies the listeners of every backend (a session listens on one).
     "pg_notify",
     "set_config",
     "lo_create",
@@ -136,6 +140,7 @@ impl Classifier {
             "commit" | "end" => return Kind::Commit,
             "rollback" if rolls_back_to_savepoint(sql) => return Kind::Write,
             "rollback" | "abort" => return Kind::Rollback,
+            "listen" | "unlisten" => return Kind::Listen,
             "set"
                 if !(matches!(second.as_str(), "transaction" | "session")
                     && head.next().is_some_and(|x| x == "characteristics")) =>
@@ -172,6 +177,14 @@ impl Classifier {
             Kind::Read
         }
     }
+}
+
+/// A query a cursor can hold: `SELECT`, `VALUES`, `TABLE` or `WITH` first.
+pub fn is_query(sql: &str) -> bool {
+    matches!(
+        words(sql).next().as_deref(),
+        Some("select" | "values" | "table" | "with")
+    )
 }
 
 /// Statements that leave state on the backend connection beyond their transaction
@@ -288,6 +301,10 @@ mod tests {
             ("ROLLBACK WORK", Kind::Rollback),
             ("ROLLBACK TRANSACTION", Kind::Rollback),
             ("SET search_path = app", Kind::Set),
+            ("LISTEN jobs", Kind::Listen),
+            ("unlisten *", Kind::Listen),
+            ("NOTIFY jobs, 'x'", Kind::Write),
+            ("SELECT pg_notify('jobs', 'x')", Kind::Write),
         ] {
             assert_eq!(c.classify(sql), kind, "{sql}");
         }
@@ -295,6 +312,29 @@ mod tests {
             Classifier::new(vec!["audit".into()]).classify("SELECT audit(1)"),
             Kind::Write
         );
+    }
+
+    #[test]
+    fn only_plain_queries_are_held_by_a_cursor() {
+        for sql in [
+            "SELECT 1",
+            "(select 1)",
+            "VALUES (1)",
+            "TABLE t",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+            "/* c */ select 2",
+        ] {
+            assert!(is_query(sql), "{sql}");
+        }
+        for sql in [
+            "SHOW search_path",
+            "EXPLAIN SELECT 1",
+            "FETCH 10 FROM c",
+            "",
+            "INSERT INTO t VALUES (1) RETURNING id",
+        ] {
+            assert!(!is_query(sql), "{sql}");
+        }
     }
 
     #[test]

@@ -20,20 +20,24 @@
 mod cancel;
 mod classify;
 mod copy;
+mod cursor;
 mod health;
 pub mod join;
+mod listen;
 mod members;
 mod pin_time;
 mod pool;
 mod read;
 mod repair;
 mod session;
+mod settings;
 mod watch;
 mod write;
 
 pub use classify::{
     outside_transaction, pins_session, reads_client_file, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS,
 };
+pub use cursor::CursorId;
 pub use health::HealthOptions;
 pub use join::{DonorMode, JoinError, JoinOptions, JoinView, Phase};
 pub use members::{DetachCause, DetachReason, JoinRole, MemberState};

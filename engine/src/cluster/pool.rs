@@ -303,8 +303,10 @@ impl Conn {
             return;
         }
         if let Some(mut session) = self.session.take() {
-            // Notices of this session's requests are not the next session's.
+            // Notices and notifications of this session are not the next session's.
             drop(session.take_notices());
+            session.wake_on_notification(None);
+            drop(session.take_notifications());
             if !session.is_closed() {
                 self.pool
                     .idle
@@ -398,6 +400,19 @@ impl Session for Conn {
             .as_mut()
             .map(|s| s.take_notices())
             .unwrap_or_default()
+    }
+
+    fn take_notifications(&mut self) -> Vec<crate::backend::Notification> {
+        self.session
+            .as_mut()
+            .map(|s| s.take_notifications())
+            .unwrap_or_default()
+    }
+
+    fn wake_on_notification(&mut self, wake: Option<Arc<tokio::sync::Notify>>) {
+        if let Some(s) = self.session.as_mut() {
+            s.wake_on_notification(wake);
+        }
     }
 
     fn canceller(&self) -> Option<Arc<dyn crate::backend::Canceller>> {

@@ -56,10 +56,17 @@ pub struct ClusterSession {
     pub(super) settings: Vec<(String, String)>,
     /// The same settings as the client sent them, replayed verbatim on each new
     /// connection of this session.
-    set_statements: Vec<(String, Sql)>,
+    pub(super) set_statements: Vec<(String, Sql)>,
     /// Holds state that lives on its connections (see [`super::pins_session`]): it keeps
     /// them instead of giving them back between transactions.
-    pinned: bool,
+    pub(super) pinned: bool,
+    /// Cursors open on its connections (see `cursor.rs`), and how many it has opened.
+    pub(super) cursors: Vec<super::cursor::Cursor>,
+    pub(super) next_cursor: u64,
+    /// The backend its `LISTEN`s ran on, and what wakes its front end for a notification
+    /// (see `listen.rs`).
+    pub(super) listening: Option<String>,
+    pub(super) wake: Arc<tokio::sync::Notify>,
     /// Since when the session has been waiting for its client inside a transaction.
     pub(super) idle_since: Option<Instant>,
     /// Its transaction was ended from outside (a timeout).
@@ -83,24 +90,6 @@ pub(super) fn command(tag: &str) -> Outcome {
     }
 }
 
-/// `SET name = value` / `SET name TO value` -> (name, value), best effort.
-pub(super) fn parse_set(sql: &str) -> Option<(String, String)> {
-    let rest = sql.trim().trim_end_matches(';').trim();
-    let rest = rest.get(3..)?.trim_start();
-    let rest = rest
-        .strip_prefix("SESSION ")
-        .or_else(|| rest.strip_prefix("session "))
-        .unwrap_or(rest);
-    let (name, value) = rest
-        .split_once('=')
-        .or_else(|| rest.split_once(" TO "))
-        .or_else(|| rest.split_once(" to "))?;
-    Some((
-        name.trim().to_string(),
-        value.trim().trim_matches('\'').to_string(),
-    ))
-}
-
 impl ClusterSession {
     pub(crate) fn new(cluster: Arc<Cluster>, id: u64) -> Self {
         let cluster_for_cancel = cluster.clone();
@@ -113,6 +102,10 @@ impl ClusterSession {
             settings: Vec::new(),
             set_statements: Vec::new(),
             pinned: false,
+            cursors: Vec::new(),
+            next_cursor: 0,
+            listening: None,
+            wake: Arc::default(),
             idle_since: None,
             expired: None,
             cancel: SessionCanceller::new(cluster_for_cancel),
@@ -151,6 +144,7 @@ impl ClusterSession {
             || self.copy.is_some()
             || self.pinned
             || !self.set_statements.is_empty()
+            || !self.cursors.is_empty()
         {
             return;
         }
@@ -281,6 +275,12 @@ impl ClusterSession {
 
     fn drop_detached(&mut self) {
         let cluster = self.cluster.clone();
+        if let Some(name) = self.listening.as_deref() {
+            if self.conns.contains_key(name) && !cluster.is_active(name) {
+                tracing::warn!(session = self.id, backend = name, "the listening backend left the cluster: this session's LISTENs end with its connection");
+                self.listening = None;
+            }
+        }
         self.conns.retain(|name, _| cluster.is_active(name));
     }
 
@@ -372,12 +372,18 @@ impl ClusterSession {
                 }
                 Ok(command("BEGIN"))
             }
-            Kind::Commit => self.commit().await,
+            Kind::Commit => {
+                let committed = self.commit().await;
+                self.close_cursors_of_transaction().await;
+                committed
+            }
             Kind::Rollback => {
                 self.rollback().await;
+                self.close_cursors_of_transaction().await;
                 Ok(command("ROLLBACK"))
             }
             Kind::Set => self.set(sql).await,
+            Kind::Listen => self.listen(sql).await,
             Kind::Read => self.read(sql, params, false).await,
             Kind::CatalogRead => self.read(sql, params, true).await,
             Kind::Write if self.txn.as_ref().is_some_and(|t| t.aborted) => {
@@ -388,71 +394,6 @@ impl ClusterSession {
             }
             Kind::Write => self.write(sql, params).await,
         }
-    }
-
-    /// A session setting: checked where the server checks it first (on one backend: the
-    /// session's own connection, or one checked out for it), so an invalid value is this
-    /// client's error and is never replayed on other connections; then applied on every
-    /// connection the session holds and remembered for the ones it opens later.
-    async fn set(&mut self, sql: &[u8]) -> Result<Outcome, ClusterError> {
-        let first = match self.conns.keys().next().cloned() {
-            Some(name) => name,
-            None => self.one_backend()?.name().to_string(),
-        };
-        let backend = self
-            .cluster
-            .backend(&first)
-            .ok_or_else(|| ClusterError::NoActiveBackend(first.clone()))?;
-        let checked = match self.conn(&backend).await {
-            Ok(conn) => conn.execute_bytes(sql, &[]).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = checked {
-            if e.is_db_error() {
-                self.cluster
-                    .counters()
-                    .settings_refused
-                    .fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.conns.remove(&first);
-            }
-            return Err(to_client(e));
-        }
-        let names: Vec<String> = self
-            .conns
-            .keys()
-            .filter(|n| **n != first)
-            .cloned()
-            .collect();
-        for name in names {
-            if let Some(conn) = self.conns.get_mut(&name) {
-                if let Err(e) = conn.execute_bytes(sql, &[]).await {
-                    // It passed on the first backend: a connection that cannot take it
-                    // is dropped and opens again (with the setting) when needed.
-                    tracing::warn!(backend = %name, error = %e, "a session setting failed on one connection");
-                    self.conns.remove(&name);
-                }
-            }
-        }
-        // A setting is logged as text; one whose bytes are not UTF-8 stays on the
-        // session's own connections instead of being logged with a guess.
-        if let Some((k, v)) = std::str::from_utf8(sql).ok().and_then(parse_set) {
-            // Logged as the server now holds it, not as the client spelled it (`TO
-            // '$user', public`, quoted lists): that is the form replay takes back.
-            let v = match self.conns.get_mut(&first) {
-                Some(conn) => conn.setting(&k).await.ok().flatten().unwrap_or(v),
-                None => v,
-            };
-            self.settings
-                .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
-            self.settings.push((k.clone(), v));
-            self.set_statements
-                .retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
-            self.set_statements.push((k, Sql::from(sql)));
-        } else {
-            self.pinned = true;
-        }
-        Ok(command("SET"))
     }
 
     /// Logs the transaction's writes durably, then commits them everywhere with the marker.

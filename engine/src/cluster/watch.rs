@@ -103,6 +103,8 @@ impl ClusterSession {
         // Closing its connections rolls the transaction back on every server at once,
         // without waiting on one that may be hung; the turn goes with the transaction.
         self.conns.clear();
+        self.cursors.clear();
+        self.listening = None;
         self.txn = None;
         self.cancel_handles_cleared();
         self.expired = Some(expiry);

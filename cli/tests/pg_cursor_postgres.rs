@@ -1,0 +1,136 @@
+//! Results read in pages through mdbd over three PostgreSQL servers (#16): a portal
+//! executed with a row limit is a cursor on one backend, so mdbd holds a page at a time
+//! whatever the result's size; its pages come in order, it sees its transaction's writes,
+//! and it ends with its portal or its transaction.
+
+mod common;
+
+use common::{client, start, stop, Three};
+
+/// The most memory mdbd has held at once (VmHWM), in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100k_row_result_read_in_pages_holds_one_page_in_mdbd() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let mut c = client(port).await;
+    c.simple_query("SELECT 1").await.unwrap();
+    let before = peak_memory(daemon.id());
+
+    // 100,000 rows of a kilobyte each: about 100 MB of result.
+    let tx = c.transaction().await.unwrap();
+    let portal = tx
+        .bind(
+            "SELECT i, repeat('x', 1000) AS pad FROM generate_series(1, 100000) AS i",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut next = 1;
+    loop {
+        let rows = tx.query_portal(&portal, 1000).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            assert_eq!(row.get::<_, i32>(0), next, "pages in order, none lost");
+            assert_eq!(row.get::<_, &str>(1).len(), 1000);
+            next += 1;
+        }
+    }
+    assert_eq!(next, 100_001);
+    tx.commit().await.unwrap();
+
+    let grown = peak_memory(daemon.id()).saturating_sub(before);
+    eprintln!("mdbd peak memory grew by {} MB", grown >> 20);
+    // Held whole, the result alone would be over 100 MB (the rows as values, then as
+    // messages); a page is about 1 MB.
+    assert!(
+        grown < 40 << 20,
+        "mdbd's peak memory grew by {} MB reading 100 MB in pages",
+        grown >> 20
+    );
+    drop(c);
+    stop(daemon);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_read_sees_its_transactions_writes_and_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let mut c = client(port).await;
+    c.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+        .await
+        .unwrap();
+
+    let tx = c.transaction().await.unwrap();
+    tx.execute(
+        "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 25) AS i",
+        &[],
+    )
+    .await
+    .unwrap();
+    let statement = tx
+        .prepare("SELECT id FROM t WHERE id > $1 ORDER BY id")
+        .await
+        .unwrap();
+    let portal = tx.bind(&statement, &[&5i32]).await.unwrap();
+    let mut pages = Vec::new();
+    let mut seen = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, 7).await.unwrap();
+        pages.push(rows.len());
+        if rows.is_empty() {
+            break;
+        }
+        seen.extend(rows.iter().map(|r| r.get::<_, i32>(0)));
+    }
+    assert_eq!(pages, vec![7, 7, 6, 0]);
+    assert_eq!(seen, (6..=25).collect::<Vec<i32>>());
+    // A portal left half read ends with its transaction; the session goes on.
+    let half = tx.bind(&statement, &[&0i32]).await.unwrap();
+    assert_eq!(tx.query_portal(&half, 3).await.unwrap().len(), 3);
+    tx.rollback().await.unwrap();
+    let left = c.query_one("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(left.get::<_, i64>(0), 0, "rolled back on the backends");
+
+    // In transactions that write nothing (no backend transaction: WITH HOLD cursors),
+    // many times over one session: every cursor is closed, and reads and writes go on.
+    c.batch_execute("INSERT INTO t SELECT i, 'w' FROM generate_series(1, 50) AS i")
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let tx = c.transaction().await.unwrap();
+        let portal = tx.bind("SELECT id FROM t ORDER BY id", &[]).await.unwrap();
+        let first = tx.query_portal(&portal, 10).await.unwrap();
+        assert_eq!(
+            first.first().map(|r| r.get::<_, i32>(0)),
+            Some(1),
+            "round {round}"
+        );
+        tx.commit().await.unwrap();
+    }
+    c.execute("UPDATE t SET v = 'x' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let row = c
+        .query_one("SELECT v FROM t WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "x");
+    drop(c);
+    stop(daemon);
+}
