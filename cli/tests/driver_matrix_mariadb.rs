@@ -9,13 +9,8 @@ mod common;
 use common::drivers::{self, Known, Target};
 use common::{stop, Three};
 
-/// Cells known to fail through mdbd, and why (see docs/clients.md).
-const KNOWN: &[Known] = &[Known {
-    driver: "mysql2",
-    cell: "type_json",
-    why: "MariaDB's extended type information (format \"json\") is not passed on; \
-          mysql2 reads a JSON column's values as strings",
-}];
+/// Cells known to fail through mdbd, and why (see docs/clients.md): none.
+const KNOWN: &[Known] = &[];
 
 #[test]
 fn every_cell_that_works_directly_works_through_mdbd() {

@@ -129,6 +129,7 @@ pub fn column(c: &mysql_async::Column) -> mdbd_engine::backend::Column {
             flags: Some(c.flags().bits()),
             charset: Some(c.character_set()),
             type_oid: None,
+            json: false,
         },
     }
 }

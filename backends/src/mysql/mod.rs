@@ -12,7 +12,8 @@
 //!   before it. MySQL has no COPY: the COPY path carries `LOAD DATA LOCAL INFILE`, whose
 //!   file is held until whole and given to the server when it asks (`session.rs`), on
 //!   replay too (the log keeps the file). `dialect.rs`: implicit commits, MySQL's error
-//!   codes, the clock pinned by `SET timestamp`.
+//!   codes, the clock pinned by `SET timestamp`. `json.rs`: MariaDB's JSON columns, from
+//!   their check constraints, for front ends that tell clients.
 //! - Snapshot: `mariadb-dump --single-transaction --routines --triggers --events
 //!   --hex-blob` of the database (path configurable): one consistent InnoDB snapshot,
 //!   marker row included, so it may be taken while the donor serves (`online` joins); the
@@ -23,6 +24,7 @@
 
 mod convert;
 mod dialect;
+mod json;
 mod session;
 
 pub use dialect::{Mysql, CLOCK_SETTING};
@@ -80,6 +82,8 @@ pub struct MysqlBackend {
     opts: Opts,
     database: String,
     replay: tokio::sync::Mutex<Option<Conn>>,
+    /// Its JSON columns, as its sessions found them (see `json.rs`).
+    json: json::JsonColumns,
 }
 
 /// Statements MySQL commits implicitly.
@@ -123,6 +127,7 @@ impl MysqlBackend {
             opts,
             database,
             replay: tokio::sync::Mutex::new(None),
+            json: json::JsonColumns::default(),
         })
     }
 
@@ -153,7 +158,9 @@ impl MysqlBackend {
         sql: &[u8],
         params: &[Value],
     ) -> Result<Outcome, BackendError> {
-        execute(&self.name, conn, sql, params).await
+        // Replay returns no rows to a client; a definition it changes is forgotten.
+        self.json.after(sql);
+        execute(&self.name, conn, sql, params, None).await
     }
 
     /// A command-line tool connected to this server (the password goes in the
@@ -334,6 +341,7 @@ impl Backend for MysqlBackend {
             clock_pinned: false,
             opts: self.opts.clone(),
             infile: None,
+            json: self.json.clone(),
         }))
     }
 

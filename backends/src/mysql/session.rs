@@ -1,6 +1,7 @@
 //! A session on MySQL/MariaDB: one mysql_async connection.
 
 use super::convert;
+use super::json::JsonColumns;
 use mdbd_engine::backend::{command_tag, BackendError, Description, Outcome, ResultSet, Session};
 use mdbd_engine::log::{Lsn, Value};
 use mysql_async::prelude::Queryable;
@@ -14,7 +15,11 @@ pub async fn execute(
     conn: &mut Conn,
     sql: &[u8],
     params: &[Value],
+    json: Option<&JsonColumns>,
 ) -> Result<Outcome, BackendError> {
+    if let Some(json) = json {
+        json.after(sql);
+    }
     let err = |e| convert::error(backend, e);
     let (columns, rows, affected, last_id) = if params.is_empty() {
         let mut result = conn.query_iter(sql).await.map_err(err)?;
@@ -48,7 +53,10 @@ pub async fn execute(
             last_insert_id: last_id.filter(|&id| id > 0),
         });
     }
-    let out_columns = columns.iter().map(convert::column).collect();
+    let mut out_columns: Vec<_> = columns.iter().map(convert::column).collect();
+    if let Some(json) = json {
+        json.mark(conn, &columns, &mut out_columns).await;
+    }
     let rows = rows
         .into_iter()
         .map(|row| {
@@ -98,6 +106,8 @@ pub struct MysqlSession {
     /// A `LOAD DATA LOCAL INFILE` taking the client's file (`copy_start`..`copy_finish`):
     /// the statement and the file so far, sent when the file is whole.
     pub(super) infile: Option<(String, Vec<u8>)>,
+    /// The backend's JSON columns (see `json.rs`).
+    pub(super) json: JsonColumns,
 }
 
 impl MysqlSession {
@@ -132,7 +142,7 @@ impl Session for MysqlSession {
         sql: &[u8],
         params: &[Value],
     ) -> Result<Outcome, BackendError> {
-        execute(&self.backend, &mut self.conn, sql, params).await
+        execute(&self.backend, &mut self.conn, sql, params, Some(&self.json)).await
     }
 
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
@@ -141,7 +151,10 @@ impl Session for MysqlSession {
             .prep(sql)
             .await
             .map_err(|e| convert::error(&self.backend, e))?;
-        let columns = stmt.columns().iter().map(convert::column).collect();
+        let mut columns: Vec<_> = stmt.columns().iter().map(convert::column).collect();
+        self.json
+            .mark(&mut self.conn, stmt.columns(), &mut columns)
+            .await;
         let params = stmt
             .params()
             .iter()

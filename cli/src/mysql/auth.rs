@@ -108,6 +108,8 @@ impl Frontend {
 pub struct Login {
     pub user: String,
     pub capabilities: u32,
+    /// The client asked for MariaDB's extended column metadata (and was offered it).
+    pub extended_metadata: bool,
     /// The greeting's scramble: COM_CHANGE_USER answers it again.
     pub scramble: [u8; 20],
     pub peer: std::net::SocketAddr,
@@ -143,12 +145,16 @@ pub async fn connect(
     let scramble = scramble();
     let version = frontend.greeting_version().await;
     // A listener with `ssl = "disable"` has no `tls` (see `Config::tls_of`).
+    // Clients of MariaDB backends are greeted as MariaDB greets them, so that they ask for
+    // the extended column metadata (mysql2 reads JSON columns by it).
+    let mariadb = version.contains("MariaDB");
     let greeting = handshake::greeting(
         &version,
         id,
         &scramble,
         frontend.tls.is_some(),
         handshake::CACHING_SHA2_PASSWORD,
+        mariadb,
     );
     packet::send_raw(&mut socket, 0, &greeting).await?;
     let Some((seq, first)) = packet::read_raw(&mut socket).await? else {
@@ -215,6 +221,8 @@ pub async fn connect(
         Login {
             user: hello.user,
             capabilities: hello.capabilities,
+            extended_metadata: mariadb
+                && hello.mariadb_capabilities & handshake::caps::mariadb::EXTENDED_METADATA != 0,
             scramble,
             peer,
         },

@@ -77,7 +77,7 @@ impl Conn {
                 put_lenenc_int(&mut count, columns.len() as u64);
                 self.packets.push(&count);
                 for c in &columns {
-                    self.packets.push(&c.encode());
+                    self.packets.push(&c.encode(self.login.extended_metadata));
                 }
                 self.packets.push(&results::eof(st));
                 for row in &rs.rows {
@@ -103,7 +103,7 @@ impl Conn {
             return;
         }
         for d in defs {
-            self.packets.push(&d.encode());
+            self.packets.push(&d.encode(self.login.extended_metadata));
         }
         let st = self.status();
         self.packets.push(&results::eof(st));

@@ -23,6 +23,13 @@ pub mod caps {
     pub const CONNECT_ATTRS: u32 = 0x10_0000;
     pub const PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 0x20_0000;
 
+    /// MariaDB's extended capabilities (the greeting's and the response's last four
+    /// reserved bytes, when [`LONG_PASSWORD`], "CLIENT_MYSQL", is not offered).
+    pub mod mariadb {
+        /// Column definitions carry the extended type info (`json`, `uuid`, ...).
+        pub const EXTENDED_METADATA: u32 = 0x8;
+    }
+
     /// What the greeting offers (and [`SSL`] when the listener has a certificate). Not
     /// offered: compression and `DEPRECATE_EOF` (result sets keep their EOF packets, which
     /// every client understands).
@@ -50,15 +57,22 @@ pub const CACHING_SHA2_PASSWORD: &str = "caching_sha2_password";
 pub const UTF8MB4_GENERAL_CI: u8 = 45;
 
 /// The server's first packet; `tls` offers CLIENT_SSL, `plugin` is the method clients
-/// answer with first.
+/// answer with first. `mariadb` greets as MariaDB does: without CLIENT_MYSQL and with its
+/// extended capabilities (extended column metadata).
 pub fn greeting(
     version: &str,
     connection_id: u32,
     scramble: &[u8; 20],
     tls: bool,
     plugin: &str,
+    mariadb: bool,
 ) -> Vec<u8> {
-    let capabilities = caps::SERVER | if tls { caps::SSL } else { 0 };
+    let mut capabilities = caps::SERVER | if tls { caps::SSL } else { 0 };
+    let mut extended = 0u32;
+    if mariadb {
+        capabilities &= !caps::LONG_PASSWORD;
+        extended = caps::mariadb::EXTENDED_METADATA;
+    }
     let mut out = Vec::with_capacity(96);
     out.push(10); // protocol version
     out.extend_from_slice(version.as_bytes());
@@ -71,7 +85,8 @@ pub fn greeting(
     out.extend_from_slice(&super::status::AUTOCOMMIT.to_le_bytes());
     out.extend_from_slice(&((capabilities >> 16) as u16).to_le_bytes());
     out.push(21); // length of the whole scramble plus its NUL
-    out.extend_from_slice(&[0; 10]);
+    out.extend_from_slice(&[0; 6]);
+    out.extend_from_slice(&extended.to_le_bytes());
     out.extend_from_slice(&scramble[8..]);
     out.push(0);
     out.extend_from_slice(plugin.as_bytes());
@@ -90,6 +105,8 @@ pub fn is_ssl_request(payload: &[u8]) -> bool {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct HandshakeResponse {
     pub capabilities: u32,
+    /// MariaDB's extended capabilities the client asked for (0 from other clients).
+    pub mariadb_capabilities: u32,
     pub user: String,
     pub auth_response: Vec<u8>,
     pub database: Option<String>,
@@ -117,7 +134,13 @@ impl HandshakeResponse {
         }
         let _max_packet = r.u32("max packet size")?;
         let _charset = r.u8("character set")?;
-        r.take(23, "filler")?;
+        let filler = r.take(23, "filler")?;
+        // Zero from MySQL clients; MariaDB's put their extended capabilities here.
+        let mariadb_capabilities = if capabilities & caps::LONG_PASSWORD == 0 {
+            u32::from_le_bytes([filler[19], filler[20], filler[21], filler[22]])
+        } else {
+            0
+        };
         if capabilities & caps::SSL != 0 && r.is_empty() {
             return Err(WireError::Unsupported(
                 "TLS: this listener does not offer it".into(),
@@ -145,6 +168,7 @@ impl HandshakeResponse {
         // Connection attributes (CLIENT_CONNECT_ATTRS) follow; nothing here uses them.
         Ok(HandshakeResponse {
             capabilities,
+            mariadb_capabilities,
             user,
             auth_response,
             database,
@@ -254,11 +278,47 @@ mod tests {
     #[test]
     fn the_greeting_carries_both_scramble_parts_and_the_plugin() {
         let scramble = *b"abcdefghij0123456789";
-        let g = greeting("5.7.99-mdbd", 7, &scramble, false, NATIVE_PASSWORD);
+        let g = greeting("5.7.99-mdbd", 7, &scramble, false, NATIVE_PASSWORD, false);
         assert_eq!(g[0], 10);
         let s = String::from_utf8_lossy(&g);
         assert!(s.contains("abcdefgh"));
         assert!(s.contains("ij0123456789"));
         assert!(s.ends_with("mysql_native_password\0"));
+    }
+
+    #[test]
+    fn a_mariadb_greeting_offers_extended_metadata_and_reads_the_clients_answer() {
+        let scramble = *b"abcdefghij0123456789";
+        let version = "5.5.5-10.11.6-MariaDB";
+        // protocol, version + NUL, id, scramble part 1 + NUL, capabilities (low).
+        let at = 1 + version.len() + 1 + 4 + 9;
+        let low = |g: &[u8]| u16::from_le_bytes([g[at], g[at + 1]]);
+        let extended = |g: &[u8]| {
+            // + capabilities low, charset, status, capabilities high, length, 6 filler.
+            let x = at + 2 + 1 + 2 + 2 + 1 + 6;
+            u32::from_le_bytes([g[x], g[x + 1], g[x + 2], g[x + 3]])
+        };
+        let mysql = greeting(version, 7, &scramble, false, NATIVE_PASSWORD, false);
+        assert_eq!(
+            u32::from(low(&mysql)) & caps::LONG_PASSWORD,
+            caps::LONG_PASSWORD
+        );
+        assert_eq!(extended(&mysql), 0);
+        let maria = greeting(version, 7, &scramble, false, NATIVE_PASSWORD, true);
+        assert_eq!(u32::from(low(&maria)) & caps::LONG_PASSWORD, 0);
+        assert_eq!(extended(&maria), caps::mariadb::EXTENDED_METADATA);
+
+        let answer = |client_mysql: bool| {
+            let mut p = Vec::new();
+            let flags = caps::PROTOCOL_41 | if client_mysql { caps::LONG_PASSWORD } else { 0 };
+            p.extend_from_slice(&flags.to_le_bytes());
+            p.extend_from_slice(&[0, 0, 0, 1, 45]);
+            p.extend_from_slice(&[0; 19]);
+            p.extend_from_slice(&caps::mariadb::EXTENDED_METADATA.to_le_bytes());
+            p.extend_from_slice(b"app\0");
+            HandshakeResponse::parse(&p).unwrap().mariadb_capabilities
+        };
+        assert_eq!(answer(false), caps::mariadb::EXTENDED_METADATA);
+        assert_eq!(answer(true), 0, "filler, from a client that speaks MySQL");
     }
 }

@@ -67,8 +67,9 @@ impl ColumnDef {
         }
     }
 
-    /// Column Definition 41.
-    pub fn encode(&self) -> Vec<u8> {
+    /// Column Definition 41; `extended` for a client that asked for MariaDB's extended
+    /// metadata, which then follows the names (the `json` format of a JSON column).
+    pub fn encode(&self, extended: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.name.len());
         put_lenenc_bytes(&mut out, b"def");
         put_lenenc_bytes(&mut out, b""); // schema
@@ -76,6 +77,16 @@ impl ColumnDef {
         put_lenenc_bytes(&mut out, b""); // original table
         put_lenenc_bytes(&mut out, self.name.as_bytes());
         put_lenenc_bytes(&mut out, self.name.as_bytes());
+        if extended {
+            // Pairs of (1 byte: 0 type name, 1 format; lenenc string), as one lenenc
+            // block; empty when there is nothing to say.
+            let mut block = Vec::new();
+            if self.meta.json {
+                block.push(1);
+                put_lenenc_bytes(&mut block, b"json");
+            }
+            put_lenenc_bytes(&mut out, &block);
+        }
         out.push(0x0c);
         out.extend_from_slice(&self.charset.to_le_bytes());
         let length = self

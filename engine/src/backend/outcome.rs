@@ -42,6 +42,10 @@ pub struct ColumnMeta {
     /// The database's own id of a type defined in it (PostgreSQL: an enum's oid), for
     /// front ends that announce it; `None` for built-in types, whose ids are fixed.
     pub type_oid: Option<u32>,
+    /// The column holds JSON in a type that does not say so (MariaDB's `JSON` is a
+    /// `LONGTEXT` with a `json_valid` check): front ends whose clients can be told (MariaDB's
+    /// extended column metadata) tell them.
+    pub json: bool,
 }
 
 /// Rows returned by a query.
