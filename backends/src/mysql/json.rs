@@ -43,22 +43,44 @@ impl JsonColumns {
         }
     }
 
+    /// Marks the columns of `out` that are JSON among the tables already known, and gives
+    /// the tables not known yet (to [`learn`](Self::learn) once the connection is free: a
+    /// streamed result holds it).
+    pub fn mark_known(
+        &self,
+        columns: &[mysql_async::Column],
+        out: &mut [Column],
+    ) -> Vec<(String, String)> {
+        let known = self.known();
+        let mut unknown = Vec::new();
+        for (column, out) in columns.iter().zip(out.iter_mut()) {
+            let Some(key) = table_of(column) else {
+                continue;
+            };
+            match known.get(&key) {
+                Some(json) => out.meta.json = json.contains(column.org_name_str().as_ref()),
+                None if !unknown.contains(&key) => unknown.push(key),
+                None => {}
+            }
+        }
+        unknown
+    }
+
+    /// Looks up the JSON columns of `tables` on `conn`.
+    pub async fn learn(&self, conn: &mut Conn, tables: Vec<(String, String)>) {
+        for key in tables {
+            let json = Arc::new(lookup(conn, &key.0, &key.1).await);
+            self.known().insert(key, json);
+        }
+    }
+
     /// Marks the columns of `out` that are JSON, looking up (on `conn`) the tables not
     /// yet known. A lookup that fails marks nothing.
     pub async fn mark(&self, conn: &mut Conn, columns: &[mysql_async::Column], out: &mut [Column]) {
         for (column, out) in columns.iter().zip(out.iter_mut()) {
-            if !matches!(
-                column.column_type(),
-                ColumnType::MYSQL_TYPE_BLOB | ColumnType::MYSQL_TYPE_LONG_BLOB
-            ) || column.character_set() == BINARY
-            {
+            let Some(key) = table_of(column) else {
                 continue;
-            }
-            let table = column.org_table_str();
-            if table.is_empty() {
-                continue;
-            }
-            let key = (column.schema_str().into_owned(), table.into_owned());
+            };
             let cached = self.known().get(&key).cloned();
             let json = match cached {
                 Some(json) => json,
@@ -71,6 +93,22 @@ impl JsonColumns {
             out.meta.json = json.contains(column.org_name_str().as_ref());
         }
     }
+}
+
+/// The (schema, table) of a text column that may be JSON (a LONGTEXT of a table).
+fn table_of(column: &mysql_async::Column) -> Option<(String, String)> {
+    if !matches!(
+        column.column_type(),
+        ColumnType::MYSQL_TYPE_BLOB | ColumnType::MYSQL_TYPE_LONG_BLOB
+    ) || column.character_set() == BINARY
+    {
+        return None;
+    }
+    let table = column.org_table_str();
+    if table.is_empty() {
+        return None;
+    }
+    Some((column.schema_str().into_owned(), table.into_owned()))
 }
 
 /// The columns of `schema.table` whose check is `json_valid(column)`.

@@ -2,7 +2,9 @@
 
 use super::convert;
 use super::json::JsonColumns;
-use mdbd_engine::backend::{command_tag, BackendError, Description, Outcome, ResultSet, Session};
+use mdbd_engine::backend::{
+    command_tag, BackendError, Description, Outcome, ResultSet, RowSink, Session,
+};
 use mdbd_engine::log::{Lsn, Value};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -71,6 +73,51 @@ pub async fn execute(
         columns: out_columns,
         rows,
     }))
+}
+
+/// A result's rows to `sink` as the server sends them (see `Session::stream`); also the
+/// tables whose JSON columns are not known yet.
+async fn rows_to<P: mysql_async::prelude::Protocol>(
+    mut result: mysql_async::QueryResult<'_, '_, P>,
+    sql: &[u8],
+    json: &JsonColumns,
+    sink: &mut dyn RowSink,
+) -> Result<(Outcome, Vec<(String, String)>), mysql_async::Error> {
+    let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+    if columns.is_empty() {
+        let affected = result.affected_rows();
+        let last_insert_id = result.last_insert_id().filter(|&id| id > 0);
+        result.drop_result().await?;
+        return Ok((
+            Outcome::Command {
+                tag: command_tag(&String::from_utf8_lossy(sql), affected),
+                rows: affected,
+                last_insert_id,
+            },
+            Vec::new(),
+        ));
+    }
+    let mut out: Vec<_> = columns.iter().map(convert::column).collect();
+    let unknown = json.mark_known(&columns, &mut out);
+    sink.columns(&out).await;
+    while let Some(row) = result.next().await? {
+        let values = row
+            .unwrap()
+            .into_iter()
+            .zip(columns.iter())
+            .map(|(v, c)| convert::value(v, c))
+            .collect();
+        sink.row(values).await;
+    }
+    // A statement with more result sets (a procedure's): only the first is the read's.
+    result.drop_result().await?;
+    Ok((
+        Outcome::Rows(ResultSet {
+            columns: out,
+            rows: Vec::new(),
+        }),
+        unknown,
+    ))
 }
 
 /// Runs `LOAD DATA LOCAL INFILE` (`sql`) with `data` as the file: the server asks this
@@ -143,6 +190,31 @@ impl Session for MysqlSession {
         params: &[Value],
     ) -> Result<Outcome, BackendError> {
         execute(&self.backend, &mut self.conn, sql, params, Some(&self.json)).await
+    }
+
+    async fn stream(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+        sink: &mut dyn RowSink,
+    ) -> Result<Outcome, BackendError> {
+        self.json.after(sql);
+        let backend = self.backend.clone();
+        let err = |e| convert::error(&backend, e);
+        let (outcome, unknown) = if params.is_empty() {
+            let result = self.conn.query_iter(sql).await.map_err(err)?;
+            rows_to(result, sql, &self.json, sink).await.map_err(err)?
+        } else {
+            let args: Vec<mysql_async::Value> = params.iter().map(convert::param).collect();
+            let result = self
+                .conn
+                .exec_iter(sql, mysql_async::Params::Positional(args))
+                .await
+                .map_err(err)?;
+            rows_to(result, sql, &self.json, sink).await.map_err(err)?
+        };
+        self.json.learn(&mut self.conn, unknown).await;
+        Ok(outcome)
     }
 
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {

@@ -110,6 +110,10 @@ pub(crate) struct Conn {
     next_statement: u32,
     /// The connection id the handshake gave the client: `CONNECTION_ID()` and `KILL`'s.
     id: u32,
+    /// The last statement's rows went to the client as they came (see `reply::Streamed`);
+    /// and the client's socket failed meanwhile.
+    streamed: bool,
+    stream_failed: Option<std::io::Error>,
 }
 
 impl Conn {
@@ -183,6 +187,8 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         statements: HashMap::new(),
         next_statement: 1,
         id,
+        streamed: false,
+        stream_failed: None,
     };
     conn.frontend
         .sessions

@@ -109,7 +109,7 @@ pub async fn execute(conn: &mut Conn, body: &[u8]) -> std::io::Result<()> {
             return Ok(());
         }
     };
-    match query::statement(conn, &sql, &params).await {
+    match query::statement(conn, &sql, &params, false).await {
         Ok(outcome) => conn.outcome(outcome, true, false).await,
         Err(e) => {
             conn.error(&e);

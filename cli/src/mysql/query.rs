@@ -2,6 +2,7 @@
 //! CLIENT_MULTI_STATEMENTS (one result each, the last without MORE_RESULTS_EXISTS, the
 //! first error ending the string); `USE` and COM_INIT_DB; `SET autocommit`.
 
+use super::reply::Streamed;
 use super::{auth, Conn};
 use mdbd::mysql_wire::handshake::caps;
 use mdbd::mysql_wire::results;
@@ -229,10 +230,13 @@ async fn kill(conn: &mut Conn, query_only: bool, id: u32) -> Result<Outcome, Clu
 /// Runs one statement, exactly the bytes the client sent (they need not be UTF-8: a
 /// binary literal goes to every backend and into the log unchanged). The front end's
 /// own decisions read it as text; every word they look for is ASCII.
+/// Runs one statement. With `stream` (text-protocol reads on MySQL clusters), a read's
+/// rows go to the client as the backend sends them (`conn.streamed` says they did).
 pub(super) async fn statement(
     conn: &mut Conn,
     bytes: &[u8],
     params: &[mdbd_engine::log::Value],
+    stream: bool,
 ) -> Result<Outcome, ClusterError> {
     let text = String::from_utf8_lossy(bytes);
     let sql: &str = &text;
@@ -310,7 +314,17 @@ pub(super) async fn statement(
     if word == "load" && conn.frontend.is_mysql && mdbd_engine::cluster::reads_client_file(sql) {
         return super::load::load(conn, sql).await;
     }
-    conn.session.execute_bytes(bytes, params).await
+    if !stream {
+        return conn.session.execute_bytes(bytes, params).await;
+    }
+    let status = conn.status();
+    let mut sink = Streamed::new(&mut conn.packets, conn.login.extended_metadata, status);
+    let result = conn
+        .session
+        .execute_streaming(bytes, params, &mut sink)
+        .await;
+    (conn.streamed, conn.stream_failed) = sink.finish();
+    result
 }
 
 /// COM_QUERY.
@@ -330,10 +344,19 @@ pub async fn run(conn: &mut Conn, sql: &[u8]) -> std::io::Result<()> {
         return Ok(());
     }
     let last = statements.len() - 1;
+    // Reads of MySQL backends stream: the client may read a result larger than mdbd
+    // should hold (an unbuffered cursor).
+    let stream = conn.frontend.is_mysql;
     for (i, sql) in statements.into_iter().enumerate() {
-        match statement(conn, sql, &[]).await {
+        let result = statement(conn, sql, &[], stream).await;
+        if let Some(e) = conn.stream_failed.take() {
+            return Err(e);
+        }
+        match result {
+            Ok(_) if std::mem::take(&mut conn.streamed) => conn.streamed_end(i < last),
             Ok(outcome) => conn.outcome(outcome, false, i < last).await?,
             Err(e) => {
+                conn.streamed = false;
                 conn.error(&e);
                 break;
             }

@@ -1,12 +1,14 @@
 //! Cluster outcomes and errors as MySQL packets.
 
+use super::packet::Packets;
 use super::Conn;
 use mdbd::mysql_wire::buf::put_lenenc_int;
 use mdbd::mysql_wire::results::{self, ColumnDef};
 use mdbd::mysql_wire::status;
-use mdbd_engine::backend::Outcome;
+use mdbd_engine::backend::{Column, Outcome, ResultSet, RowSink};
 use mdbd_engine::cluster::ClusterError;
 use mdbd_engine::log::LogError;
+use mdbd_engine::log::Value;
 
 /// Large result sets go out in pieces of about this size.
 const SEND_AT: usize = 256 * 1024;
@@ -45,7 +47,80 @@ pub fn error(e: &ClusterError, mysql_backends: bool) -> (u16, String, String) {
     }
 }
 
+/// A read's result written to the client as the backend sends it (see
+/// `ClusterSession::execute_streaming`): the column definitions and their EOF, then the
+/// text rows, flushed every [`SEND_AT`] bytes; the final EOF (or an error) is the
+/// caller's, once the statement's outcome is known.
+pub(super) struct Streamed<'a> {
+    packets: &'a mut Packets,
+    extended_metadata: bool,
+    status: u16,
+    started: bool,
+    failed: Option<std::io::Error>,
+}
+
+impl<'a> Streamed<'a> {
+    pub(super) fn new(packets: &'a mut Packets, extended_metadata: bool, status: u16) -> Self {
+        Streamed {
+            packets,
+            extended_metadata,
+            status,
+            started: false,
+            failed: None,
+        }
+    }
+
+    /// Whether rows went out, and the socket's error if writing failed.
+    pub(super) fn finish(self) -> (bool, Option<std::io::Error>) {
+        (self.started, self.failed)
+    }
+}
+
+#[async_trait::async_trait]
+impl RowSink for Streamed<'_> {
+    async fn columns(&mut self, columns: &[Column]) {
+        self.started = true;
+        let shape = ResultSet {
+            columns: columns.to_vec(),
+            rows: Vec::new(),
+        };
+        let defs = results::columns(&shape, false);
+        let mut count = Vec::new();
+        put_lenenc_int(&mut count, defs.len() as u64);
+        self.packets.push(&count);
+        for d in &defs {
+            self.packets.push(&d.encode(self.extended_metadata));
+        }
+        self.packets.push(&results::eof(self.status));
+    }
+
+    async fn row(&mut self, row: Vec<Value>) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.packets.push(&results::text_row(&row));
+        if self.packets.queued() >= SEND_AT {
+            if let Err(e) = self.packets.flush().await {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    fn started(&self) -> bool {
+        self.started
+    }
+}
+
 impl Conn {
+    /// Ends a streamed result set: its final EOF (`more` when another result follows).
+    pub(super) fn streamed_end(&mut self, more: bool) {
+        let mut st = self.status();
+        if more {
+            st |= status::MORE_RESULTS_EXISTS;
+        }
+        self.packets.push(&results::eof(st));
+    }
+
     pub(super) fn error(&mut self, e: &ClusterError) {
         let (code, state, message) = error(e, self.frontend.is_mysql);
         self.packets.push(&results::err(code, &state, &message));

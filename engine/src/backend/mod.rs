@@ -79,6 +79,19 @@ impl BackendError {
     }
 }
 
+/// Where a streamed read's result goes ([`Session::stream`]): its columns once, then its
+/// rows in order. Infallible for the backend: a sink whose client went away keeps its
+/// error and drops what follows.
+#[async_trait]
+pub trait RowSink: Send {
+    /// The result's columns, before any row; called once per result set.
+    async fn columns(&mut self, columns: &[Column]);
+    /// The next row.
+    async fn row(&mut self, row: Vec<Value>);
+    /// True once `columns` was called (nothing of the result can be taken back).
+    fn started(&self) -> bool;
+}
+
 /// One connection to one backend, used by one client session (or by replay).
 ///
 /// Statements run in autocommit mode unless [`begin`](Self::begin) was called.
@@ -94,6 +107,33 @@ pub trait Session: Send {
         sql: &[u8],
         params: &[Value],
     ) -> Result<Outcome, BackendError>;
+
+    /// [`execute_bytes`](Self::execute_bytes) of a read whose rows go to `sink` as they
+    /// arrive, so that neither the backend nor the cluster holds the result (a client's
+    /// unbuffered read of a large result). A result set comes back as `Rows` with its
+    /// columns and no rows (the sink had them); anything else as `execute_bytes` returns
+    /// it, the sink untouched. By default the whole result is read first, then given to
+    /// the sink.
+    async fn stream(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+        sink: &mut dyn RowSink,
+    ) -> Result<Outcome, BackendError> {
+        match self.execute_bytes(sql, params).await? {
+            Outcome::Rows(rs) => {
+                sink.columns(&rs.columns).await;
+                for row in rs.rows {
+                    sink.row(row).await;
+                }
+                Ok(Outcome::Rows(ResultSet {
+                    columns: rs.columns,
+                    rows: Vec::new(),
+                }))
+            }
+            other => Ok(other),
+        }
+    }
 
     /// [`execute_bytes`](Self::execute_bytes) for text mdbd itself wrote.
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, BackendError> {

@@ -346,6 +346,15 @@ impl Session for Conn {
         self.run(|s| s.execute_bytes(sql, params)).await
     }
 
+    async fn stream(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+        sink: &mut dyn crate::backend::RowSink,
+    ) -> Result<Outcome, BackendError> {
+        self.run(|s| s.stream(sql, params, sink)).await
+    }
+
     async fn begin(&mut self) -> Result<(), BackendError> {
         self.run(|s| s.begin()).await
     }

@@ -11,28 +11,30 @@
 use super::session::to_client;
 use super::write::aborted;
 use super::{ClusterError, ClusterSession, DetachCause, DetachReason};
-use crate::backend::{Outcome, Session};
+use crate::backend::{BackendError, Outcome, RowSink, Session};
 use crate::log::Value;
 use std::sync::atomic::Ordering;
 
 impl ClusterSession {
     /// Runs a read where the session's transaction (if any) can see it; `catalog` for a
     /// read of the system catalogs (see [`read_anywhere`](Self::read_anywhere)).
+    /// With a `sink`, the rows go there as they arrive (see [`Session::stream`]).
     pub(super) async fn read(
         &mut self,
         sql: &[u8],
         params: &[Value],
         catalog: bool,
+        sink: Option<&mut dyn RowSink>,
     ) -> Result<Outcome, ClusterError> {
         let Some(txn) = &self.txn else {
-            return self.read_anywhere(sql, params, catalog).await;
+            return self.read_anywhere(sql, params, catalog, sink).await;
         };
         if txn.aborted {
             return Err(aborted());
         }
         let result = match self.reading_member(txn) {
-            Some(name) => self.read_in_transaction(&name, sql, params).await,
-            None => self.read_anywhere(sql, params, catalog).await,
+            Some(name) => self.read_in_transaction(&name, sql, params, sink).await,
+            None => self.read_anywhere(sql, params, catalog, sink).await,
         };
         if matches!(result, Err(ClusterError::Db(_))) && self.error_aborts_transaction() {
             if let Some(txn) = self.txn.as_mut() {
@@ -58,15 +60,13 @@ impl ClusterSession {
         name: &str,
         sql: &[u8],
         params: &[Value],
+        sink: Option<&mut dyn RowSink>,
     ) -> Result<Outcome, ClusterError> {
         let backend = self
             .backend(name)
             .ok_or_else(|| ClusterError::NoActiveBackend(name.to_string()))?;
-        self.conn(&backend)
-            .await?
-            .execute_bytes(sql, params)
-            .await
-            .map_err(to_client)
+        let conn = self.conn(&backend).await?;
+        run(conn, sql, params, sink).await.map_err(to_client)
     }
 
     /// Outside a transaction: one backend, in turn; an unreachable one is detached (never
@@ -81,6 +81,7 @@ impl ClusterSession {
         sql: &[u8],
         params: &[Value],
         catalog: bool,
+        mut sink: Option<&mut dyn RowSink>,
     ) -> Result<Outcome, ClusterError> {
         self.cluster
             .counters()
@@ -106,9 +107,13 @@ impl ClusterSession {
                 self.catalog_backend = Some(backend.name().to_string());
             }
             let result = match self.conn(&backend).await {
-                Ok(conn) => conn.execute_bytes(sql, params).await,
+                Ok(conn) => run(conn, sql, params, sink.as_deref_mut()).await,
                 Err(e) => Err(e),
             };
+            if sink.as_ref().is_some_and(|s| s.started()) {
+                // Part of the result is with the client: no other backend can answer.
+                return result.map_err(to_client);
+            }
             match result {
                 Err(e) if e.is_too_many_connections() => {
                     full.push(backend.name().to_string());
@@ -148,5 +153,18 @@ impl ClusterSession {
         Err(ClusterError::NoActiveBackend(
             "every backend failed the read".into(),
         ))
+    }
+}
+
+/// A statement on `conn`, its rows to `sink` when there is one.
+async fn run<'s>(
+    conn: &mut super::Conn,
+    sql: &[u8],
+    params: &[Value],
+    sink: Option<&mut (dyn RowSink + 's)>,
+) -> Result<Outcome, BackendError> {
+    match sink {
+        Some(sink) => conn.stream(sql, params, sink).await,
+        None => conn.execute_bytes(sql, params).await,
     }
 }

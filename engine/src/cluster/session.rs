@@ -297,6 +297,29 @@ impl ClusterSession {
         sql: &[u8],
         params: &[Value],
     ) -> Result<Outcome, ClusterError> {
+        self.request(sql, params, None).await
+    }
+
+    /// [`execute_bytes`](Self::execute_bytes) with a read's rows going to `sink` as the
+    /// backend sends them (a client's unbuffered read: mdbd holds none of the result). A
+    /// read's result set comes back as `Rows` without rows once the sink had them
+    /// ([`RowSink::started`](crate::backend::RowSink::started)); any other statement's
+    /// outcome comes back whole, the sink untouched.
+    pub async fn execute_streaming(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+        sink: &mut dyn crate::backend::RowSink,
+    ) -> Result<Outcome, ClusterError> {
+        self.request(sql, params, Some(sink)).await
+    }
+
+    async fn request(
+        &mut self,
+        sql: &[u8],
+        params: &[Value],
+        sink: Option<&mut dyn crate::backend::RowSink>,
+    ) -> Result<Outcome, ClusterError> {
         if let Some(expiry) = self.expired {
             return Err(ClusterError::Db(expiry.error(self.cluster.dialect())));
         }
@@ -316,7 +339,7 @@ impl ClusterSession {
             )));
         }
         self.request_starts().await;
-        let result = self.dispatch(sql, &text, params).await;
+        let result = self.dispatch(sql, &text, params, sink).await;
         self.after_request();
         result
     }
@@ -360,6 +383,7 @@ impl ClusterSession {
         sql: &[u8],
         text: &str,
         params: &[Value],
+        sink: Option<&mut dyn crate::backend::RowSink>,
     ) -> Result<Outcome, ClusterError> {
         self.drop_detached();
         match self.cluster.classifier().classify(text) {
@@ -384,8 +408,8 @@ impl ClusterSession {
             }
             Kind::Set => self.set(sql).await,
             Kind::Listen => self.listen(sql).await,
-            Kind::Read => self.read(sql, params, false).await,
-            Kind::CatalogRead => self.read(sql, params, true).await,
+            Kind::Read => self.read(sql, params, false, sink).await,
+            Kind::CatalogRead => self.read(sql, params, true, sink).await,
             Kind::Write if self.txn.as_ref().is_some_and(|t| t.aborted) => {
                 self.write_in_failed_transaction(sql, text, params).await
             }
