@@ -134,3 +134,62 @@ async fn a_paged_read_sees_its_transactions_writes_and_ends_with_it() {
     drop(c);
     stop(daemon);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_cursor_is_a_read_and_holds_no_writer_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let mut a = client(port).await;
+    let b = client(port).await;
+    b.batch_execute("CREATE TABLE w (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+
+    // psycopg's named cursors: DECLARE, then FETCHes, in the simple and the extended
+    // protocol (the latter described where the cursor is).
+    let tx = a.transaction().await.unwrap();
+    tx.batch_execute("DECLARE \"Big\" CURSOR FOR SELECT i FROM generate_series(1, 1000) AS i")
+        .await
+        .unwrap();
+    let first = tx.simple_query("FETCH 100 FROM \"Big\"").await.unwrap();
+    let rows = first
+        .iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+        .count();
+    assert_eq!(rows, 100);
+
+    // Another client writes meanwhile: the cursor holds no write turn.
+    let write = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        b.execute("INSERT INTO w VALUES (1)", &[]),
+    )
+    .await;
+    assert!(
+        matches!(write, Ok(Ok(1))),
+        "a writer waited on a reader's cursor: {write:?}"
+    );
+
+    let rest = tx.query("FETCH ALL FROM \"Big\"", &[]).await.unwrap();
+    let got: Vec<i32> = rest.iter().map(|r| r.get(0)).collect();
+    assert_eq!(got, (101..=1000).collect::<Vec<i32>>());
+    tx.batch_execute("CLOSE \"Big\"").await.unwrap();
+    tx.commit().await.unwrap();
+
+    // Declared WITH HOLD it outlives the transaction, until CLOSE; without a
+    // transaction the server's own refusal stands.
+    a.batch_execute("BEGIN; DECLARE h CURSOR WITH HOLD FOR SELECT id FROM w; COMMIT")
+        .await
+        .unwrap();
+    let held = a.query("FETCH ALL FROM h", &[]).await.unwrap();
+    assert_eq!(held.len(), 1);
+    a.batch_execute("CLOSE h").await.unwrap();
+    let e = a
+        .batch_execute("DECLARE n CURSOR FOR SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("25P01"), "{e}");
+    drop((a, b));
+    stop(daemon);
+}

@@ -22,14 +22,30 @@ use crate::log::Value;
 
 /// A cursor the session holds open on one backend.
 pub(super) struct Cursor {
-    /// Its name on the backend (the session's own).
-    name: String,
+    /// Its name on the backend (the session's own, or the client's: `sql_cursor.rs`).
+    pub(super) name: String,
     /// The backend whose connection holds it.
-    backend: String,
+    pub(super) backend: String,
     /// Declared inside the backend's transaction: it is gone when that ends.
     in_backend_txn: bool,
     /// Opened inside the session's transaction: closed when that ends.
     in_session_txn: bool,
+}
+
+impl Cursor {
+    pub(super) fn new(
+        name: String,
+        backend: String,
+        in_backend_txn: bool,
+        in_session_txn: bool,
+    ) -> Cursor {
+        Cursor {
+            name,
+            backend,
+            in_backend_txn,
+            in_session_txn,
+        }
+    }
 }
 
 /// A cursor of the session, as [`ClusterSession::open_cursor`] returns it.
@@ -183,7 +199,11 @@ impl ClusterSession {
     /// A cursor's error on `backend`: a database error aborts the session's transaction
     /// where the engine says so; any other loses the connection and its cursors (the
     /// health checks judge the backend).
-    fn failed_read(&mut self, backend: &str, e: crate::backend::BackendError) -> ClusterError {
+    pub(super) fn failed_read(
+        &mut self,
+        backend: &str,
+        e: crate::backend::BackendError,
+    ) -> ClusterError {
         if e.is_db_error() {
             if self.error_aborts_transaction() {
                 if let Some(txn) = self.txn.as_mut() {

@@ -31,6 +31,7 @@ mod read;
 mod repair;
 mod session;
 mod settings;
+mod sql_cursor;
 mod watch;
 mod write;
 

@@ -1,4 +1,4 @@
-//! The read path of a session. Outside a transaction that wrote, a read goes to one
+//! The read path of a session (and Describe, which goes where its reads go). Outside a transaction that wrote, a read goes to one
 //! backend, the least loaded (the next when one is unreachable); inside one, to one of
 //! the transaction's own connections, so that it sees the transaction's writes.
 //!
@@ -11,7 +11,7 @@
 use super::session::to_client;
 use super::write::aborted;
 use super::{ClusterError, ClusterSession, DetachCause, DetachReason};
-use crate::backend::{BackendError, Outcome, RowSink, Session};
+use crate::backend::{BackendError, Description, Outcome, RowSink, Session};
 use crate::log::Value;
 use std::sync::atomic::Ordering;
 
@@ -153,6 +153,63 @@ impl ClusterSession {
         Err(ClusterError::NoActiveBackend(
             "every backend failed the read".into(),
         ))
+    }
+
+    /// The parameter types and result columns of `sql`, from one backend.
+    pub async fn describe(&mut self, sql: &str) -> Result<Description, ClusterError> {
+        let in_txn = self.txn.as_ref().is_some_and(|t| !t.members.is_empty());
+        let mut described = Err(ClusterError::NoActiveBackend(
+            "nothing to describe on".into(),
+        ));
+        // Like a read: an unreachable backend is detached and the next one answers
+        // (inside a transaction that wrote, only the session's own connection will do).
+        let cursor = self
+            .cursor_backend(sql)
+            .and_then(|name| self.cluster.backend(&name));
+        for _ in 0..self.cluster.active().len().max(1) {
+            let backend = match &cursor {
+                // A FETCH of a cursor of the session's: where the cursor is.
+                Some(backend) => backend.clone(),
+                None => self.one_backend()?,
+            };
+            let result = match self.conn(&backend).await {
+                Ok(conn) => conn.describe(sql).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if !e.is_db_error() && !in_txn => {
+                    self.conns.remove(backend.name());
+                    let out = self.cluster.take_out(
+                        backend.name(),
+                        DetachReason::new(
+                            DetachCause::Unreachable,
+                            format!("describe failed: {e}"),
+                        ),
+                    )?;
+                    described = Err(to_client(e));
+                    if !out {
+                        break;
+                    }
+                }
+                other => {
+                    let typed = other
+                        .as_ref()
+                        .is_ok_and(|d| crate::backend::has_database_types(&d.columns));
+                    if typed && self.catalog_backend.is_none() {
+                        // Its type ids are this backend's: the session's reads stay here.
+                        self.catalog_backend = Some(backend.name().to_string());
+                        self.reads_pinned = true;
+                    }
+                    described = other.map_err(to_client);
+                    break;
+                }
+            }
+        }
+        // Between transactions the connection goes straight back: a session must not sit
+        // on a pooled connection while it waits for the write turn.
+        self.release_idle();
+        self.cancel_handles_cleared();
+        described
     }
 }
 

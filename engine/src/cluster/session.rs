@@ -2,7 +2,7 @@
 
 pub use super::cancel::SessionCanceller;
 use super::{Cluster, ClusterError, Conn, DetachCause, DetachReason, Kind, TxnExpiry};
-use crate::backend::{Backend, BackendError, Description, Outcome, Session};
+use crate::backend::{Backend, BackendError, Outcome, Session};
 use crate::log::{Lsn, Payload, Record, Sql, Statement, Value, WriteTxn};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -219,56 +219,6 @@ impl ClusterSession {
         .ok_or_else(|| ClusterError::NoActiveBackend("nothing to read from".into()))
     }
 
-    /// The parameter types and result columns of `sql`, from one backend.
-    pub async fn describe(&mut self, sql: &str) -> Result<Description, ClusterError> {
-        let in_txn = self.txn.as_ref().is_some_and(|t| !t.members.is_empty());
-        let mut described = Err(ClusterError::NoActiveBackend(
-            "nothing to describe on".into(),
-        ));
-        // Like a read: an unreachable backend is detached and the next one answers
-        // (inside a transaction that wrote, only the session's own connection will do).
-        for _ in 0..self.cluster.active().len().max(1) {
-            let backend = self.one_backend()?;
-            let result = match self.conn(&backend).await {
-                Ok(conn) => conn.describe(sql).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if !e.is_db_error() && !in_txn => {
-                    self.conns.remove(backend.name());
-                    let out = self.cluster.take_out(
-                        backend.name(),
-                        DetachReason::new(
-                            DetachCause::Unreachable,
-                            format!("describe failed: {e}"),
-                        ),
-                    )?;
-                    described = Err(to_client(e));
-                    if !out {
-                        break;
-                    }
-                }
-                other => {
-                    let typed = other
-                        .as_ref()
-                        .is_ok_and(|d| crate::backend::has_database_types(&d.columns));
-                    if typed && self.catalog_backend.is_none() {
-                        // Its type ids are this backend's: the session's reads stay here.
-                        self.catalog_backend = Some(backend.name().to_string());
-                        self.reads_pinned = true;
-                    }
-                    described = other.map_err(to_client);
-                    break;
-                }
-            }
-        }
-        // Between transactions the connection goes straight back: a session must not sit
-        // on a pooled connection while it waits for the write turn.
-        self.release_idle();
-        self.cancel.set(&self.conns);
-        described
-    }
-
     pub(super) fn backend(&self, name: &str) -> Option<Arc<dyn Backend>> {
         self.cluster.active().into_iter().find(|b| b.name() == name)
     }
@@ -386,6 +336,9 @@ impl ClusterSession {
         sink: Option<&mut dyn crate::backend::RowSink>,
     ) -> Result<Outcome, ClusterError> {
         self.drop_detached();
+        if let Some(result) = self.sql_cursor(sql, text, params).await {
+            return result;
+        }
         match self.cluster.classifier().classify(text) {
             Kind::Begin => {
                 if self.txn.is_none() {
