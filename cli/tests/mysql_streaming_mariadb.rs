@@ -6,19 +6,8 @@
 mod common;
 
 use common::mysql::{self, connect};
-use common::{stop, Three};
+use common::{peak_memory, stop, Three};
 use mysql_async::prelude::Queryable;
-
-/// The most memory mdbd has held at once (VmHWM), in bytes.
-fn peak_memory(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100k_row_result_streams_through_mdbd_holding_little_of_it() {

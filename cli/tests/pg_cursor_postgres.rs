@@ -5,18 +5,7 @@
 
 mod common;
 
-use common::{client, start, stop, Three};
-
-/// The most memory mdbd has held at once (VmHWM), in bytes.
-fn peak_memory(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
-}
+use common::{client, peak_memory, start, stop, Three};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100k_row_result_read_in_pages_holds_one_page_in_mdbd() {

@@ -373,3 +373,14 @@ pub fn rss(pid: u32) -> u64 {
         .unwrap()
         * 1024
 }
+
+/// The most memory process `pid` has held at once (VmHWM), in bytes.
+pub fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}

@@ -17,8 +17,9 @@
 use super::session::to_client;
 use super::write::aborted;
 use super::{ClusterError, ClusterSession, Kind};
-use crate::backend::{Outcome, ResultSet, Session};
+use crate::backend::{Backend, Outcome, ResultSet, Session};
 use crate::log::Value;
+use std::sync::Arc;
 
 /// A cursor the session holds open on one backend.
 pub(super) struct Cursor {
@@ -69,16 +70,7 @@ impl ClusterSession {
         {
             return Ok(None);
         }
-        if let Some(txn) = &self.txn {
-            if txn.aborted {
-                return Err(aborted());
-            }
-        }
-        let backend = self.one_backend()?;
-        let in_backend_txn = self
-            .txn
-            .as_ref()
-            .is_some_and(|t| t.members.iter().any(|m| m == backend.name()));
+        let (backend, in_backend_txn) = self.cursor_home()?;
         self.next_cursor += 1;
         let name = format!("mdbd_cursor_{}", self.next_cursor);
         let Some(declare) = self
@@ -107,6 +99,21 @@ impl ClusterSession {
         };
         self.after_request();
         result
+    }
+
+    /// Where a new cursor goes: the backend the session's reads go to, and whether its
+    /// connection is inside the session's transaction there (the cursor then sees the
+    /// transaction's writes and ends with it).
+    pub(super) fn cursor_home(&self) -> Result<(Arc<dyn Backend>, bool), ClusterError> {
+        if self.txn.as_ref().is_some_and(|t| t.aborted) {
+            return Err(aborted());
+        }
+        let backend = self.one_backend()?;
+        let in_backend_txn = self
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.members.iter().any(|m| m == backend.name()));
+        Ok((backend, in_backend_txn))
     }
 
     /// The next at most `rows` rows of cursor `id`; fewer when it reached its end.

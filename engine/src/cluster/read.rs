@@ -1,6 +1,7 @@
 //! The read path of a session (and Describe, which goes where its reads go). Outside a
-//! transaction that wrote, a read goes to one backend, the least loaded (the next when one is unreachable); inside one, to one of
-//! the transaction's own connections, so that it sees the transaction's writes.
+//! transaction that wrote, a read goes to one backend, the least loaded (the next when one
+//! is unreachable); inside one, to one of the transaction's own connections, so that it
+//! sees the transaction's writes.
 //!
 //! On PostgreSQL a read's database error inside a transaction aborts the transaction on
 //! the backend that ran it. The session's transaction is marked failed at once: every

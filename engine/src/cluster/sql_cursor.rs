@@ -174,14 +174,7 @@ impl ClusterSession {
         for_at: usize,
         params: &[Value],
     ) -> Result<Outcome, ClusterError> {
-        if self.txn.as_ref().is_some_and(|t| t.aborted) {
-            return Err(aborted());
-        }
-        let backend = self.one_backend()?;
-        let in_backend_txn = self
-            .txn
-            .as_ref()
-            .is_some_and(|t| t.members.iter().any(|m| m == backend.name()));
+        let (backend, in_backend_txn) = self.cursor_home()?;
         // In a transaction the backend's connection is not part of yet, the cursor must
         // outlive the statement's own commit there; it is closed with the session's
         // transaction. (Outside any transaction, the server's own refusal stands.)
