@@ -167,3 +167,43 @@ async fn a_listener_hears_each_notification_once_while_idle() {
     drop((a, b, c));
     stop(daemon);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_goes_on_hearing_when_its_backend_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut three = Three::postgres();
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let (a, _, heard) = listener(port).await;
+    let (b, _, heard_b) = listener(port).await;
+    let (c, _) = client(port).await;
+    // Sessions listen on the backends in turn: one of these two is on a server that stops.
+    a.batch_execute("LISTEN jobs; LISTEN \"Other\"")
+        .await
+        .unwrap();
+    b.batch_execute("LISTEN jobs").await.unwrap();
+    // Two of the three servers stop, one after the other: wherever a and b listened,
+    // they listen on the last one by the end.
+    for i in 0..2 {
+        three.stop_server(i);
+        // A write finds the stopped server and detaches it (never the last one).
+        let _ = c.batch_execute("NOTIFY warmup").await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    c.batch_execute("NOTIFY jobs, 'after'; NOTIFY \"Other\", 'too'")
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_for(&heard, 2).await,
+        [
+            ("jobs".to_string(), "after".to_string(), String::new()),
+            ("Other".to_string(), "too".to_string(), String::new()),
+        ]
+    );
+    assert_eq!(
+        wait_for(&heard_b, 1).await,
+        [("jobs".to_string(), "after".to_string(), String::new())]
+    );
+    drop((a, b, c));
+    stop(daemon);
+}

@@ -98,9 +98,13 @@ pub async fn drive<S, T>(
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 tracing::debug!(backend = %backend, error = %e, "postgres connection ended");
-                return;
+                break;
             }
-            None => return,
+            None => break,
         }
+    }
+    // A session listening here must listen elsewhere now.
+    if let Some(wake) = &inbox.queues().wake {
+        wake.notify_one();
     }
 }

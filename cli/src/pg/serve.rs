@@ -206,7 +206,7 @@ pub async fn serve(
 
 /// Sends the client its session's notifications.
 async fn notify(connection: &Connection, client: &mut ClientSocket) -> io::Result<()> {
-    let notifications = connection.session.lock().await.take_notifications();
+    let notifications = connection.session.lock().await.take_notifications().await;
     for n in notifications {
         let message = NotificationResponse::new(n.process_id, n.channel, n.payload);
         client

@@ -72,6 +72,8 @@ pub(crate) struct Pool {
     /// Woken when the backend leaves service: sessions waiting for room give up at once
     /// and go on with the other backends instead of waiting out `pool_timeout`.
     retired: tokio::sync::Notify,
+    /// Sessions listening on this backend (LISTEN), woken too when it leaves service.
+    listeners: Mutex<Vec<std::sync::Weak<tokio::sync::Notify>>>,
     counters: Arc<PoolCounters>,
     /// Milliseconds since `epoch` of the last operation the server answered.
     last_answer: AtomicU64,
@@ -90,6 +92,7 @@ impl Pool {
             limits,
             idle: Mutex::new(Vec::new()),
             retired: tokio::sync::Notify::new(),
+            listeners: Mutex::new(Vec::new()),
             counters,
             last_answer: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -126,6 +129,18 @@ impl Pool {
     pub(crate) fn retire(&self) {
         self.clear_idle();
         self.retired.notify_waiters();
+        let listeners =
+            std::mem::take(&mut *self.listeners.lock().unwrap_or_else(|p| p.into_inner()));
+        for wake in listeners.iter().filter_map(std::sync::Weak::upgrade) {
+            wake.notify_one();
+        }
+    }
+
+    /// Wakes `wake` when the backend leaves service (a session listening on it moves).
+    pub(crate) fn wake_when_retired(&self, wake: &Arc<tokio::sync::Notify>) {
+        let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        listeners.retain(|w| w.strong_count() > 0);
+        listeners.push(Arc::downgrade(wake));
     }
 
     /// Connections open for sessions right now (checked out or idle).

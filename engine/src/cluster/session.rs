@@ -67,6 +67,8 @@ pub struct ClusterSession {
     /// (see `listen.rs`).
     pub(super) listening: Option<String>,
     pub(super) wake: Arc<tokio::sync::Notify>,
+    /// The channels it listens to, to listen again elsewhere.
+    pub(super) channels: Vec<String>,
     /// Since when the session has been waiting for its client inside a transaction.
     pub(super) idle_since: Option<Instant>,
     /// Its transaction was ended from outside (a timeout).
@@ -106,6 +108,7 @@ impl ClusterSession {
             next_cursor: 0,
             listening: None,
             wake: Arc::default(),
+            channels: Vec::new(),
             idle_since: None,
             expired: None,
             cancel: SessionCanceller::new(cluster_for_cancel),
@@ -225,12 +228,6 @@ impl ClusterSession {
 
     fn drop_detached(&mut self) {
         let cluster = self.cluster.clone();
-        if let Some(name) = self.listening.as_deref() {
-            if self.conns.contains_key(name) && !cluster.is_active(name) {
-                tracing::warn!(session = self.id, backend = name, "the listening backend left the cluster: this session's LISTENs end with its connection");
-                self.listening = None;
-            }
-        }
         self.conns.retain(|name, _| cluster.is_active(name));
     }
 
@@ -360,7 +357,7 @@ impl ClusterSession {
                 Ok(command("ROLLBACK"))
             }
             Kind::Set => self.set(sql).await,
-            Kind::Listen => self.listen(sql).await,
+            Kind::Listen => self.listen(sql, text).await,
             Kind::Read => self.read(sql, params, false, sink).await,
             Kind::CatalogRead => self.read(sql, params, true, sink).await,
             Kind::Write if self.txn.as_ref().is_some_and(|t| t.aborted) => {

@@ -32,7 +32,7 @@ pub(super) enum CursorStatement {
 
 /// The identifier at the start of `s` (after spaces): a quoted one as written, an unquoted
 /// one in lower case, as PostgreSQL folds it; and the rest.
-fn identifier(s: &str) -> Option<(String, &str)> {
+pub(super) fn identifier(s: &str) -> Option<(String, &str)> {
     let s = s.trim_start();
     if let Some(rest) = s.strip_prefix('"') {
         let mut name = String::new();
