@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Mediator CPU cost, mdbd against pgpool-II: pgbench -S, -S -M extended and TPC-B directly
+# against one PostgreSQL, through pgpool-II (native replication) and through mdbd over the
+# same three PostgreSQL servers, one run after the other; then sysbench oltp_read_write
+# directly against one MariaDB and through mdbd's MySQL front end over three MariaDB (no
+# pgpool column there). Prints one table of tps and of the mediator's CPU time per
+# transaction: utime+stime from /proc/PID/stat before and after each run, in microseconds,
+# divided by the transactions the client reports. mdbd is one process; for pgpool the sum
+# over its main process and every descendant (with the reaped children's cutime/cstime, so
+# a child that exits during a run is still counted). Then checks the three PostgreSQL
+# backends agree after TPC-B.
+#
+#   bash benches/proxy_cpu.sh                   # scale 10, 8 clients, 2 threads, 20 s per run
+#   SCALE=10 CLIENTS=8 JOBS=2 SECS=20 bash benches/proxy_cpu.sh
+#   ONLY="select tpcb" bash benches/proxy_cpu.sh    # a subset of: select extended tpcb oltp_rw
+#   MODE=perf SECS=10 ONLY=select bash benches/proxy_cpu.sh
+#       # also `perf record -g` of mdbd during its -S run (PERF_OUT, default
+#       # /tmp/mdbd-proxy-perf.data; PERF_EVENT, default cycles if the CPU counts them, else
+#       # cpu-clock) and prints the top of `perf report --no-children`
+#
+# sysbench: TABLES=4 tables of ROWS=10000 rows, CLIENTS threads. mdbd keeps its default log
+# durability (fsync before every acknowledgement; DURABILITY=none to leave it out); pgpool
+# keeps no log.
+#
+# Needs PostgreSQL server binaries and pgbench (postgresql-contrib), pgpool-II (Debian
+# pgpool2), sysbench and MariaDB server binaries, perf for MODE=perf (linux-perf); run as
+# root, missing pgpool2 / sysbench / linux-perf are installed with apt-get (INSTALL=0: only
+# say what is missing). Every server is a throwaway instance on a free loopback port (never
+# 5432 or 3306) in a temporary directory (PostgreSQL with fsync=off, MariaDB with
+# innodb_flush_log_at_trx_commit=0, the same for direct and mediated runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCALE=${SCALE:-10}
+CLIENTS=${CLIENTS:-8}
+JOBS=${JOBS:-2}
+SECS=${SECS:-20}
+TABLES=${TABLES:-4}
+ROWS=${ROWS:-10000}
+MODE=${MODE:-}
+ONLY=${ONLY:-select extended tpcb oltp_rw}
+PERF_OUT=${PERF_OUT:-/tmp/mdbd-proxy-perf.data}
+want() { [[ " ${ONLY//,/ } " == *" $1 "* ]]; }
+want_pg() { want select || want extended || want tpcb; }
+
+missing=()
+if want_pg && ! command -v pgpool >/dev/null; then missing+=(pgpool2); fi
+if want oltp_rw && ! command -v sysbench >/dev/null; then missing+=(sysbench); fi
+if [ "$MODE" = perf ] && ! command -v perf >/dev/null; then missing+=(linux-perf); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && [ "${INSTALL:-1}" != 0 ]; then
+    echo "installing ${missing[*]} (apt-get)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing: apt install ${missing[*]}" >&2; exit 1
+  fi
+fi
+
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+HZ=$(getconf CLK_TCK)
+
+start_mdbd() { # name protocol port backend-ports... -> pid in $mdbd_pid, once it listens
+  local name=$1 proto=$2 port=$3; shift 3
+  local conf=$root/$name.toml i=0 bp
+  cat >"$conf" <<EOF
+[server]
+admin_listen = "127.0.0.1:$(free_port)"
+data_dir = "$root/$name-data"
+
+[log]
+durability = "${DURABILITY:-fsync}"
+
+[[listener]]
+protocol = "$proto"
+listen = "127.0.0.1:$port"
+EOF
+  if [ "$proto" = postgres ]; then
+    printf '\n[[user]]\nname = "postgres"\nauth = "trust"\n' >>"$conf"
+  else
+    printf '\n[[user]]\nname = "sbtest"\nauth = "mysql_native_password"\npassword = "sbtest"\n' >>"$conf"
+  fi
+  for bp in "$@"; do
+    i=$((i + 1))
+    if [ "$proto" = postgres ]; then
+      printf '\n[[backend]]\nname = "pg%s"\nkind = "postgres"\nconninfo = "host=127.0.0.1 port=%s user=postgres dbname=postgres"\n' "$i" "$bp" >>"$conf"
+    else
+      printf '\n[[backend]]\nname = "my%s"\nkind = "mysql"\nurl = "mysql://root@127.0.0.1:%s/sbtest"\n' "$i" "$bp" >>"$conf"
+    fi
+  done
+  RUST_LOG=warn "$MDBD" run --config "$conf" 2>"$root/$name.log" &
+  mdbd_pid=$!
+  pids+=("$mdbd_pid")
+  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; sleep 0.1; done
+  echo "mdbd $name did not start:" >&2; cat "$root/$name.log" >&2; exit 1
+}
+
+start_pgpool() { # port backend-ports... -> main pid in $pgpool_pid, once it listens
+  # pgpool-II 4.3 native replication, as tested on loopback: trust auth, no pool_hba, no
+  # watchdog or health checks, connection cache on, SELECTs load-balanced to one node.
+  local port=$1 dir=$root/pgpool i=0 bp
+  shift
+  mkdir -p "$dir"
+  cat >"$dir/pgpool.conf" <<EOF
+backend_clustering_mode = 'native_replication'
+listen_addresses = '127.0.0.1'
+port = $port
+socket_dir = '$dir'
+pcp_listen_addresses = '127.0.0.1'
+pcp_port = $(free_port)
+pcp_socket_dir = '$dir'
+wd_ipc_socket_dir = '$dir'
+pid_file_name = '$dir/pgpool.pid'
+logdir = '$dir'
+enable_pool_hba = off
+pool_passwd = ''
+num_init_children = $((CLIENTS > 32 ? CLIENTS : 32))
+max_pool = 4
+connection_cache = on
+load_balance_mode = on
+replicate_select = off
+insert_lock = off
+health_check_period = 0
+use_watchdog = off
+memory_cache_enabled = off
+log_destination = 'stderr'
+logging_collector = off
+log_min_messages = warning
+EOF
+  for bp in "$@"; do
+    printf "\nbackend_hostname%s = '127.0.0.1'\nbackend_port%s = %s\nbackend_weight%s = 1\nbackend_flag%s = 'ALLOW_TO_FAILOVER'\n" \
+      "$i" "$i" "$bp" "$i" "$i" >>"$dir/pgpool.conf"
+    i=$((i + 1))
+  done
+  echo "# pcp is not used" >"$dir/pcp.conf"
+  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$dir/pool_hba.conf"
+  pgpool -n -D -f "$dir/pgpool.conf" -F "$dir/pcp.conf" -a "$dir/pool_hba.conf" 2>"$dir/log" &
+  pgpool_pid=$!
+  pids+=("$pgpool_pid")
+  for _ in $(seq 100); do
+    timeout 5 psql -h 127.0.0.1 -p "$port" -U postgres -Atc "SELECT 1" postgres >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "pgpool did not start:" >&2; cat "$dir/log" >&2; exit 1
+}
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+stop_pgpool() { # fast shutdown (SIGINT), so that no pgpool child outlives the backends
+  [ -n "${pgpool_pid:-}" ] || return 0
+  kill -INT "$pgpool_pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$pgpool_pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+trap 'stop_pgpool; cleanup' EXIT
+
+proc_tree() { echo "$1"; local c; for c in $(pgrep -P "$1"); do proc_tree "$c"; done; }
+cpu_ticks() { # pid -> utime+stime+cutime+cstime ticks of the process and its live descendants
+  local p t sum=0
+  for p in $(proc_tree "$1"); do
+    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}') || continue
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+
+declare -A tps cpu
+notes=()
+status=0
+# run setup workload mediator-pid|- tool command... : runs one benchmark, records its tps and
+# (with a mediator) the mediator's CPU microseconds per transaction.
+run() {
+  local setup=$1 w=$2 pid=$3 tool=$4; shift 4
+  local out=$root/$setup.$w.out before=0 procs="" rc=0 used=0 txns t exited perf_pid=""
+  if [ "$pid" != - ]; then procs=$(proc_tree "$pid" | sort); before=$(cpu_ticks "$pid"); fi
+  if [ "$MODE" = perf ] && [ "$setup" = mdbd ] && [ "$w" = select ]; then
+    perf record -q -g -e "$perf_event" -o "$PERF_OUT" -p "$pid" -- sleep "$SECS" >"$root/perf.log" 2>&1 &
+    perf_pid=$!
+    pids+=("$perf_pid")
+  fi
+  "$@" >"$out" 2>&1 || rc=$?
+  if [ "$pid" != - ]; then
+    used=$(($(cpu_ticks "$pid") - before))
+    exited=$(comm -23 <(echo "$procs") <(proc_tree "$pid" | sort) | wc -l)
+    [ "$exited" = 0 ] || notes+=("$setup $w: $exited of the $setup processes exited during the run (counted through their parent's cutime/cstime)")
+  fi
+  [ -z "$perf_pid" ] || wait "$perf_pid" || notes+=("perf record failed: $(tail -3 "$root/perf.log")")
+  if [ "$tool" = pgbench ]; then
+    t=$(awk '/^tps = / {print $3; exit}' "$out")
+    txns=$(awk -F': *' '/^number of transactions actually processed:/ {split($2, a, "/"); print a[1]; exit}' "$out")
+    if grep -q "number of failed transactions: [1-9]" "$out"; then
+      notes+=("$setup $w: $(grep 'number of failed transactions' "$out")"); status=1
+    fi
+  else
+    t=$(awk '/transactions:/ {gsub(/[(]/, "", $3); print $3; exit}' "$out")
+    txns=$(awk '/transactions:/ {print $2; exit}' "$out")
+    if ! grep -q "ignored errors: *0 " "$out"; then notes+=("$setup $w: sysbench $(grep 'ignored errors' "$out" | tr -s ' ' | sed 's/^ //')"); fi
+  fi
+  if [ "$rc" != 0 ] || [ -z "$t" ] || [ -z "$txns" ] || [ "$txns" = 0 ]; then
+    echo "$setup $w failed (exit $rc):" >&2; tail -15 "$out" >&2
+    notes+=("$setup $w: $tool failed (exit $rc)"); status=1
+    [ -n "$t" ] || t=ERR
+  fi
+  tps[$setup-$w]=$t
+  if [ "$pid" != - ] && [ -n "$txns" ] && [ "$txns" != 0 ]; then
+    cpu[$setup-$w]=$(awk -v u="$used" -v hz="$HZ" -v n="$txns" 'BEGIN {printf "%.1f", u * 1e6 / hz / n}')
+  fi
+  printf '  %-7s %-9s %10s tps  %8s txns  mediator CPU %s us/txn\n' "$setup" "$w" "$t" "${txns:-?}" "${cpu[$setup-$w]:--}"
+}
+
+# shellcheck disable=SC2317 # run through run()
+pgb() { # port pgbench-args...
+  local port=$1; shift
+  "$PGBENCH" -h 127.0.0.1 -p "$port" -U postgres -c "$CLIENTS" -j "$JOBS" -T "$SECS" -n "$@" postgres
+}
+
+perf_event=${PERF_EVENT:-cpu-clock}
+if [ "$MODE" = perf ] && [ -z "${PERF_EVENT:-}" ] && perf stat -x, -e cycles -- true 2>&1 | grep -q '^[0-9]'; then
+  perf_event=cycles
+fi
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); pgbench scale $SCALE, -c $CLIENTS -j $JOBS -T $SECS; sysbench $CLIENTS threads, $TABLES tables x $ROWS rows; mdbd log durability ${DURABILITY:-fsync}"
+if want_pg; then pgpool --version 2>&1 | head -1; fi
+
+if want_pg; then
+  direct=$(start_pg direct)
+  three=("$(start_pg a)" "$(start_pg b)" "$(start_pg c)")
+  pgp=$(free_port); start_mdbd mdbd-pg postgres "$pgp" "${three[@]}"; mdbd_pg=$mdbd_pid
+  for port in "$direct" "$pgp"; do # through mdbd: all three backends get the same data
+    "$PGBENCH" -h 127.0.0.1 -p "$port" -U postgres -i -q -s "$SCALE" postgres >"$root/init.$port" 2>&1 ||
+      { cat "$root/init.$port" >&2; echo "pgbench -i failed on port $port" >&2; exit 1; }
+  done
+  poolp=$(free_port); start_pgpool "$poolp" "${three[@]}"
+  echo "pgpool nodes: $(psql -h 127.0.0.1 -p "$poolp" -U postgres -Atc 'SHOW pool_nodes' postgres | awk -F'|' '{printf "%s:%s %s; ", $2, $3, $4}')"
+  for w in select extended tpcb; do
+    want "$w" || continue
+    case $w in select) args=(-S) ;; extended) args=(-S -M extended) ;; tpcb) args=() ;; esac
+    run direct "$w" - pgbench pgb "$direct" "${args[@]}"
+    run pgpool "$w" "$pgpool_pid" pgbench pgb "$poolp" "${args[@]}"
+    run mdbd "$w" "$mdbd_pg" pgbench pgb "$pgp" "${args[@]}"
+  done
+fi
+
+if want oltp_rw; then
+  mdirect=$(start_mariadb mdirect)
+  ma=$(start_mariadb ma); mb=$(start_mariadb mb); mc=$(start_mariadb mc)
+  myp=$(free_port); start_mdbd mdbd-my mysql "$myp" "$ma" "$mb" "$mc"; mdbd_my=$mdbd_pid
+  sb() { # port user password command
+    sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$1" \
+      --mysql-user="$2" --mysql-password="$3" --mysql-db=sbtest --tables="$TABLES" \
+      --table-size="$ROWS" --threads="$CLIENTS" --time="$SECS" --report-interval=0 "$4"
+  }
+  for setup in direct:$mdirect:root: mdbd:$myp:sbtest:sbtest; do
+    IFS=: read -r name p user pass <<<"$setup"
+    sb "$p" "$user" "$pass" prepare >"$root/$name.prepare" 2>&1 || { cat "$root/$name.prepare" >&2; exit 1; }
+  done
+  run direct oltp_rw - sysbench sb "$mdirect" root "" run
+  run mdbd oltp_rw "$mdbd_my" sysbench sb "$myp" sbtest sbtest run
+fi
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-"}'; }
+num() { awk -v a="$1" 'BEGIN {if (a ~ /^[0-9.]+$/) printf "%.0f", a; else printf "%s", a}'; }
+printf '\n| workload | direct tps | pgpool tps | mdbd tps | mdbd/pgpool tps | pgpool us/txn | mdbd us/txn | mdbd/pgpool cpu |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
+for w in select extended tpcb oltp_rw; do
+  want "$w" || continue
+  case $w in
+    select) label="pgbench -S" ;; extended) label="pgbench -S -M extended" ;;
+    tpcb) label="pgbench TPC-B" ;; oltp_rw) label="sysbench oltp_read_write (MySQL)" ;;
+  esac
+  [ "$MODE" = perf ] && [ "$w" = select ] && label="$label (mdbd under perf)"
+  d=${tps[direct-$w]:--} p=${tps[pgpool-$w]:--} m=${tps[mdbd-$w]:--}
+  pc=${cpu[pgpool-$w]:--} mc=${cpu[mdbd-$w]:--}
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$(num "$d")" "$(num "$p")" "$(num "$m")" \
+    "$(ratio "$m" "$p")" "$pc" "$mc" "$(ratio "$mc" "$pc")"
+done
+echo "(us/txn: the mediator's user+system CPU per transaction, from /proc/PID/stat at $HZ ticks/s; pgpool: all its processes)"
+for n in "${notes[@]}"; do echo "note: $n"; done
+
+if want tpcb; then # both mediators must have kept the three backends identical
+  q="SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(bbalance) FROM pgbench_branches), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT count(*) FROM pgbench_history)"
+  sums=()
+  for bp in "${three[@]}"; do sums+=("$(psql -h 127.0.0.1 -p "$bp" -U postgres -At -c "$q" postgres)"); done
+  if [ "${sums[0]}" = "${sums[1]}" ] && [ "${sums[1]}" = "${sums[2]}" ]; then
+    echo "backends identical after TPC-B (sum abalance|bbalance|tbalance|count history = ${sums[0]})"
+  else
+    echo "backends DIFFER after TPC-B: ${sums[*]}"; status=1
+  fi
+fi
+
+if [ "$MODE" = perf ] && [ -f "$PERF_OUT" ]; then
+  echo
+  echo "perf ($perf_event) of mdbd during pgbench -S, top entries (perf report -i $PERF_OUT --no-children for call graphs):"
+  report() { perf report -i "$PERF_OUT" --stdio --no-children -g none "$@" 2>/dev/null | grep -v '^#' | sed '/^$/d'; }
+  report --percent-limit 1 | head -25
+  echo "by object:"
+  report --sort dso --percent-limit 0.5 | head -6
+  echo "mdbd's own code, top symbols:"
+  report --dsos mdbd --sort sym | head -12
+fi
+exit $status
