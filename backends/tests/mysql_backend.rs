@@ -336,3 +336,63 @@ async fn a_snapshot_restored_into_an_empty_server_is_identical() {
         joiner.checksums().await.unwrap()
     );
 }
+
+/// Keeps what a streamed read gave it.
+#[derive(Default)]
+struct Kept {
+    columns: Vec<mdbd_engine::backend::Column>,
+    rows: Vec<Vec<Value>>,
+}
+
+#[async_trait::async_trait]
+impl mdbd_engine::backend::RowSink for Kept {
+    async fn columns(&mut self, columns: &[mdbd_engine::backend::Column]) {
+        self.columns = columns.to_vec();
+    }
+    async fn row(&mut self, row: Vec<Value>) {
+        self.rows.push(row);
+    }
+    fn started(&self) -> bool {
+        !self.columns.is_empty()
+    }
+}
+
+#[tokio::test]
+async fn json_columns_are_marked_in_reads_streamed_or_not_from_the_first() {
+    let server = MariaDb::start().unwrap();
+    let b = backend(&server, "maria-a");
+    let mut s = b.open_session().await.unwrap();
+    s.execute(
+        "CREATE TABLE j (id INT PRIMARY KEY, doc JSON, note LONGTEXT)",
+        &[],
+    )
+    .await
+    .unwrap();
+    s.execute(r#"INSERT INTO j VALUES (1, '{"a": [1, 2]}', 'x')"#, &[])
+        .await
+        .unwrap();
+    // The first read of the table is streamed: its lookup cannot use the connection the
+    // result holds.
+    let mut kept = Kept::default();
+    let outcome = s
+        .stream(b"SELECT id, doc, note FROM j", &[], &mut kept)
+        .await
+        .unwrap();
+    let json: Vec<bool> = kept.columns.iter().map(|c| c.meta.json).collect();
+    assert_eq!(json, [false, true, false]);
+    assert_eq!(kept.rows.len(), 1);
+    assert!(matches!(outcome, Outcome::Rows(rs) if rs.rows.is_empty()));
+    // Read whole, after a DDL statement that could have changed it.
+    s.execute("ALTER TABLE j ADD COLUMN more JSON", &[])
+        .await
+        .unwrap();
+    let Outcome::Rows(rs) = s
+        .execute("SELECT doc, more, note FROM j", &[])
+        .await
+        .unwrap()
+    else {
+        panic!("not rows");
+    };
+    let json: Vec<bool> = rs.columns.iter().map(|c| c.meta.json).collect();
+    assert_eq!(json, [true, true, false]);
+}

@@ -44,8 +44,8 @@ impl JsonColumns {
     }
 
     /// Marks the columns of `out` that are JSON among the tables already known, and gives
-    /// the tables not known yet (to [`learn`](Self::learn) once the connection is free: a
-    /// streamed result holds it).
+    /// the tables not known yet (to [`learn`](Self::learn) on another connection: a
+    /// streamed result holds the session's).
     pub fn mark_known(
         &self,
         columns: &[mysql_async::Column],

@@ -75,30 +75,38 @@ pub async fn execute(
     }))
 }
 
-/// A result's rows to `sink` as the server sends them (see `Session::stream`); also the
-/// tables whose JSON columns are not known yet.
+/// A result's rows to `sink` as the server sends them (see `Session::stream`). The JSON
+/// columns of tables not looked up yet are looked up over a connection of their own (the
+/// result holds the session's), with the backend's `opts`.
 async fn rows_to<P: mysql_async::prelude::Protocol>(
     mut result: mysql_async::QueryResult<'_, '_, P>,
     sql: &[u8],
-    json: &JsonColumns,
+    (json, opts): (&JsonColumns, &mysql_async::Opts),
     sink: &mut dyn RowSink,
-) -> Result<(Outcome, Vec<(String, String)>), mysql_async::Error> {
+) -> Result<Outcome, mysql_async::Error> {
     let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
     if columns.is_empty() {
         let affected = result.affected_rows();
         let last_insert_id = result.last_insert_id().filter(|&id| id > 0);
         result.drop_result().await?;
-        return Ok((
-            Outcome::Command {
-                tag: command_tag(&String::from_utf8_lossy(sql), affected),
-                rows: affected,
-                last_insert_id,
-            },
-            Vec::new(),
-        ));
+        return Ok(Outcome::Command {
+            tag: command_tag(&String::from_utf8_lossy(sql), affected),
+            rows: affected,
+            last_insert_id,
+        });
     }
     let mut out: Vec<_> = columns.iter().map(convert::column).collect();
     let unknown = json.mark_known(&columns, &mut out);
+    if !unknown.is_empty() {
+        match mysql_async::Conn::new(opts.clone()).await {
+            Ok(mut side) => {
+                json.learn(&mut side, unknown).await;
+                let _ = side.disconnect().await;
+                json.mark_known(&columns, &mut out);
+            }
+            Err(e) => tracing::debug!(error = %e, "no connection to look up JSON columns"),
+        }
+    }
     sink.columns(&out).await;
     while let Some(row) = result.next().await? {
         let values = row
@@ -111,13 +119,10 @@ async fn rows_to<P: mysql_async::prelude::Protocol>(
     }
     // A statement with more result sets (a procedure's): only the first is the read's.
     result.drop_result().await?;
-    Ok((
-        Outcome::Rows(ResultSet {
-            columns: out,
-            rows: Vec::new(),
-        }),
-        unknown,
-    ))
+    Ok(Outcome::Rows(ResultSet {
+        columns: out,
+        rows: Vec::new(),
+    }))
 }
 
 /// Runs `LOAD DATA LOCAL INFILE` (`sql`) with `data` as the file: the server asks this
@@ -201,9 +206,10 @@ impl Session for MysqlSession {
         self.json.after(sql);
         let backend = self.backend.clone();
         let err = |e| convert::error(&backend, e);
-        let (outcome, unknown) = if params.is_empty() {
+        let json = (&self.json, &self.opts);
+        if params.is_empty() {
             let result = self.conn.query_iter(sql).await.map_err(err)?;
-            rows_to(result, sql, &self.json, sink).await.map_err(err)?
+            rows_to(result, sql, json, sink).await.map_err(err)
         } else {
             let args: Vec<mysql_async::Value> = params.iter().map(convert::param).collect();
             let result = self
@@ -211,10 +217,8 @@ impl Session for MysqlSession {
                 .exec_iter(sql, mysql_async::Params::Positional(args))
                 .await
                 .map_err(err)?;
-            rows_to(result, sql, &self.json, sink).await.map_err(err)?
-        };
-        self.json.learn(&mut self.conn, unknown).await;
-        Ok(outcome)
+            rows_to(result, sql, json, sink).await.map_err(err)
+        }
     }
 
     async fn describe(&mut self, sql: &str) -> Result<Description, BackendError> {
