@@ -116,6 +116,15 @@ pub fn value(v: mysql_async::Value, col: &Column) -> Value {
     }
 }
 
+/// A row's values, typed by its columns.
+pub fn row(row: mysql_async::Row, columns: &[mysql_async::Column]) -> Vec<Value> {
+    row.unwrap()
+        .into_iter()
+        .zip(columns)
+        .map(|(v, c)| value(v, c))
+        .collect()
+}
+
 /// A result column as the server described it: its type and its column definition's
 /// length, decimals, flags and character set, which clients read (`TINYINT(1)` as a
 /// boolean, a `VARCHAR(40)` as a VARCHAR, not a LONGTEXT).

@@ -77,20 +77,10 @@ impl JsonColumns {
     /// Marks the columns of `out` that are JSON, looking up (on `conn`) the tables not
     /// yet known. A lookup that fails marks nothing.
     pub async fn mark(&self, conn: &mut Conn, columns: &[mysql_async::Column], out: &mut [Column]) {
-        for (column, out) in columns.iter().zip(out.iter_mut()) {
-            let Some(key) = table_of(column) else {
-                continue;
-            };
-            let cached = self.known().get(&key).cloned();
-            let json = match cached {
-                Some(json) => json,
-                None => {
-                    let json = Arc::new(lookup(conn, &key.0, &key.1).await);
-                    self.known().insert(key, json.clone());
-                    json
-                }
-            };
-            out.meta.json = json.contains(column.org_name_str().as_ref());
+        let unknown = self.mark_known(columns, out);
+        if !unknown.is_empty() {
+            self.learn(conn, unknown).await;
+            self.mark_known(columns, out);
         }
     }
 }

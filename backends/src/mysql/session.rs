@@ -49,11 +49,7 @@ pub async fn execute(
         )
     };
     if columns.is_empty() {
-        return Ok(Outcome::Command {
-            tag: command_tag(&String::from_utf8_lossy(sql), affected),
-            rows: affected,
-            last_insert_id: last_id.filter(|&id| id > 0),
-        });
+        return Ok(command(sql, affected, last_id));
     }
     let mut out_columns: Vec<_> = columns.iter().map(convert::column).collect();
     if let Some(json) = json {
@@ -61,18 +57,21 @@ pub async fn execute(
     }
     let rows = rows
         .into_iter()
-        .map(|row| {
-            row.unwrap()
-                .into_iter()
-                .zip(columns.iter())
-                .map(|(v, c)| convert::value(v, c))
-                .collect()
-        })
+        .map(|row| convert::row(row, &columns))
         .collect();
     Ok(Outcome::Rows(ResultSet {
         columns: out_columns,
         rows,
     }))
+}
+
+/// A statement's outcome without a result set.
+fn command(sql: &[u8], affected: u64, last_insert_id: Option<u64>) -> Outcome {
+    Outcome::Command {
+        tag: command_tag(&String::from_utf8_lossy(sql), affected),
+        rows: affected,
+        last_insert_id: last_insert_id.filter(|&id| id > 0),
+    }
 }
 
 /// A result's rows to `sink` as the server sends them (see `Session::stream`). The JSON
@@ -86,14 +85,9 @@ async fn rows_to<P: mysql_async::prelude::Protocol>(
 ) -> Result<Outcome, mysql_async::Error> {
     let columns = result.columns().map(|c| c.to_vec()).unwrap_or_default();
     if columns.is_empty() {
-        let affected = result.affected_rows();
-        let last_insert_id = result.last_insert_id().filter(|&id| id > 0);
+        let outcome = command(sql, result.affected_rows(), result.last_insert_id());
         result.drop_result().await?;
-        return Ok(Outcome::Command {
-            tag: command_tag(&String::from_utf8_lossy(sql), affected),
-            rows: affected,
-            last_insert_id,
-        });
+        return Ok(outcome);
     }
     let mut out: Vec<_> = columns.iter().map(convert::column).collect();
     let unknown = json.mark_known(&columns, &mut out);
@@ -109,13 +103,7 @@ async fn rows_to<P: mysql_async::prelude::Protocol>(
     }
     sink.columns(&out).await;
     while let Some(row) = result.next().await? {
-        let values = row
-            .unwrap()
-            .into_iter()
-            .zip(columns.iter())
-            .map(|(v, c)| convert::value(v, c))
-            .collect();
-        sink.row(values).await;
+        sink.row(convert::row(row, &columns)).await;
     }
     // A statement with more result sets (a procedure's): only the first is the read's.
     result.drop_result().await?;

@@ -252,13 +252,7 @@ impl ExtendedQueryHandler for Connection {
             let result = session.execute(sql, &params).await;
             (result, session.take_notices())
         };
-        for notice in notices {
-            client
-                .feed(PgWireBackendMessage::NoticeResponse(response::notice(
-                    &notice,
-                )))
-                .await?;
-        }
+        response::send_notices(client, notices).await?;
         response::outcome(result, |rs| {
             response::described_fields(
                 &rs.columns,

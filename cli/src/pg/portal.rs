@@ -196,16 +196,17 @@ async fn open_cursor(
     portal: &Portal<String>,
     limit: usize,
 ) -> PgWireResult<Option<CursorId>> {
-    if limit == 0 || !connection.postgres() {
+    let sql = portal.statement.statement.as_str();
+    // Anything but a plain query runs whole: its parameters are bound once, there.
+    if limit == 0 || !connection.postgres() || !mdbd_engine::cluster::is_query(sql) {
         return Ok(None);
     }
     let params = connection.bound_values(portal).await?;
-    let sql = portal.statement.statement.as_bytes();
     let opened = connection
         .session
         .lock()
         .await
-        .open_cursor(sql, &params)
+        .open_cursor(sql.as_bytes(), &params)
         .await;
     opened.map_err(|e| response::failure(&e))
 }
@@ -238,13 +239,7 @@ where
             let fetched = session.fetch_cursor(&id, size).await;
             (fetched, session.take_notices())
         };
-        for notice in notices {
-            client
-                .feed(PgWireBackendMessage::NoticeResponse(response::notice(
-                    &notice,
-                )))
-                .await?;
-        }
+        response::send_notices(client, notices).await?;
         let rs = match fetched {
             Ok(rs) => rs,
             Err(e) => {

@@ -10,6 +10,7 @@ use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse
 use pgwire::api::Type;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::{ErrorResponse, NoticeResponse};
+use pgwire::messages::PgWireBackendMessage;
 use std::sync::Arc;
 
 /// The wire type of a text-format column: the backend's own type where mdbd's values of
@@ -244,6 +245,24 @@ fn optional_fields(f: &mdbd_engine::backend::ErrorFields) -> Vec<(u8, String)> {
 }
 
 /// A backend's notice, with every field it sent (`RAISE NOTICE`, "... skipping").
+/// Sends `notices` (a request's, before its result) to the client.
+pub async fn send_notices<C>(
+    client: &mut C,
+    notices: Vec<mdbd_engine::backend::DbError>,
+) -> PgWireResult<()>
+where
+    C: futures_util::Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<C::Error>,
+{
+    use futures_util::SinkExt;
+    for n in &notices {
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(notice(n)))
+            .await?;
+    }
+    Ok(())
+}
+
 pub fn notice(db: &mdbd_engine::backend::DbError) -> NoticeResponse {
     let severity = db
         .fields

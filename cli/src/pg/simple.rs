@@ -65,13 +65,7 @@ impl SimpleQueryHandler for Connection {
                     response::simple_fields(rs, postgres)
                 }),
             };
-            for notice in session.take_notices() {
-                client
-                    .feed(PgWireBackendMessage::NoticeResponse(response::notice(
-                        &notice,
-                    )))
-                    .await?;
-            }
+            response::send_notices(client, session.take_notices()).await?;
             match result {
                 Ok(response) => send(client, response).await?,
                 Err(e) => {

@@ -15,7 +15,6 @@
 //! [`Dialect::declare_cursor`]: crate::backend::Dialect::declare_cursor
 
 use super::session::to_client;
-use super::write::aborted;
 use super::{ClusterError, ClusterSession, Kind};
 use crate::backend::{Backend, Outcome, ResultSet, Session};
 use crate::log::Value;
@@ -62,12 +61,7 @@ impl ClusterSession {
         sql: &[u8],
         params: &[Value],
     ) -> Result<Option<CursorId>, ClusterError> {
-        let text = String::from_utf8_lossy(sql);
-        if !matches!(
-            self.cluster.classifier().classify(&text),
-            Kind::Read | Kind::CatalogRead
-        ) || !super::classify::is_query(&text)
-        {
+        if !self.plain_query(&String::from_utf8_lossy(sql)) {
             return Ok(None);
         }
         let (backend, in_backend_txn) = self.cursor_home()?;
@@ -87,12 +81,12 @@ impl ClusterSession {
         };
         let result = match result {
             Ok(_) => {
-                self.cursors.push(Cursor {
-                    name: name.clone(),
-                    backend: backend.name().to_string(),
+                self.cursors.push(Cursor::new(
+                    name.clone(),
+                    backend.name().to_string(),
                     in_backend_txn,
-                    in_session_txn: self.txn.is_some(),
-                });
+                    self.txn.is_some(),
+                ));
                 Ok(Some(CursorId(name)))
             }
             Err(e) => Err(self.failed_read(backend.name(), e)),
@@ -105,9 +99,7 @@ impl ClusterSession {
     /// connection is inside the session's transaction there (the cursor then sees the
     /// transaction's writes and ends with it).
     pub(super) fn cursor_home(&self) -> Result<(Arc<dyn Backend>, bool), ClusterError> {
-        if self.txn.as_ref().is_some_and(|t| t.aborted) {
-            return Err(aborted());
-        }
+        self.refuse_if_aborted()?;
         let backend = self.one_backend()?;
         let in_backend_txn = self
             .txn
@@ -116,17 +108,22 @@ impl ClusterSession {
         Ok((backend, in_backend_txn))
     }
 
+    /// A query a cursor can hold: a read (no `FOR UPDATE`, no data-modifying `WITH`) that
+    /// starts as a query does.
+    pub(super) fn plain_query(&self, sql: &str) -> bool {
+        matches!(
+            self.cluster.classifier().classify(sql),
+            Kind::Read | Kind::CatalogRead
+        ) && super::classify::is_query(sql)
+    }
+
     /// The next at most `rows` rows of cursor `id`; fewer when it reached its end.
     pub async fn fetch_cursor(
         &mut self,
         id: &CursorId,
         rows: usize,
     ) -> Result<ResultSet, ClusterError> {
-        if let Some(txn) = &self.txn {
-            if txn.aborted {
-                return Err(aborted());
-            }
-        }
+        self.refuse_if_aborted()?;
         let Some(cursor) = self.cursors.iter().find(|c| c.name == id.0) else {
             return Err(ClusterError::State(format!(
                 "cursor \"{}\" does not exist",
@@ -203,9 +200,9 @@ impl ClusterSession {
         }
     }
 
-    /// A cursor's error on `backend`: a database error aborts the session's transaction
-    /// where the engine says so; any other loses the connection and its cursors (the
-    /// health checks judge the backend).
+    /// The error of a statement that ran on `backend` alone (a cursor's, a `LISTEN`): a
+    /// database error aborts the session's transaction where the engine says so; any
+    /// other loses the connection and its cursors (the health checks judge the backend).
     pub(super) fn failed_read(
         &mut self,
         backend: &str,

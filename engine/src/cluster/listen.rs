@@ -17,7 +17,6 @@
 
 use super::session::to_client;
 use super::sql_cursor::identifier;
-use super::write::aborted;
 use super::{ClusterError, ClusterSession};
 use crate::backend::{Notification, Outcome, Session};
 use std::sync::Arc;
@@ -51,9 +50,7 @@ fn listen_statement(channel: &str) -> String {
 impl ClusterSession {
     /// Runs `LISTEN` / `UNLISTEN` on the session's listening backend.
     pub(super) async fn listen(&mut self, sql: &[u8], text: &str) -> Result<Outcome, ClusterError> {
-        if self.txn.as_ref().is_some_and(|t| t.aborted) {
-            return Err(aborted());
-        }
+        self.refuse_if_aborted()?;
         self.keep_listening().await;
         let backend = match self
             .listening
@@ -78,14 +75,7 @@ impl ClusterSession {
                 }
                 Ok(outcome)
             }
-            Err(e) => {
-                if e.is_db_error() && self.error_aborts_transaction() {
-                    if let Some(txn) = self.txn.as_mut() {
-                        txn.aborted = true;
-                    }
-                }
-                Err(to_client(e))
-            }
+            Err(e) => Err(self.failed_read(backend.name(), e)),
         }
     }
 

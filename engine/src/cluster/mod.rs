@@ -36,7 +36,8 @@ mod watch;
 mod write;
 
 pub use classify::{
-    outside_transaction, pins_session, reads_client_file, Classifier, Kind, DEFAULT_WRITE_FUNCTIONS,
+    is_query, outside_transaction, pins_session, reads_client_file, Classifier, Kind,
+    DEFAULT_WRITE_FUNCTIONS,
 };
 pub use cursor::CursorId;
 pub use health::HealthOptions;

@@ -11,8 +11,7 @@
 //! UPDATE`, a data-modifying `WITH`) stays a write and its statements run everywhere.
 
 use super::cursor::Cursor;
-use super::write::aborted;
-use super::{ClusterError, ClusterSession, Kind};
+use super::{ClusterError, ClusterSession};
 use crate::backend::{Outcome, Session};
 use crate::log::Value;
 
@@ -60,6 +59,13 @@ pub(super) fn identifier(s: &str) -> Option<(String, &str)> {
 /// Recognizes a cursor statement of the client's.
 pub(super) fn cursor_statement(sql: &str) -> Option<CursorStatement> {
     let body = crate::backend::strip_leading_comments(sql);
+    // Every statement passes here: only DECLARE, FETCH, MOVE and CLOSE go further.
+    if !matches!(
+        body.as_bytes().first().map(u8::to_ascii_lowercase),
+        Some(b'd' | b'f' | b'm' | b'c')
+    ) {
+        return None;
+    }
     let offset = sql.len() - body.len();
     let (first, rest) = identifier(body)?;
     match first.as_str() {
@@ -129,16 +135,16 @@ impl ClusterSession {
         params: &[Value],
     ) -> Option<Result<Outcome, ClusterError>> {
         let statement = cursor_statement(text)?;
-        // Only engines with cursors of their own have cursor statements to route.
+        // Only engines with cursors of their own have cursor statements to route; and
+        // the offsets found in `text` are the statement's own only when it is UTF-8.
         self.cluster.dialect().declare_cursor("c", b"", false)?;
+        if std::str::from_utf8(sql).is_err() {
+            return None;
+        }
         match statement {
             CursorStatement::Declare { name, hold, for_at } => {
                 let query = &text[for_at + 3..];
-                let read = matches!(
-                    self.cluster.classifier().classify(query),
-                    Kind::Read | Kind::CatalogRead
-                ) && super::classify::is_query(query);
-                if !read || self.cursors.iter().any(|c| c.name == name) {
+                if !self.plain_query(query) || self.cursors.iter().any(|c| c.name == name) {
                     return None;
                 }
                 Some(self.declare(sql, name, hold, for_at, params).await)
@@ -146,8 +152,8 @@ impl ClusterSession {
             CursorStatement::Use { name, close } => {
                 let at = self.cursors.iter().position(|c| c.name == name)?;
                 let backend = self.cursors[at].backend.clone();
-                if self.txn.as_ref().is_some_and(|t| t.aborted) {
-                    return Some(Err(aborted()));
+                if let Err(e) = self.refuse_if_aborted() {
+                    return Some(Err(e));
                 }
                 let result = match self.conns.get_mut(&backend) {
                     Some(conn) => conn.execute_bytes(sql, params).await,

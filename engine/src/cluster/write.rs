@@ -52,6 +52,14 @@ impl ClusterSession {
         self.cluster.dialect().error_aborts_transaction()
     }
 
+    /// Refuses a statement of a transaction a failed statement aborted.
+    pub(super) fn refuse_if_aborted(&self) -> Result<(), ClusterError> {
+        match &self.txn {
+            Some(txn) if txn.aborted => Err(aborted()),
+            _ => Ok(()),
+        }
+    }
+
     /// A write in a failed transaction: `ROLLBACK TO SAVEPOINT` runs on every member and,
     /// once they agree it succeeded, the transaction goes on (the statement is logged with
     /// the others, so a replay undoes the same work); anything else is refused as
