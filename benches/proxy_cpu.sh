@@ -16,7 +16,10 @@
 #   MODE=perf SECS=10 ONLY=select bash benches/proxy_cpu.sh
 #       # also `perf record -g` of mdbd during its -S run (PERF_OUT, default
 #       # /tmp/mdbd-proxy-perf.data; PERF_EVENT, default cycles if the CPU counts them, else
-#       # cpu-clock) and prints the top of `perf report --no-children`
+#       # cpu-clock) and prints the top of `perf report --no-children`; PERF_WORKLOAD=tpcb
+#       # (extended, oltp_rw) profiles that run instead
+#
+# CLIENT_THREADS=N sets mdbd's `[server] client_threads` (default: one per core).
 #
 # sysbench: TABLES=4 tables of ROWS=10000 rows, CLIENTS threads. mdbd keeps its default log
 # durability (fsync before every acknowledgement; DURABILITY=none to leave it out); pgpool
@@ -40,6 +43,7 @@ ROWS=${ROWS:-10000}
 MODE=${MODE:-}
 ONLY=${ONLY:-select extended tpcb oltp_rw}
 PERF_OUT=${PERF_OUT:-/tmp/mdbd-proxy-perf.data}
+PERF_WORKLOAD=${PERF_WORKLOAD:-select}
 want() { [[ " ${ONLY//,/ } " == *" $1 "* ]]; }
 want_pg() { want select || want extended || want tpcb; }
 
@@ -68,6 +72,7 @@ start_mdbd() { # name protocol port backend-ports... -> pid in $mdbd_pid, once i
 [server]
 admin_listen = "127.0.0.1:$(free_port)"
 data_dir = "$root/$name-data"
+${CLIENT_THREADS:+client_threads = $CLIENT_THREADS}
 
 [log]
 durability = "${DURABILITY:-fsync}"
@@ -172,7 +177,7 @@ run() {
   local setup=$1 w=$2 pid=$3 tool=$4; shift 4
   local out=$root/$setup.$w.out before=0 procs="" rc=0 used=0 txns t exited perf_pid=""
   if [ "$pid" != - ]; then procs=$(proc_tree "$pid" | sort); before=$(cpu_ticks "$pid"); fi
-  if [ "$MODE" = perf ] && [ "$setup" = mdbd ] && [ "$w" = select ]; then
+  if [ "$MODE" = perf ] && [ "$setup" = mdbd ] && [ "$w" = "$PERF_WORKLOAD" ]; then
     perf record -q -g -e "$perf_event" -o "$PERF_OUT" -p "$pid" -- sleep "$SECS" >"$root/perf.log" 2>&1 &
     perf_pid=$!
     pids+=("$perf_pid")
@@ -267,7 +272,7 @@ for w in select extended tpcb oltp_rw; do
     select) label="pgbench -S" ;; extended) label="pgbench -S -M extended" ;;
     tpcb) label="pgbench TPC-B" ;; oltp_rw) label="sysbench oltp_read_write (MySQL)" ;;
   esac
-  [ "$MODE" = perf ] && [ "$w" = select ] && label="$label (mdbd under perf)"
+  [ "$MODE" = perf ] && [ "$w" = "$PERF_WORKLOAD" ] && label="$label (mdbd under perf)"
   d=${tps[direct-$w]:--} p=${tps[pgpool-$w]:--} m=${tps[mdbd-$w]:--}
   pc=${cpu[pgpool-$w]:--} mc=${cpu[mdbd-$w]:--}
   printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$(num "$d")" "$(num "$p")" "$(num "$m")" \
@@ -289,7 +294,7 @@ fi
 
 if [ "$MODE" = perf ] && [ -f "$PERF_OUT" ]; then
   echo
-  echo "perf ($perf_event) of mdbd during pgbench -S, top entries (perf report -i $PERF_OUT --no-children for call graphs):"
+  echo "perf ($perf_event) of mdbd during $PERF_WORKLOAD, top entries (perf report -i $PERF_OUT --no-children for call graphs):"
   report() { perf report -i "$PERF_OUT" --stdio --no-children -g none "$@" 2>/dev/null | grep -v '^#' | sed '/^$/d'; }
   report --percent-limit 1 | head -25
   echo "by object:"

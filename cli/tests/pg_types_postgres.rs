@@ -300,3 +300,73 @@ async fn binary_results_carry_the_servers_own_types_and_bytes() {
     drop((through, direct));
     stop(daemon);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_postgres_reads_native_rust_types_in_binary_through_mdbd() {
+    use chrono::{DateTime, NaiveDate, Utc};
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::postgres();
+    let port = common::free_port();
+    let daemon = start(&three.config(dir.path(), port), port);
+    let client = common::client(port).await;
+    client
+        .batch_execute(
+            "CREATE TABLE native (i2 int2, i4 int4, i8 int8, n numeric(14,4), d date, \
+             tz timestamptz, u uuid, jb jsonb, ai int4[], at text[]); \
+             INSERT INTO native VALUES (-7, 2147483647, -9223372036854775808, 1234.5678, \
+             '2024-02-29', '2024-02-29 12:34:56.789+05', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', \
+             '{\"k\": [1, 2]}', '{1,NULL,3}', '{a,\"b c\"}')",
+        )
+        .await
+        .unwrap();
+    // `query` prepares the statement and asks for every result column in binary.
+    let rows = client
+        .query(
+            "SELECT i2, i4, i8, n, d, tz, u, jb, ai, at FROM native",
+            &[],
+        )
+        .await
+        .unwrap();
+    let row = &rows[0];
+    let types: Vec<&str> = row.columns().iter().map(|c| c.type_().name()).collect();
+    assert_eq!(
+        types,
+        [
+            "int2",
+            "int4",
+            "int8",
+            "numeric",
+            "date",
+            "timestamptz",
+            "uuid",
+            "jsonb",
+            "_int4",
+            "_text"
+        ]
+    );
+    assert_eq!(row.get::<_, i16>(0), -7);
+    assert_eq!(row.get::<_, i32>(1), i32::MAX);
+    assert_eq!(row.get::<_, i64>(2), i64::MIN);
+    assert_eq!(
+        row.get::<_, rust_decimal::Decimal>(3),
+        "1234.5678".parse::<rust_decimal::Decimal>().unwrap()
+    );
+    assert_eq!(
+        row.get::<_, NaiveDate>(4),
+        NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+    );
+    let tz: DateTime<Utc> = row.get(5);
+    assert_eq!(tz.to_rfc3339(), "2024-02-29T07:34:56.789+00:00");
+    assert_eq!(
+        row.get::<_, uuid::Uuid>(6).to_string(),
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    );
+    assert_eq!(
+        row.get::<_, serde_json::Value>(7),
+        serde_json::json!({"k": [1, 2]})
+    );
+    assert_eq!(row.get::<_, Vec<Option<i32>>>(8), [Some(1), None, Some(3)]);
+    assert_eq!(row.get::<_, Vec<String>>(9), ["a", "b c"]);
+    drop(client);
+    stop(daemon);
+}

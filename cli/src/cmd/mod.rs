@@ -6,6 +6,7 @@ pub mod join;
 pub mod listeners;
 pub mod log_dump;
 pub mod log_verify;
+pub mod loops;
 pub mod passwd;
 pub mod reload;
 pub mod run;

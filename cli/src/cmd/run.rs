@@ -267,6 +267,14 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     };
     let login_timeout = config.authentication_timeout();
     let keepalive = config.tcp_keepalive();
+    let loops = super::loops::ClientLoops::start(
+        config
+            .server
+            .client_threads
+            .unwrap_or_else(super::loops::default_threads),
+    )
+    .context("starting the client threads")?;
+    tracing::debug!(threads = loops.len(), "client event loops started");
     let mut connections = tokio::task::JoinSet::new();
     let client_slots = Arc::new(tokio::sync::Semaphore::new(
         config.server.max_client_connections,
@@ -283,8 +291,11 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
                 match client {
                     Client::Postgres(socket, peer, listener) => {
                         let (cluster, shared) = (cluster.clone(), shared.clone());
-                        connections.spawn(async move {
-                            serve_postgres(socket, peer, listener, cluster, shared, login_timeout, keepalive).await;
+                        loops.spawn(&mut connections, async move {
+                            match super::loops::adopt(socket) {
+                                Ok(socket) => serve_postgres(socket, peer, listener, cluster, shared, login_timeout, keepalive).await,
+                                Err(e) => tracing::warn!(%peer, error = %e, "client socket not taken over by its thread; closed"),
+                            }
                             drop(permit);
                         });
                     }
@@ -292,8 +303,12 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
                         if let Some(idle) = keepalive {
                             crate::pg::startup::keepalive(&socket, idle);
                         }
-                        connections.spawn(async move {
-                            if let Err(e) = crate::mysql::serve(socket, frontend).await {
+                        loops.spawn(&mut connections, async move {
+                            let served = match super::loops::adopt(socket) {
+                                Ok(socket) => crate::mysql::serve(socket, frontend).await,
+                                Err(e) => Err(e),
+                            };
+                            if let Err(e) = served {
                                 tracing::debug!(%peer, error = %e, "MySQL client connection ended with an error");
                             }
                             drop(permit);
@@ -340,6 +355,9 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         );
         connections.shutdown().await;
     }
+    // The loops' threads end with their runtimes (what is left there: idle backend
+    // connections' I/O tasks).
+    let _ = tokio::task::spawn_blocking(move || drop(loops)).await;
     health.abort();
     let _ = health.await;
     if let Some(task) = auto_join {

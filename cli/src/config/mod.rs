@@ -73,6 +73,9 @@ pub struct Server {
     pub tls_key: Option<PathBuf>,
     /// Client connections open at once, all listeners together.
     pub max_client_connections: usize,
+    /// Threads serving client connections, each a single-threaded event loop (none: one
+    /// per core).
+    pub client_threads: Option<usize>,
     /// The wait after a failed login from an address, doubling per failure in a row.
     pub auth_failure_delay: String,
     pub auth_failure_delay_max: String,
@@ -111,6 +114,7 @@ impl Default for Server {
             tls_cert: None,
             tls_key: None,
             max_client_connections: 1000,
+            client_threads: None,
             auth_failure_delay: "200ms".into(),
             auth_failure_delay_max: "5s".into(),
             backend_timeout: "5s".into(),

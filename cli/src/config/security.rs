@@ -200,6 +200,12 @@ impl Config {
                 "max_client_connections = 0: use 1 or more".into(),
             ));
         }
+        if s.client_threads == Some(0) {
+            return Err(err(
+                "client_threads",
+                "client_threads = 0: use 1 or more (or leave it out: one per core)".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -40,9 +40,19 @@ use tokio_util::codec::Framed;
 pub struct ClientSocket(Framed<Stream, Codec>);
 
 impl ClientSocket {
-    /// The next message from the client; `None` when it hung up.
+    /// The next message from the client, once what was sent to it is flushed; `None`
+    /// when it hung up.
     pub async fn next_message(&mut self) -> Option<PgWireResult<PgWireFrontendMessage>> {
+        if let Err(e) = self.flush_now().await {
+            return Some(Err(e.into()));
+        }
         self.0.next().await
+    }
+
+    /// Writes out what is buffered for the client. The sink's own flush does not (see
+    /// `poll_flush`): this is called where mdbd is about to wait for the client.
+    pub async fn flush_now(&mut self) -> io::Result<()> {
+        SinkExt::<PgWireBackendMessage>::flush(&mut self.0).await
     }
 
     fn client(&self) -> &DefaultClient<String> {
@@ -120,8 +130,13 @@ impl Sink<PgWireBackendMessage> for ClientSocket {
         Pin::new(&mut self.0).start_send(item)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+    /// Deferred: pgwire flushes after nearly every message (RowDescription, CommandComplete,
+    /// ReadyForQuery), which would make each a socket write of its own. Messages are
+    /// written when mdbd is about to wait for the client ([`ClientSocket::flush_now`],
+    /// before each read), as PostgreSQL flushes when it would block on the client, and
+    /// whenever the buffer passes the framing's backpressure boundary (`poll_ready`).
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -146,6 +161,7 @@ pub async fn serve(
     let mut client = ClientSocket(Framed::new(socket, codec));
     loop {
         let idle = matches!(client.state(), PgWireConnectionState::ReadyForQuery);
+        client.flush_now().await?;
         let next = tokio::select! {
             next = client.0.next() => next,
             // Notifications go out while the client waits between requests, as the
@@ -213,7 +229,7 @@ async fn notify(connection: &Connection, client: &mut ClientSocket) -> io::Resul
             .feed(PgWireBackendMessage::NotificationResponse(message))
             .await?;
     }
-    client.flush().await
+    client.flush_now().await
 }
 
 /// One message to the handler its connection state calls for.
@@ -305,7 +321,7 @@ async fn dispatch(
                 let name = describe.name.as_deref().unwrap_or(DEFAULT_NAME);
                 super::extended::describe_statement(c, client, name).await
             }
-            M::Flush(flush) => c.on_flush(client, flush).await,
+            M::Flush(_) => Ok(client.flush_now().await?),
             M::Sync(sync) => c.on_sync(client, sync).await,
             M::Close(close) => {
                 if close.target_type == TARGET_TYPE_BYTE_PORTAL {
@@ -351,5 +367,55 @@ async fn report_error(
             )))
             .await?;
     }
-    client.flush().await
+    client.flush_now().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgwire::messages::response::CommandComplete;
+
+    /// A connected pair: mdbd's side as a `ClientSocket`, and the client's end.
+    async fn pair() -> (ClientSocket, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), async {
+            listener.accept().await.unwrap().0
+        });
+        let socket = ClientSocket(Framed::new(Stream::Plain(accepted), Codec::new(addr)));
+        (socket, client.unwrap())
+    }
+
+    fn nothing_to_read(peer: &tokio::net::TcpStream) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(peer.try_read(&mut buf), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    #[tokio::test]
+    async fn a_response_goes_out_in_one_write_when_mdbd_turns_to_the_client() {
+        let (mut socket, peer) = pair().await;
+        // pgwire sends (feed and flush) CommandComplete and ReadyForQuery one by one.
+        let complete = CommandComplete::new("SELECT 1".into());
+        socket
+            .send(PgWireBackendMessage::CommandComplete(complete))
+            .await
+            .unwrap();
+        let ready = ReadyForQuery::new(TransactionStatus::Idle);
+        socket
+            .send(PgWireBackendMessage::ReadyForQuery(ready))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            nothing_to_read(&peer),
+            "written before mdbd waited for the client"
+        );
+        socket.flush_now().await.unwrap();
+        peer.readable().await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = peer.try_read(&mut buf).unwrap();
+        // 'C' (4 + "SELECT 1\0") and 'Z' (4 + status): both, in one read.
+        assert_eq!(n, (1 + 4 + 9) + (1 + 4 + 1), "{:?}", &buf[..n]);
+        assert_eq!((buf[0], buf[14]), (b'C', b'Z'));
+    }
 }

@@ -63,12 +63,31 @@ pub struct PoolCounters {
     pub deadline_misses: AtomicU64,
 }
 
+/// An idle connection and the thread it was opened on. A driver that runs a connection's
+/// I/O on a task of its own spawns that task where the connection is opened; on the
+/// daemon's single-threaded client loops it stays on that thread, so a session on the
+/// same thread hands its requests over without waking another one (see
+/// [`Pool::checkout`]).
+struct Idle {
+    session: Box<dyn Session>,
+    home: Option<std::thread::ThreadId>,
+}
+
+/// The thread of a single-threaded runtime this task runs on (`None` on a multi-threaded
+/// one, where a task has no fixed thread).
+fn loop_thread() -> Option<std::thread::ThreadId> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => Some(std::thread::current().id()),
+        _ => None,
+    }
+}
+
 /// The connections of one backend.
 pub(crate) struct Pool {
     backend: Arc<dyn Backend>,
     limits: ConnectionLimits,
     permits: Arc<Semaphore>,
-    idle: Mutex<Vec<Box<dyn Session>>>,
+    idle: Mutex<Vec<Idle>>,
     /// Woken when the backend leaves service: sessions waiting for room give up at once
     /// and go on with the other backends instead of waiting out `pool_timeout`.
     retired: tokio::sync::Notify,
@@ -143,7 +162,7 @@ impl Pool {
         listeners.push(Arc::downgrade(wake));
     }
 
-    /// Connections open for sessions right now (checked out or idle).
+    /// Connections checked out right now.
     pub(crate) fn in_use(&self) -> usize {
         self.limits.max_connections.max(1) - self.permits.available_permits()
     }
@@ -198,24 +217,47 @@ impl Pool {
                 }
             }
         };
+        let here = loop_thread();
         loop {
-            let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let reused = {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                match here {
+                    // On a multi-threaded runtime tasks move between threads: the most
+                    // recently used connection.
+                    None => idle.pop(),
+                    // The most recently used one opened on this thread; failing that, a
+                    // new one while the pool has room for it beside the idle ones (so that
+                    // connections settle on the threads that use them); else the most
+                    // recently used one from another thread, rather than wait.
+                    Some(_) => match idle.iter().rposition(|c| c.home == here) {
+                        Some(i) => Some(idle.remove(i)),
+                        None if self.in_use() + idle.len() <= self.limits.max_connections => None,
+                        None => idle.pop(),
+                    },
+                }
+            };
             match reused {
-                Some(session) if session.is_closed() => continue,
-                Some(session) => return Ok(self.conn(session, permit)),
+                Some(idle) if idle.session.is_closed() => continue,
+                Some(idle) => return Ok(self.conn(idle.session, idle.home, permit)),
                 None => break,
             }
         }
         let session = self.guard(self.backend.open_session()).await?;
-        Ok(self.conn(session, permit))
+        Ok(self.conn(session, here, permit))
     }
 
-    fn conn(self: &Arc<Self>, session: Box<dyn Session>, permit: OwnedSemaphorePermit) -> Conn {
+    fn conn(
+        self: &Arc<Self>,
+        session: Box<dyn Session>,
+        home: Option<std::thread::ThreadId>,
+        permit: OwnedSemaphorePermit,
+    ) -> Conn {
         Conn {
             session: Some(session),
             pool: self.clone(),
             _permit: permit,
             broken: false,
+            home,
         }
     }
 
@@ -309,6 +351,8 @@ pub(crate) struct Conn {
     _permit: OwnedSemaphorePermit,
     /// An operation failed without a database answer: never reuse it.
     broken: bool,
+    /// The thread it was opened on (see [`Idle`]).
+    home: Option<std::thread::ThreadId>,
 }
 
 impl Conn {
@@ -327,7 +371,10 @@ impl Conn {
                     .idle
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push(session);
+                    .push(Idle {
+                        session,
+                        home: self.home,
+                    });
             }
         }
     }
