@@ -6,8 +6,11 @@ PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 PGBENCH=${PGBENCH:-$PGBIN/pgbench}
 [ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench)
 
-cargo build --release -q -p mdbd
-MDBD=$PWD/target/release/mdbd
+# MDBD=/path/to/mdbd runs that binary instead (an older build, for a before/after).
+if [ -z "${MDBD:-}" ]; then
+  cargo build --release -q -p mdbd
+  MDBD=$PWD/target/release/mdbd
+fi
 
 root=$(mktemp -d /tmp/mdbd-pgbench.XXXXXX)
 chmod 755 "$root"
