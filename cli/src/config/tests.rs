@@ -80,3 +80,14 @@ fn durations() {
     assert!(parse_duration("2").is_err());
     assert!(parse_duration("2 weeks").is_err());
 }
+
+#[test]
+fn client_threads_default_to_one_loop_and_refuse_zero() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.server.client_threads, None);
+    assert_eq!(crate::cmd::loops::default_threads(), 1);
+    let c = parse(&GOOD.replace("[server]\n", "[server]\nclient_threads = 3\n")).unwrap();
+    assert_eq!(c.server.client_threads, Some(3));
+    let e = parse(&GOOD.replace("[server]\n", "[server]\nclient_threads = 0\n")).unwrap_err();
+    assert!(e.to_string().contains("client_threads = 0"), "{e}");
+}
