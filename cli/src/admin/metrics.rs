@@ -210,7 +210,7 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
     }
     let _ = writeln!(
         out,
-        "# HELP mdbd_backend_connections Backend connections open for client sessions.\n# TYPE mdbd_backend_connections gauge"
+        "# HELP mdbd_backend_connections Backend connections checked out by client sessions now (idle pooled ones not counted).\n# TYPE mdbd_backend_connections gauge"
     );
     for (backend, value) in admin.cluster.pool_sizes() {
         let _ = writeln!(

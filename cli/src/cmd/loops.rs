@@ -14,7 +14,9 @@
 //! the multi-threaded runtime.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -68,7 +70,7 @@ impl ClientLoops {
     }
 
     /// The loop the next client connection goes to, in turn.
-    pub fn next(&self) -> &Handle {
+    fn next(&self) -> &Handle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
         &self.loops[i].handle
     }
@@ -79,6 +81,31 @@ impl ClientLoops {
         F: Future<Output = ()> + Send + 'static,
     {
         set.spawn_on(task, self.next());
+    }
+
+    /// Serves a client accepted on another runtime on the next loop, into `set`: its
+    /// socket is registered with that loop's own I/O driver first, then handed to `serve`.
+    /// A socket's readiness events come from the driver it was registered with: left on
+    /// the acceptor's, every request of the client would wake that runtime first and then
+    /// cross to the loop.
+    pub fn serve<F, S>(
+        &self,
+        set: &mut tokio::task::JoinSet<()>,
+        socket: TcpStream,
+        peer: SocketAddr,
+        serve: F,
+    ) where
+        F: FnOnce(TcpStream) -> S + Send + 'static,
+        S: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(set, async move {
+            match socket.into_std().and_then(TcpStream::from_std) {
+                Ok(socket) => serve(socket).await,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "client socket not taken over by its thread; closed");
+                }
+            }
+        });
     }
 }
 
@@ -99,21 +126,11 @@ impl Drop for ClientLoops {
     }
 }
 
-/// `socket`, accepted on another runtime, registered with the I/O driver of the runtime
-/// this runs on. A socket's readiness events come from the driver it was registered with:
-/// left on the acceptor's, every request of the client would wake that runtime first and
-/// then cross to the loop.
-pub fn adopt(socket: tokio::net::TcpStream) -> std::io::Result<tokio::net::TcpStream> {
-    tokio::net::TcpStream::from_std(socket.into_std()?)
-}
-
 /// The default number of loops: one. A single loop serves a pooler's load on one core
 /// (`benches/proxy_cpu.sh`: with two on this 2-core machine, which also runs the servers,
 /// each transaction cost more CPU, not less); a daemon with cores of its own whose one
 /// client thread is busy takes more (`[server] client_threads`).
-pub fn default_threads() -> usize {
-    1
-}
+pub const DEFAULT_THREADS: usize = 1;
 
 #[cfg(test)]
 mod tests {

@@ -271,7 +271,7 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         config
             .server
             .client_threads
-            .unwrap_or_else(super::loops::default_threads),
+            .unwrap_or(super::loops::DEFAULT_THREADS),
     )
     .context("starting the client threads")?;
     tracing::debug!(threads = loops.len(), "client event loops started");
@@ -291,11 +291,8 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
                 match client {
                     Client::Postgres(socket, peer, listener) => {
                         let (cluster, shared) = (cluster.clone(), shared.clone());
-                        loops.spawn(&mut connections, async move {
-                            match super::loops::adopt(socket) {
-                                Ok(socket) => serve_postgres(socket, peer, listener, cluster, shared, login_timeout, keepalive).await,
-                                Err(e) => tracing::warn!(%peer, error = %e, "client socket not taken over by its thread; closed"),
-                            }
+                        loops.serve(&mut connections, socket, peer, move |socket| async move {
+                            serve_postgres(socket, peer, listener, cluster, shared, login_timeout, keepalive).await;
                             drop(permit);
                         });
                     }
@@ -303,12 +300,8 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
                         if let Some(idle) = keepalive {
                             crate::pg::startup::keepalive(&socket, idle);
                         }
-                        loops.spawn(&mut connections, async move {
-                            let served = match super::loops::adopt(socket) {
-                                Ok(socket) => crate::mysql::serve(socket, frontend).await,
-                                Err(e) => Err(e),
-                            };
-                            if let Err(e) = served {
+                        loops.serve(&mut connections, socket, peer, move |socket| async move {
+                            if let Err(e) = crate::mysql::serve(socket, frontend).await {
                                 tracing::debug!(%peer, error = %e, "MySQL client connection ended with an error");
                             }
                             drop(permit);

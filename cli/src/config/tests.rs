@@ -85,7 +85,7 @@ fn durations() {
 fn client_threads_default_to_one_loop_and_refuse_zero() {
     let c = parse(GOOD).unwrap();
     assert_eq!(c.server.client_threads, None);
-    assert_eq!(crate::cmd::loops::default_threads(), 1);
+    assert_eq!(crate::cmd::loops::DEFAULT_THREADS, 1);
     let c = parse(&GOOD.replace("[server]\n", "[server]\nclient_threads = 3\n")).unwrap();
     assert_eq!(c.server.client_threads, Some(3));
     let e = parse(&GOOD.replace("[server]\n", "[server]\nclient_threads = 0\n")).unwrap_err();

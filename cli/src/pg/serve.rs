@@ -229,7 +229,8 @@ async fn notify(connection: &Connection, client: &mut ClientSocket) -> io::Resul
             .feed(PgWireBackendMessage::NotificationResponse(message))
             .await?;
     }
-    client.flush_now().await
+    // Written when the loop turns to read from the client, right after this.
+    Ok(())
 }
 
 /// One message to the handler its connection state calls for.
@@ -367,7 +368,8 @@ async fn report_error(
             )))
             .await?;
     }
-    client.flush_now().await
+    // Written when the loop turns to read from the client, right after this.
+    Ok(())
 }
 
 #[cfg(test)]

@@ -343,7 +343,8 @@ impl Cluster {
         &self.pool_counters
     }
 
-    /// Connections open for client sessions per backend, in configuration order.
+    /// Connections checked out by client sessions per backend (idle pooled ones not
+    /// counted), in configuration order.
     pub fn pool_sizes(&self) -> Vec<(String, usize)> {
         self.members()
             .iter()
