@@ -18,8 +18,10 @@
 #       # /tmp/mdbd-proxy-perf.data; PERF_EVENT, default cycles if the CPU counts them, else
 #       # cpu-clock) and prints the top of `perf report --no-children`; PERF_WORKLOAD=tpcb
 #       # (extended, oltp_rw) profiles that run instead
+#   MODE=strace PERF_WORKLOAD=tpcb ONLY=tpcb bash benches/proxy_cpu.sh
+#       # counts mdbd's system calls per transaction over that run (strace -c -f)
 #
-# CLIENT_THREADS=N sets mdbd's `[server] client_threads` (default: one per core).
+# CLIENT_THREADS=N sets mdbd's `[server] client_threads` (mdbd's default: one loop).
 #
 # sysbench: TABLES=4 tables of ROWS=10000 rows, CLIENTS threads. mdbd keeps its default log
 # durability (fsync before every acknowledgement; DURABILITY=none to leave it out); pgpool
@@ -182,13 +184,20 @@ run() {
     perf_pid=$!
     pids+=("$perf_pid")
   fi
+  if [ "$MODE" = strace ] && [ "$setup" = mdbd ] && [ "$w" = "$PERF_WORKLOAD" ]; then
+    timeout -s INT "$SECS" strace -c -f -o "$root/strace.txt" -p "$pid" 2>/dev/null &
+    perf_pid=$!
+    pids+=("$perf_pid")
+  fi
   "$@" >"$out" 2>&1 || rc=$?
   if [ "$pid" != - ]; then
     used=$(($(cpu_ticks "$pid") - before))
     exited=$(comm -23 <(echo "$procs") <(proc_tree "$pid" | sort) | wc -l)
     [ "$exited" = 0 ] || notes+=("$setup $w: $exited of the $setup processes exited during the run (counted through their parent's cutime/cstime)")
   fi
-  [ -z "$perf_pid" ] || wait "$perf_pid" || notes+=("perf record failed: $(tail -3 "$root/perf.log")")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || [ "$MODE" = strace ] || notes+=("perf record failed: $(tail -3 "$root/perf.log")")
+  fi
   if [ "$tool" = pgbench ]; then
     t=$(awk '/^tps = / {print $3; exit}' "$out")
     txns=$(awk -F': *' '/^number of transactions actually processed:/ {split($2, a, "/"); print a[1]; exit}' "$out")
@@ -206,6 +215,7 @@ run() {
     [ -n "$t" ] || t=ERR
   fi
   tps[$setup-$w]=$t
+  if [ "$MODE" = strace ] && [ "$setup" = mdbd ] && [ "$w" = "$PERF_WORKLOAD" ]; then strace_txns=${txns:-0}; fi
   if [ "$pid" != - ] && [ -n "$txns" ] && [ "$txns" != 0 ]; then
     cpu[$setup-$w]=$(awk -v u="$used" -v hz="$HZ" -v n="$txns" 'BEGIN {printf "%.1f", u * 1e6 / hz / n}')
   fi
@@ -290,6 +300,12 @@ if want tpcb; then # both mediators must have kept the three backends identical
   else
     echo "backends DIFFER after TPC-B: ${sums[*]}"; status=1
   fi
+fi
+
+if [ "$MODE" = strace ] && [ -f "$root/strace.txt" ]; then
+  echo
+  echo "system calls of mdbd (all threads, strace -c -f) during $PERF_WORKLOAD, per transaction (${strace_txns:-0} transactions, slowed by strace):"
+  awk -v n="${strace_txns:-0}" '$1 ~ /^[0-9.]+$/ && NF >= 5 && n > 0 { printf "  %-18s %8.2f per txn\n", $NF, $4 / n }' "$root/strace.txt" | sort -k2 -nr | head -15
 fi
 
 if [ "$MODE" = perf ] && [ -f "$PERF_OUT" ]; then

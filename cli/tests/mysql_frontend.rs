@@ -412,6 +412,24 @@ async fn sixteen_concurrent_clients_leave_identical_backends() {
         .unwrap_or_else(|| panic!("no commit counter in {metrics}"));
     assert!(commits >= 16 * 48, "{commits} commits");
     assert!(metrics.contains("# TYPE mdbd_backends_active gauge\nmdbd_backends_active 3\n"));
+    // Every committed transaction took the write turn and gave it back: both are in the
+    // turn's histograms, each bucket counting what is at or below its bound.
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    let held = value("mdbd_write_turn_hold_seconds_count");
+    assert!(held >= commits, "{held} turns held for {commits} commits");
+    let waited = value("mdbd_write_turn_wait_seconds_count");
+    assert!(waited >= held, "{waited} turns granted, {held} given back");
+    assert_eq!(
+        value("mdbd_write_turn_wait_seconds_bucket{le=\"+Inf\"}"),
+        waited
+    );
+    assert!(value("mdbd_write_turn_wait_seconds_bucket{le=\"0.0001\"}") <= waited);
     finish(three, d, c).await;
 }
 

@@ -12,11 +12,11 @@
 //!   CRC32 per frame, zstd, SHA-256 of the whole content).
 //! - [`backend`]: the `Backend` and `Session` traits every engine implements, the
 //!   uniform statement outcome, the applied-LSN marker contract, per-table checksums.
-//! - [`cluster`]: members and their states, the serial write turn, log-before-commit,
-//!   outcome comparison and detach, catch-up from the log at start.
+//! - [`cluster`]: members and their states, the write order (`cluster::order`: the
+//!   serial turn and the quiesce; the lock manager and footprints `keyed` mode is to be
+//!   built on), log-before-commit, outcome comparison and detach, catch-up from the log
+//!   at start, the join coordinator (`cluster::join`).
 //! - [`fuzzing`]: the entry points the fuzz targets and their stable corpus test share.
-//!
-//! Still to come (see `docs/architecture.md`): the join coordinator.
 
 #![deny(unsafe_code)]
 

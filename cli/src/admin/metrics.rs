@@ -4,6 +4,7 @@ use super::{Access, Admin};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use mdbd_engine::cluster::order::HistogramSnapshot;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -218,5 +219,41 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
             "mdbd_backend_connections{{backend=\"{backend}\"}} {value}"
         );
     }
+    let order = admin.cluster.order().stats();
+    for (name, help, histogram) in [
+        (
+            "mdbd_write_turn_wait_seconds",
+            "Time a write transaction waited for its write turn.",
+            &order.turn_wait,
+        ),
+        (
+            "mdbd_write_turn_hold_seconds",
+            "Time a write transaction held its write turn.",
+            &order.turn_hold,
+        ),
+        (
+            "mdbd_write_quiesce_wait_seconds",
+            "Time a join's cut or switch-over or a control record waited for the writers to be quiesced.",
+            &order.quiesce_wait,
+        ),
+        (
+            "mdbd_write_quiesce_hold_seconds",
+            "Time writers were held back by one quiesce.",
+            &order.quiesce_hold,
+        ),
+    ] {
+        write_histogram(&mut out, name, help, &histogram.snapshot());
+    }
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// One histogram in the Prometheus text format, from microseconds to seconds.
+fn write_histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (bound, n) in &h.cumulative {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {n}", *bound as f64 / 1e6);
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum {}", h.sum_micros as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {}", h.count);
 }

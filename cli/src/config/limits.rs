@@ -2,7 +2,9 @@
 //! and health checks, checked and turned into the engine's options.
 
 use super::{parse_duration, Config, ConfigError};
-use mdbd_engine::cluster::{ClusterOptions, ConnectionLimits, HealthOptions, SessionLimits};
+use mdbd_engine::cluster::{
+    ClusterOptions, ConnectionLimits, Consistency, HealthOptions, SessionLimits,
+};
 use std::time::Duration;
 
 /// Default connections per backend for client sessions: well under PostgreSQL's default
@@ -73,6 +75,7 @@ impl Config {
                 idle_in_transaction_timeout: optional(&self.server.idle_in_transaction_timeout),
                 write_turn_timeout: optional(&self.server.write_turn_timeout),
             },
+            consistency: consistency(&self.server.consistency).unwrap_or_default(),
         }
     }
 
@@ -93,5 +96,15 @@ impl Config {
     /// TCP keepalive idle time on client sockets, if on.
     pub fn tcp_keepalive(&self) -> Option<Duration> {
         optional(&self.server.tcp_keepalive)
+    }
+}
+
+/// The ordering mode a `consistency` value names; the error says what is accepted.
+pub(super) fn consistency(value: &str) -> Result<Consistency, String> {
+    match value {
+        "serial" => Ok(Consistency::Serial),
+        other => Err(format!(
+            "consistency = {other:?}: only \"serial\" is supported"
+        )),
     }
 }

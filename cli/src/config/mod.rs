@@ -311,14 +311,8 @@ impl Config {
                 return Err(err(value, format!("{value} is used by two listeners")));
             }
         }
-        if self.server.consistency != "serial" {
-            return Err(err(
-                "consistency",
-                format!(
-                    "consistency = {:?}: only \"serial\" is supported",
-                    self.server.consistency
-                ),
-            ));
+        if let Err(why) = limits::consistency(&self.server.consistency) {
+            return Err(err("consistency", why));
         }
         if !matches!(
             self.server.read_routing.as_str(),

@@ -25,6 +25,7 @@ mod health;
 pub mod join;
 mod listen;
 mod members;
+pub mod order;
 mod pin_time;
 mod pool;
 mod read;
@@ -43,6 +44,7 @@ pub use cursor::CursorId;
 pub use health::HealthOptions;
 pub use join::{DonorMode, JoinError, JoinOptions, JoinView, Phase};
 pub use members::{DetachCause, DetachReason, JoinRole, MemberState};
+pub use order::{Consistency, WriteOrder};
 pub use pin_time::{pin_time, utc_parts, with_clock};
 pub use pool::{ConnectionLimits, PoolCounters};
 pub use session::SessionCanceller;
@@ -166,6 +168,8 @@ pub struct ClusterOptions {
     pub max_connections: std::collections::HashMap<String, usize>,
     /// Timeouts that end one client's transaction.
     pub sessions: SessionLimits,
+    /// How concurrent write transactions are ordered (see [`order`]).
+    pub consistency: Consistency,
 }
 
 pub(crate) struct Member {
@@ -224,7 +228,7 @@ impl Drop for LoadGuard {
 pub struct Cluster {
     log: DeltaLog,
     members: RwLock<Vec<Member>>,
-    turn: Arc<tokio::sync::Mutex<()>>,
+    order: WriteOrder,
     classifier: Classifier,
     /// The ways of the engine every backend runs.
     dialect: &'static dyn crate::backend::Dialect,
@@ -263,7 +267,7 @@ impl Cluster {
         let cluster = Arc::new(Cluster {
             log,
             members: RwLock::new(members),
-            turn: Arc::new(tokio::sync::Mutex::new(())),
+            order: WriteOrder::new(options.consistency),
             classifier,
             dialect,
             next_read: AtomicUsize::new(0),
@@ -463,8 +467,9 @@ impl Cluster {
         &self.classifier
     }
 
-    pub(crate) fn turn(&self) -> Arc<tokio::sync::Mutex<()>> {
-        self.turn.clone()
+    /// Who may write when: the one seam every write and every quiesce goes through.
+    pub fn order(&self) -> &WriteOrder {
+        &self.order
     }
 }
 

@@ -8,15 +8,12 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::OwnedMutexGuard;
 
 /// An open transaction of a session.
 #[derive(Default)]
 pub(super) struct Txn {
-    /// Held from the first write to COMMIT/ROLLBACK.
-    pub(super) turn: Option<OwnedMutexGuard<()>>,
-    /// When the turn was taken (`write_turn_timeout`).
-    pub(super) turn_since: Option<Instant>,
+    /// Held from the first write to COMMIT/ROLLBACK (see [`super::order`]).
+    pub(super) turn: Option<super::order::WriteTurn>,
     /// Backends with an open transaction for this session, in configuration order.
     pub(super) members: Vec<String>,
     /// Statements to log at COMMIT.

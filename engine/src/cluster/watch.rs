@@ -80,10 +80,11 @@ impl ClusterSession {
             .filter(|limit| idle >= *limit)
         {
             TxnExpiry::IdleInTransaction(limit)
-        } else if let Some(limit) = limits
-            .write_turn_timeout
-            .filter(|limit| txn.turn_since.is_some_and(|t| t.elapsed() >= *limit))
-        {
+        } else if let Some(limit) = limits.write_turn_timeout.filter(|limit| {
+            txn.turn
+                .as_ref()
+                .is_some_and(|t| t.since().elapsed() >= *limit)
+        }) {
             TxnExpiry::TurnHeld(limit)
         } else {
             return None;

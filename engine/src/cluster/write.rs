@@ -79,11 +79,11 @@ impl ClusterSession {
         self.write(sql, params).await
     }
 
-    /// Takes the write turn (once per transaction), blocking until the writer before it
-    /// commits or rolls back.
-    async fn take_turn(&mut self) -> tokio::sync::OwnedMutexGuard<()> {
+    /// Takes the write turn (once per transaction), waiting while the write order holds
+    /// this transaction back (see [`super::order`]).
+    async fn take_turn(&mut self) -> super::order::WriteTurn {
         let waited = Instant::now();
-        let turn = self.cluster.turn().lock_owned().await;
+        let turn = self.cluster.order().write_turn().await;
         self.cluster
             .counters()
             .turn_wait_micros
@@ -129,7 +129,6 @@ impl ClusterSession {
         }
         if txn.turn.is_none() {
             txn.turn = Some(self.take_turn().await);
-            txn.turn_since = Some(Instant::now());
             let begun = if self.client_is_gone() {
                 // Its client left while it waited for the turn: it must not run now.
                 Err(super::session::client_gone())
@@ -144,7 +143,6 @@ impl ClusterSession {
                     }
                 }
                 txn.turn = None;
-                txn.turn_since = None;
                 if txn.writes.is_empty() && txn.time.is_none() && !txn.explicit {
                     self.txn = None;
                 } else {
@@ -307,7 +305,6 @@ impl ClusterSession {
         let results = on_members!(self.conns, &members, |conn| conn.execute_bytes(sql, &[]));
         let mut txn = Txn {
             turn: Some(turn),
-            turn_since: Some(Instant::now()),
             members,
             ..Txn::default()
         };

@@ -4,7 +4,7 @@
 //! # Phases
 //! 1. **Queued**: joins run one at a time per cluster; a second request waits its turn
 //!    (its joiner is already out of live traffic).
-//! 2. **Cut** (under the write turn, so no write is in flight): pick the donor, append a
+//! 2. **Cut** (writers quiesced through [`crate::cluster::order`], so no write is in flight): pick the donor, append a
 //!    `JoinStarted` record at L0, pin the log from L0 with a cursor, and in `detach` mode
 //!    take the donor out of live traffic. The join record, persisted, moves to *Snapshot*.
 //! 3. **Snapshot**: the donor's snapshot is streamed through the snapshot codec into the
@@ -12,7 +12,7 @@
 //! 4. **Catch-up**: the joiner (and a `detach`-mode donor) replay the log from their own
 //!    applied-LSN markers, exactly once, while live writes go on elsewhere ([`replay`]).
 //! 5. **Switch-over** (per server): once a server is within a few records of the end,
-//!    take the write turn, replay the rest, make it active, release the turn. The pause
+//!    quiesce the writers, replay the rest, make it active, release them. The pause
 //!    this causes writers is measured ([`Counters::switch_pause_max_micros`]).
 //! 6. **Finished**: both servers are active; the cursor is removed, so the log may be
 //!    truncated again, subject to retention.

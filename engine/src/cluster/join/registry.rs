@@ -20,7 +20,7 @@ pub(crate) struct Progress {
     pub started: Mutex<Option<Instant>>,
     /// Records each server still has to replay.
     pub lag: Mutex<BTreeMap<String, u64>>,
-    /// A switch-over holds the write turn.
+    /// A switch-over holds the writers quiesced.
     pub switching: AtomicBool,
 }
 
@@ -228,7 +228,7 @@ impl Cluster {
     }
 
     /// Asks join `id` to stop; it aborts at its next step (a snapshot in progress is cut
-    /// off at once). A switch-over already holding the write turn completes.
+    /// off at once). A switch-over already holding the writers quiesced completes.
     pub fn cancel_join(&self, id: u64) -> Result<JoinView, JoinError> {
         let job = self
             .joins

@@ -1,6 +1,7 @@
 //! Catch-up and switch-over of one server: replay the log from its marker while live
-//! writes go on, then, close to the end, take the write turn, replay the rest and make it
-//! active before releasing the turn, so no write falls between "caught up" and "active".
+//! writes go on, then, close to the end, quiesce the writers (the write order's exclusive
+//! grant, [`crate::cluster::order`]), replay the rest and make it active before releasing
+//! them, so no write falls between "caught up" and "active".
 
 use super::failpoint;
 use super::registry::Job;
@@ -8,10 +9,10 @@ use crate::backend::Backend;
 use crate::cluster::{Cluster, ClusterError, MemberState};
 use crate::log::{Lsn, Payload, WriteTxn};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A server this close to the end of the log (in records) is switched over: the rest is
-/// replayed under the write turn. Small, because writers wait for it.
+/// replayed with the writers quiesced. Small, because writers wait for it.
 const CLOSE_ENOUGH: u64 = 8;
 
 /// Logged writes applied in one backend transaction during catch-up (at most), and their
@@ -149,13 +150,14 @@ impl Cluster {
                 .await?;
             applied_lsn = Lsn(end.get() - 1);
         }
-        // Switch-over: no write can be in flight or start while the turn is held. Queued
-        // for the turn behind the writers already waiting (it is fair), the server keeps
-        // replaying what they commit meanwhile, so that once the turn is ours only the
-        // last few records remain and writers wait for little more than those.
-        let (turn, held) = self
-            .queue_for_turn(&*backend, &mut applied_lsn, &mut applied, job)
+        // Switch-over: no write can be in flight or start while the writers are quiesced.
+        // Queued behind the writers already waiting (the order is fair), the server keeps
+        // replaying what they commit meanwhile, so that once the quiesce is granted only
+        // the last few records remain and writers wait for little more than those.
+        let quiesced = self
+            .queue_for_quiesce(&*backend, &mut applied_lsn, &mut applied, job)
             .await?;
+        let held = quiesced.since();
         job.progress.switching.store(true, Ordering::Relaxed);
         let result = async {
             failpoint("join-switch-over").await;
@@ -170,7 +172,7 @@ impl Cluster {
         }
         .await;
         job.progress.switching.store(false, Ordering::Relaxed);
-        drop(turn);
+        drop(quiesced);
         let pause = held.elapsed();
         result?;
         self.persist_state(name).map_err(|e| e.to_string())?;
@@ -189,29 +191,29 @@ impl Cluster {
         Ok(SwitchedOver { pause })
     }
 
-    /// Waits for the write turn while replaying into `backend` whatever is committed
-    /// meanwhile; returns the turn and when it was granted.
-    async fn queue_for_turn(
+    /// Waits for the writers to be quiesced while replaying into `backend` whatever is
+    /// committed meanwhile.
+    async fn queue_for_quiesce(
         &self,
         backend: &dyn Backend,
         applied_lsn: &mut Lsn,
         applied: &mut u64,
         job: &Job,
-    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, Instant), String> {
+    ) -> Result<crate::cluster::order::Quiesced, String> {
         let (grant, mut granted) = tokio::sync::oneshot::channel();
-        let turn = self.turn();
+        let order = self.order().clone();
         // A task of its own, so that a replay round is never cut off by the grant; if
-        // this side gives up, the send fails and the turn is released at once.
+        // this side gives up, the send fails and the quiesce is released at once.
         tokio::spawn(async move {
-            let guard = turn.lock_owned().await;
-            let _ = grant.send((guard, Instant::now()));
+            let quiesced = order.quiesce().await;
+            let _ = grant.send(quiesced);
         });
         loop {
             match granted.try_recv() {
                 Ok(turn) => return Ok(turn),
                 Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
                 Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                    return Err("the write turn was never granted".into())
+                    return Err("the writers were never quiesced".into())
                 }
             }
             let end = self.log.end();
@@ -224,7 +226,7 @@ impl Cluster {
                 // Caught up: wake at the grant itself, or soon to replay new commits.
                 tokio::select! {
                     turn = &mut granted => {
-                        return turn.map_err(|_| "the write turn was never granted".to_string());
+                        return turn.map_err(|_| "the writers were never quiesced".to_string());
                     }
                     () = tokio::time::sleep(Duration::from_micros(200)) => {}
                 }
@@ -232,17 +234,17 @@ impl Cluster {
         }
     }
 
-    /// Appends a join-protocol record under the write turn (so it takes its place in the
+    /// Appends a join-protocol record with the writers quiesced (so it takes its place in the
     /// one order of writes).
     pub(super) async fn append_control(
         &self,
         control: crate::log::Control,
     ) -> Result<Lsn, ClusterError> {
-        let _turn = self.turn().lock_owned().await;
+        let _quiesced = self.order().quiesce().await;
         self.append_control_held(control).await
     }
 
-    /// [`append_control`](Self::append_control) for a caller that holds the turn.
+    /// [`append_control`](Self::append_control) for a caller that has quiesced the writers.
     pub(super) async fn append_control_held(
         &self,
         control: crate::log::Control,

@@ -42,7 +42,7 @@ impl Cluster {
     }
 
     /// Decides between a delta-only rejoin and a snapshot; for a snapshot, picks the donor
-    /// and cuts the log under the write turn.
+    /// and cuts the log with the writers quiesced.
     async fn cut(&self, job: &Job) -> Result<(), String> {
         let record = job.record();
         let id = record.id;
@@ -69,7 +69,7 @@ impl Cluster {
                 }
             }
         }
-        let turn = self.turn().lock_owned().await;
+        let quiesced = self.order().quiesce().await;
         let donor = self.choose_donor(&record.joiner, record.requested_donor.as_deref())?;
         if record.mode == DonorMode::Detach && self.active().len() <= 1 {
             return Err(format!(
@@ -103,7 +103,7 @@ impl Cluster {
             )
             .map_err(|e| e.to_string())?;
         }
-        drop(turn);
+        drop(quiesced);
         tracing::info!(join = id, %donor, %l0, mode = %record.mode, "join cut");
         Ok(())
     }
@@ -161,7 +161,7 @@ impl Cluster {
         match (record.mode, donor_state) {
             (DonorMode::Detach, Some(MemberState::Active)) => {
                 // A restart came between the cut and the donor's state change.
-                let _turn = self.turn().lock_owned().await;
+                let _quiesced = self.order().quiesce().await;
                 self.set_state(
                     &donor_name,
                     MemberState::Joining {
