@@ -396,3 +396,69 @@ async fn json_columns_are_marked_in_reads_streamed_or_not_from_the_first() {
     let json: Vec<bool> = rs.columns.iter().map(|c| c.meta.json).collect();
     assert_eq!(json, [true, true, false]);
 }
+
+#[tokio::test]
+async fn the_catalog_names_keys_foreign_keys_auto_increment_and_opaque_tables() {
+    use mdbd_engine::backend::catalog::ForeignKey;
+    let server = MariaDb::start().unwrap();
+    let b = backend(&server, "my-a");
+    b.ensure_marker().await.unwrap();
+    let mut s = b.open_session().await.unwrap();
+    for sql in [
+        "CREATE TABLE accounts (id INT PRIMARY KEY, owner TEXT, balance INT)",
+        "CREATE TABLE users (id INT AUTO_INCREMENT PRIMARY KEY, Email VARCHAR(100), name TEXT, \
+         UNIQUE KEY users_email (Email))",
+        "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, user_id INT, total INT, \
+         FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE) ENGINE=InnoDB",
+        "CREATE TABLE pairs (a INT, b INT, v INT, PRIMARY KEY (a, b), UNIQUE KEY ab (b, v))",
+        "CREATE TABLE history (aid INT, delta INT)",
+        "CREATE TABLE audited (id INT PRIMARY KEY)",
+        "CREATE TRIGGER touch BEFORE INSERT ON audited FOR EACH ROW SET NEW.id = NEW.id",
+        "CREATE TABLE prefixed (id INT PRIMARY KEY, code TEXT, UNIQUE KEY code10 (code(10)))",
+        "CREATE TABLE Mixed (id INT PRIMARY KEY)",
+        "CREATE TABLE mixed (id INT PRIMARY KEY)",
+    ] {
+        s.execute(sql, &[]).await.unwrap();
+    }
+    let catalog = b.catalog().await.unwrap();
+    let table = |name: &str| {
+        catalog
+            .tables()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("no table {name} in {catalog:?}"))
+    };
+    let accounts = table("accounts");
+    assert_eq!(accounts.columns, ["id", "owner", "balance"]);
+    assert_eq!(accounts.primary_key, ["id"]);
+    assert!(accounts.drawn.is_empty() && !accounts.opaque);
+    let users = table("users");
+    assert_eq!(
+        users.unique_keys,
+        [("users_email".to_string(), vec!["email".to_string()])]
+    );
+    assert_eq!(
+        users.drawn,
+        [("id".to_string(), "users#auto_increment".to_string())]
+    );
+    assert_eq!(
+        table("orders").foreign_keys,
+        [ForeignKey {
+            columns: vec!["user_id".into()],
+            parent: "users".into(),
+            parent_columns: vec!["id".into()],
+        }]
+    );
+    let pairs = table("pairs");
+    assert_eq!(pairs.primary_key, ["a", "b"]);
+    assert_eq!(
+        pairs.unique_keys,
+        [("ab".to_string(), vec!["b".to_string(), "v".to_string()])]
+    );
+    assert!(table("history").primary_key.is_empty());
+    assert!(table("audited").opaque, "a table with a trigger");
+    assert!(table("prefixed").opaque, "a unique index on a prefix");
+    assert!(!users.opaque);
+    // `Mixed` and `mixed` fold to one name: ambiguous, not listed.
+    assert!(catalog.tables().all(|(n, _)| n != "mixed"));
+}

@@ -284,3 +284,75 @@ async fn a_snapshot_restored_into_an_empty_server_is_identical() {
         "the checksum missed a sequence moving"
     );
 }
+
+#[tokio::test]
+async fn the_catalog_names_keys_foreign_keys_drawn_columns_and_opaque_tables() {
+    use mdbd_engine::backend::catalog::ForeignKey;
+    let server = PgServer::start().unwrap();
+    let b = backend(&server, "pg-a");
+    b.ensure_marker().await.unwrap();
+    let mut s = b.open_session().await.unwrap();
+    for sql in [
+        "CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance int)",
+        "CREATE TABLE users (id serial PRIMARY KEY, \"E,mail\" text UNIQUE, name text)",
+        "CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+         user_id int REFERENCES users (id) ON DELETE CASCADE, total int)",
+        "CREATE TABLE pairs (a int, b int, v int, PRIMARY KEY (b, a)) ",
+        "CREATE TABLE history (aid int, delta int)",
+        "CREATE SEQUENCE ticket_seq",
+        "CREATE TABLE tickets (id int PRIMARY KEY, seqno bigint DEFAULT nextval('ticket_seq'))",
+        "CREATE TABLE audited (id int PRIMARY KEY)",
+        "CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+        "CREATE TRIGGER touch BEFORE INSERT ON audited FOR EACH ROW EXECUTE FUNCTION noop()",
+        "CREATE TABLE partial (id int PRIMARY KEY, code text)",
+        "CREATE UNIQUE INDEX partial_code ON partial (code) WHERE code IS NOT NULL",
+        "CREATE SCHEMA other",
+        "CREATE TABLE other.pairs (x int)",
+    ] {
+        s.execute(sql, &[]).await.unwrap();
+    }
+    let catalog = b.catalog().await.unwrap();
+    let table = |name: &str| {
+        catalog
+            .tables()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("no table {name} in {catalog:?}"))
+    };
+    let accounts = table("accounts");
+    assert_eq!(accounts.columns, ["id", "owner", "balance"]);
+    assert_eq!(accounts.primary_key, ["id"]);
+    assert!(accounts.drawn.is_empty() && !accounts.opaque);
+    let users = table("users");
+    assert_eq!(users.primary_key, ["id"]);
+    assert_eq!(users.unique_keys.len(), 1);
+    assert_eq!(users.unique_keys[0].1, ["e,mail"]);
+    assert_eq!(
+        users.drawn,
+        [("id".to_string(), "users_id_seq".to_string())]
+    );
+    let orders = table("orders");
+    assert_eq!(
+        orders.drawn,
+        [("id".to_string(), "orders_id_seq".to_string())]
+    );
+    assert_eq!(
+        orders.foreign_keys,
+        [ForeignKey {
+            columns: vec!["user_id".into()],
+            parent: "users".into(),
+            parent_columns: vec!["id".into()],
+        }]
+    );
+    assert_eq!(
+        table("tickets").drawn,
+        [("seqno".to_string(), "ticket_seq".to_string())]
+    );
+    assert!(table("history").primary_key.is_empty());
+    assert!(table("audited").opaque, "a table with a trigger");
+    assert!(table("partial").opaque, "a partial unique index");
+    // A foreign key's internal triggers do not make a table opaque.
+    assert!(!users.opaque && !orders.opaque);
+    // Two schemas hold a `pairs`: the name is ambiguous, so it is not listed.
+    assert!(catalog.tables().all(|(n, _)| n != "pairs"));
+}

@@ -22,6 +22,7 @@
 //!   `mariadb` client into the database emptied by [`Backend::reset`]; DDL commits as it
 //!   goes, so a failed restore leaves a partial database, and the next attempt resets it.
 
+mod catalog;
 mod convert;
 mod dialect;
 mod json;
@@ -509,5 +510,12 @@ impl Backend for MysqlBackend {
         }
         out.push(auto.finish());
         Ok(out)
+    }
+
+    async fn catalog(&self) -> Result<mdbd_engine::backend::Catalog, BackendError> {
+        let mut conn = self.conn().await?;
+        let catalog = catalog::read(&mut conn, &self.name).await;
+        let _ = conn.disconnect().await;
+        catalog
     }
 }

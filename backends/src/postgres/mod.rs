@@ -28,6 +28,7 @@
 //!   [`Backend::reset`].
 
 mod binary;
+mod catalog;
 mod convert;
 mod datetime;
 mod dialect;
@@ -538,5 +539,10 @@ impl Backend for PgBackend {
         seqs.rows.iter().for_each(|r| h.row(r));
         out.push(h.finish());
         Ok(out)
+    }
+
+    async fn catalog(&self) -> Result<mdbd_engine::backend::Catalog, BackendError> {
+        let client = self.client().await?;
+        catalog::read(&client, &self.name).await
     }
 }

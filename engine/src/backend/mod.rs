@@ -14,10 +14,12 @@
 //! says exactly which writes the database holds, and replay is exactly-once. A snapshot
 //! carries the marker too, so a restored joiner knows where its replay starts.
 
+pub mod catalog;
 mod checksum;
 pub mod dialect;
 mod outcome;
 
+pub use catalog::Catalog;
 pub use checksum::{TableChecksum, TableHasher};
 pub use dialect::{Dialect, OwnError};
 pub use outcome::strip_leading_comments;
@@ -376,4 +378,14 @@ pub trait Backend: Send + Sync {
     /// A checksum per user table (the marker table excluded), in table-name order, for
     /// checking that backends hold identical content.
     async fn checksums(&self) -> Result<Vec<TableChecksum>, BackendError>;
+
+    /// The schema's tables with their keys, foreign keys, columns drawn from sequences and
+    /// whatever makes a write do more than its text says (see [`catalog`]): what `keyed`
+    /// ordering computes footprints from. Engines without `keyed` mode refuse.
+    async fn catalog(&self) -> Result<Catalog, BackendError> {
+        Err(BackendError::Config(format!(
+            "{}: this engine has no catalog for keyed ordering",
+            self.name()
+        )))
+    }
 }

@@ -25,7 +25,6 @@
 //! The time spent waiting for and holding each kind of grant is kept in histograms
 //! ([`OrderStats`]), which `GET /metrics` exports.
 
-pub mod catalog;
 pub mod footprint;
 pub mod locks;
 mod serial;

@@ -8,9 +8,10 @@
 //!
 //! - `INSERT ... VALUES` (and MySQL `INSERT ... SET`): X on each row's primary key and on
 //!   each unique key's value; S on the parent row of each foreign key (the parent's table
-//!   when the value is not a literal or the key is not the parent's primary key); a key
-//!   drawn from a sequence takes the sequence in X, and so does any MySQL insert into such
-//!   a table (an explicit value moves `AUTO_INCREMENT`). `ON CONFLICT` / `ON DUPLICATE KEY`
+//!   when the value is not a literal or the key is not the parent's primary key); a value
+//!   drawn from a sequence takes the sequence in X (its key is then ordered by the
+//!   sequence), and so does any MySQL insert into a table with `AUTO_INCREMENT` (an
+//!   explicit value moves the counter). `ON CONFLICT` / `ON DUPLICATE KEY`
 //!   on a table with unique keys besides the primary key, `REPLACE` and `INSERT ...
 //!   SELECT` lock the whole table in X.
 //! - `UPDATE` / `DELETE` whose `WHERE` fixes every primary-key column to an integer (in a
@@ -21,9 +22,9 @@
 //! - `SELECT` (inside a write transaction): S (X with `FOR UPDATE`) on the row when its
 //!   `WHERE` fixes the primary key of its one table, else on every table named.
 //! - Tables read besides the target (subqueries, `FROM`, `USING`, joins): S on each.
-//! - A row lock on a table with a key drawn from a sequence also takes the sequence in S,
-//!   so it is ordered against the inserts that draw from it (a key it names may be one
-//!   they are about to draw).
+//! - A row lock on a table with columns drawn from a sequence also takes each such
+//!   sequence in S, so it is ordered against the inserts that draw from it (a key it names
+//!   may be one they are about to draw).
 //!
 //! Row keys are compared as integers only (`5`, `'5'`, `-5`, or an integer parameter): a
 //! text, decimal or float key could be equal under the column's type or collation while
@@ -31,8 +32,8 @@
 
 mod values;
 
-use super::catalog::{Catalog, Lookup, Table};
 use super::locks::{Mode, Resource};
+use crate::backend::catalog::{Catalog, ForeignKey, Lookup, Table};
 use crate::log::Value;
 use sqlparser::ast::{
     visit_relations, visit_statements, AssignmentTarget, Expr, FromTable, OnConflict,
@@ -130,8 +131,9 @@ impl<'a> Analysis<'a> {
         self.number_placeholders(statement);
         // Every table named, as often as it is named.
         let mut named = Vec::new();
+        let flavor = self.flavor;
         let _ = visit_relations(statement, |name| {
-            named.push(bare(name));
+            named.push(bare(name, flavor));
             ControlFlow::<()>::Continue(())
         });
         for name in &named {
@@ -142,7 +144,7 @@ impl<'a> Analysis<'a> {
                 let TableObject::TableName(name) = &insert.table else {
                     return Err("an INSERT into a table function".into());
                 };
-                let name = bare(name);
+                let name = bare(name, self.flavor);
                 self.insert(&name, insert)?;
                 Some(name)
             }
@@ -150,7 +152,7 @@ impl<'a> Analysis<'a> {
                 if !update.table.joins.is_empty() {
                     return self.write_all(&named);
                 }
-                let name = table_factor_name(&update.table.relation)?;
+                let name = table_factor_name(&update.table.relation, self.flavor)?;
                 let set: Vec<String> = update
                     .assignments
                     .iter()
@@ -166,7 +168,7 @@ impl<'a> Analysis<'a> {
                 if !delete.tables.is_empty() || from.len() != 1 || !from[0].joins.is_empty() {
                     return self.write_all(&named);
                 }
-                let name = table_factor_name(&from[0].relation)?;
+                let name = table_factor_name(&from[0].relation, self.flavor)?;
                 self.delete(&name, delete.selection.as_ref())?;
                 Some(name)
             }
@@ -195,7 +197,9 @@ impl<'a> Analysis<'a> {
 
     fn table(&self, name: &str) -> Result<&'a Table, Why> {
         match self.catalog.lookup(name) {
-            Lookup::Table(t) if t.has_triggers => Err(format!("{name} has triggers or rules")),
+            Lookup::Table(t) if t.opaque => Err(format!(
+                "writes to {name} do more than their text (triggers, rules, ...)"
+            )),
             Lookup::Table(t) => Ok(t),
             Lookup::Ambiguous => Err(format!("two schemas have a table {name}")),
             Lookup::Unknown => Err(format!("{name} is not a known table")),
@@ -278,26 +282,33 @@ impl<'a> Analysis<'a> {
                 return Err("an INSERT row whose length is not the column list's".into());
             }
             let value_of = |c: &str| columns.iter().position(|x| x == c).map(|i| row[i]);
-            let mut drawn_pk = false;
-            if let Some((col, sequence)) = &table.drawn_key {
-                let drawn = value_of(col).is_none_or(|e| self.is_drawn(e));
-                drawn_pk = drawn && table.primary_key.contains(col);
+            // Columns whose value this row draws from a sequence.
+            let mut drawn = Vec::new();
+            for (col, sequence) in &table.drawn {
+                let draws = value_of(col).is_none_or(|e| self.is_drawn(e));
+                if draws {
+                    drawn.push(col);
+                }
                 // MySQL: an explicit value moves AUTO_INCREMENT too.
-                if drawn || self.flavor == Flavor::MySql {
+                if draws || self.flavor == Flavor::MySql {
                     self.fp.add(
                         Resource::Sequence(sequence.as_str().into()),
                         Mode::Exclusive,
                     );
                 }
             }
-            // The primary key, unless its value is drawn (then the sequence orders it).
-            if !table.primary_key.is_empty() && !drawn_pk {
+            // A key with a drawn value is ordered by its sequence instead.
+            let has_drawn = |key: &[String]| key.iter().any(|c| drawn.contains(&c));
+            if !table.primary_key.is_empty() && !has_drawn(&table.primary_key) {
                 match self.key_of(&table.primary_key, |c| value_of(c)) {
                     Some(key) => self.row(name, "pk", key, Mode::Exclusive),
                     None => self.fp.add(whole.clone(), Mode::Exclusive),
                 }
             }
             for (index, cols) in &table.unique_keys {
+                if has_drawn(cols) {
+                    continue;
+                }
                 match self.unique_value_of(cols, |c| value_of(c)) {
                     Some(key) => self.row(name, index, key, Mode::Exclusive),
                     None => self.fp.add(whole.clone(), Mode::Exclusive),
@@ -394,7 +405,7 @@ impl<'a> Analysis<'a> {
     /// S on a foreign key's parent row (or its table).
     fn parent<'e>(
         &mut self,
-        fk: &super::catalog::ForeignKey,
+        fk: &ForeignKey,
         value_of: impl Fn(&str) -> Option<&'e Expr>,
     ) -> Result<(), Why> {
         let parent = self.table(&fk.parent)?;
@@ -419,7 +430,7 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    /// A row lock on a table with a drawn key takes that sequence in S (module docs).
+    /// A row lock on a table with drawn columns takes their sequences in S (module docs).
     fn sequences_of_row_locks(&mut self) {
         let tables: Vec<Arc<str>> = self
             .fp
@@ -431,13 +442,11 @@ impl<'a> Analysis<'a> {
             })
             .collect();
         for t in tables {
-            if let Lookup::Table(Table {
-                drawn_key: Some((_, sequence)),
-                ..
-            }) = self.catalog.lookup(&t)
-            {
-                self.fp
-                    .add(Resource::Sequence(sequence.as_str().into()), Mode::Shared);
+            if let Lookup::Table(table) = self.catalog.lookup(&t) {
+                for (_, sequence) in &table.drawn {
+                    self.fp
+                        .add(Resource::Sequence(sequence.as_str().into()), Mode::Shared);
+                }
             }
         }
     }

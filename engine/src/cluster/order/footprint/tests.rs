@@ -1,5 +1,5 @@
 use super::*;
-use crate::cluster::order::catalog::ForeignKey;
+use crate::backend::catalog::{Catalog, ForeignKey, Table};
 use Mode::{Exclusive as X, IntentExclusive as IX, Shared as S};
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -24,7 +24,7 @@ fn catalog() -> Catalog {
             columns: strings(&["id", "email", "name"]),
             primary_key: strings(&["id"]),
             unique_keys: vec![("users_email_key".into(), strings(&["email"]))],
-            drawn_key: Some(("id".into(), "users_id_seq".into())),
+            drawn: vec![("id".into(), "users_id_seq".into())],
             ..Table::default()
         },
     );
@@ -33,7 +33,7 @@ fn catalog() -> Catalog {
         Table {
             columns: strings(&["id", "user_id", "total"]),
             primary_key: strings(&["id"]),
-            drawn_key: Some(("id".into(), "orders_id_seq".into())),
+            drawn: vec![("id".into(), "orders_id_seq".into())],
             foreign_keys: vec![ForeignKey {
                 columns: strings(&["user_id"]),
                 parent: "users".into(),
@@ -62,7 +62,7 @@ fn catalog() -> Catalog {
         Table {
             columns: strings(&["id"]),
             primary_key: strings(&["id"]),
-            has_triggers: true,
+            opaque: true,
             ..Table::default()
         },
     );
@@ -349,6 +349,47 @@ fn a_table_without_a_key_takes_inserts_together_and_other_writes_alone() {
         locks(&pg("DELETE FROM history WHERE aid = 1")),
         vec![(table("history"), X)]
     );
+}
+
+#[test]
+fn a_column_drawn_from_a_sequence_orders_its_inserts_even_beside_a_given_key() {
+    let mut c = catalog();
+    c.add(
+        "tickets",
+        Table {
+            columns: strings(&["id", "seqno"]),
+            primary_key: strings(&["id"]),
+            drawn: vec![("seqno".into(), "ticket_seq".into())],
+            ..Table::default()
+        },
+    );
+    let fp = footprint(
+        "INSERT INTO tickets (id) VALUES (1)",
+        Flavor::Postgres,
+        &c,
+        &[],
+    );
+    assert_eq!(
+        locks(&fp),
+        sorted(vec![
+            (seq("ticket_seq"), X),
+            (row("tickets", "pk", "1"), X),
+            (table("tickets"), IX),
+        ])
+    );
+}
+
+#[test]
+fn mysql_table_names_are_compared_in_lower_case_quoted_or_not() {
+    let seven = vec![(row("accounts", "pk", "7"), X)];
+    assert_eq!(
+        locks(&my("UPDATE `Accounts` SET balance = 0 WHERE id = 7", &[])),
+        seven
+    );
+    // PostgreSQL keeps a quoted name's case: "Accounts" is another table.
+    assert!(is_global(&pg(
+        "UPDATE \"Accounts\" SET balance = 0 WHERE id = 7"
+    )));
 }
 
 #[test]

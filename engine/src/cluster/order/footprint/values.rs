@@ -1,7 +1,7 @@
 //! How a footprint reads values, names and calls out of the syntax tree.
 
 use super::{Analysis, Flavor, Why};
-use crate::cluster::order::catalog::Table;
+use crate::backend::catalog::Table;
 use crate::cluster::order::locks::{Mode, Resource};
 use crate::log::Value;
 use sqlparser::ast::{
@@ -140,7 +140,7 @@ impl<'a> Analysis<'a> {
         let mut sequences = Vec::new();
         let _ = visit_expressions(statement, |e| {
             if let Expr::Function(f) = e {
-                let name = bare(&f.name).to_lowercase();
+                let name = bare(&f.name, Flavor::MySql);
                 if name == "nextval" {
                     match first_text_argument(&f.to_string()) {
                         Some(seq) => sequences.push(seq),
@@ -162,13 +162,16 @@ impl<'a> Analysis<'a> {
     }
 }
 
-/// A table's bare name: the last part, as the engine folds it (unquoted PostgreSQL and
-/// MySQL names are compared as written in lower case here; quoted ones as written).
-pub(super) fn bare(name: &ObjectName) -> String {
-    match name.0.last() {
-        Some(ObjectNamePart::Identifier(id)) if id.quote_style.is_some() => id.value.clone(),
-        Some(ObjectNamePart::Identifier(id)) => id.value.to_lowercase(),
-        _ => name.to_string(),
+/// A table's bare name: the last part, as footprints compare it. PostgreSQL folds
+/// unquoted names to lower case and keeps quoted ones; MySQL's table names are compared in
+/// lower case here whatever their quoting (its catalog is folded the same way).
+pub(super) fn bare(name: &ObjectName, flavor: Flavor) -> String {
+    match (name.0.last(), flavor) {
+        (Some(ObjectNamePart::Identifier(id)), Flavor::Postgres) if id.quote_style.is_some() => {
+            id.value.clone()
+        }
+        (Some(ObjectNamePart::Identifier(id)), _) => id.value.to_lowercase(),
+        _ => name.to_string().to_lowercase(),
     }
 }
 
@@ -179,9 +182,9 @@ pub(super) fn column(name: &ObjectName) -> String {
     }
 }
 
-pub(super) fn table_factor_name(factor: &TableFactor) -> Result<String, Why> {
+pub(super) fn table_factor_name(factor: &TableFactor, flavor: Flavor) -> Result<String, Why> {
     match factor {
-        TableFactor::Table { name, .. } => Ok(bare(name)),
+        TableFactor::Table { name, .. } => Ok(bare(name, flavor)),
         _ => Err("a target that is not a table".into()),
     }
 }
@@ -243,7 +246,5 @@ pub(super) fn first_text_argument(call: &str) -> Option<String> {
     let open = call.find("('")?;
     let rest = &call[open + 2..];
     let close = rest.find('\'')?;
-    let name = &rest[..close];
-    let name = name.rsplit('.').next().unwrap_or(name);
-    Some(name.trim_matches('"').to_lowercase())
+    Some(crate::backend::catalog::sequence_name(&rest[..close]))
 }
