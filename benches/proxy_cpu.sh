@@ -22,6 +22,7 @@
 #       # counts mdbd's system calls per transaction over that run (strace -c -f)
 #
 # CLIENT_THREADS=N sets mdbd's `[server] client_threads` (mdbd's default: one loop).
+# CONSISTENCY=keyed runs the PostgreSQL cluster in `keyed` ordering (default: serial).
 #
 # sysbench: TABLES=4 tables of ROWS=10000 rows, CLIENTS threads. mdbd keeps its default log
 # durability (fsync before every acknowledgement; DURABILITY=none to leave it out); pgpool
@@ -75,6 +76,7 @@ start_mdbd() { # name protocol port backend-ports... -> pid in $mdbd_pid, once i
 admin_listen = "127.0.0.1:$(free_port)"
 data_dir = "$root/$name-data"
 ${CLIENT_THREADS:+client_threads = $CLIENT_THREADS}
+$([ "$proto" = postgres ] && [ -n "${CONSISTENCY:-}" ] && echo "consistency = \"$CONSISTENCY\"")
 
 [log]
 durability = "${DURABILITY:-fsync}"

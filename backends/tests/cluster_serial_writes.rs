@@ -340,3 +340,26 @@ async fn a_restart_brings_backends_up_to_the_end_of_the_log_and_remembers_detach
     };
     assert_eq!(rs.rows[0][0], Value::Int(3));
 }
+
+#[tokio::test]
+async fn keyed_ordering_is_refused_on_sqlite_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = DeltaLog::open(&dir.path().join("log"), LogOptions::default()).unwrap();
+    let backend =
+        SqliteBackend::new("a", &dir.path().join("a.db"), SqliteOptions::default()).unwrap();
+    let options = mdbd_engine::cluster::ClusterOptions {
+        consistency: mdbd_engine::cluster::Consistency::Keyed,
+        ..Default::default()
+    };
+    let refused = Cluster::start_with(
+        log,
+        vec![Arc::new(backend) as Arc<dyn Backend>],
+        Classifier::default(),
+        options,
+    )
+    .await;
+    let Err(ClusterError::State(why)) = refused else {
+        panic!("keyed started on SQLite");
+    };
+    assert!(why.contains("keyed") && why.contains("serial"), "{why}");
+}

@@ -314,9 +314,8 @@ async fn the_catalog_names_keys_foreign_keys_drawn_columns_and_opaque_tables() {
     let catalog = b.catalog().await.unwrap();
     let table = |name: &str| {
         catalog
-            .tables()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| t.clone())
+            .table(name)
+            .cloned()
             .unwrap_or_else(|| panic!("no table {name} in {catalog:?}"))
     };
     let accounts = table("accounts");
@@ -354,5 +353,5 @@ async fn the_catalog_names_keys_foreign_keys_drawn_columns_and_opaque_tables() {
     // A foreign key's internal triggers do not make a table opaque.
     assert!(!users.opaque && !orders.opaque);
     // Two schemas hold a `pairs`: the name is ambiguous, so it is not listed.
-    assert!(catalog.tables().all(|(n, _)| n != "pairs"));
+    assert!(catalog.table("pairs").is_none());
 }

@@ -20,6 +20,11 @@ impl Dialect for Mysql {
         super::implicit_commit(sql)
     }
 
+    /// ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK.
+    fn is_lock_failure(&self, error: &mdbd_engine::backend::DbError) -> bool {
+        matches!(error.code.as_str(), "1205" | "1213")
+    }
+
     fn error_code(&self, error: OwnError) -> (&'static str, &'static str) {
         match error {
             OwnError::TooManyConnections => ("1040", "08004"),
@@ -28,6 +33,10 @@ impl Dialect for Mysql {
             // ER_QUERY_TIMEOUT: "Query execution was interrupted, maximum statement
             // execution time exceeded".
             OwnError::TurnHeld => ("1969", "70100"),
+            // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
+            OwnError::Deadlock => ("1213", "40001"),
+            OwnError::LockTimeout => ("1205", "HY000"),
+            OwnError::SerializationFailure => ("1213", "40001"),
             _ => ("1148", "42000"),
         }
     }
@@ -38,6 +47,12 @@ impl Dialect for Mysql {
                 "The client was disconnected by the server because of inactivity in a transaction ({why})"
             ),
             OwnError::TurnHeld => format!("Query execution was interrupted: {why}"),
+            OwnError::Deadlock | OwnError::SerializationFailure => format!(
+                "Deadlock found when trying to get lock; try restarting transaction ({why})"
+            ),
+            OwnError::LockTimeout => {
+                format!("Lock wait timeout exceeded; try restarting transaction ({why})")
+            }
             _ => why.to_string(),
         }
     }

@@ -1,6 +1,8 @@
 //! PostgreSQL's ways (see [`Dialect`]).
 
+use mdbd_engine::backend::catalog::Flavor;
 use mdbd_engine::backend::dialect::{Dialect, OwnError, UtcText};
+use mdbd_engine::backend::DbError;
 use mdbd_engine::snapshot::BackendKind;
 
 /// PostgreSQL.
@@ -16,11 +18,46 @@ impl Dialect for Postgres {
         true
     }
 
+    fn keyed_flavor(&self) -> Option<Flavor> {
+        Some(Flavor::Postgres)
+    }
+
+    /// `SELECT setval('seq', last_value, is_called)` per sequence, built by the server
+    /// (names quoted as identifiers, so a name is never read as SQL).
+    fn sequence_positions(&self, sequences: Option<&[String]>) -> Option<String> {
+        let Some(sequences) = sequences else {
+            return Some(
+                "SELECT format('SELECT setval(%L, %s, %s)', format('%I.%I', schemaname, sequencename), \
+                 last_value, 'true') FROM pg_sequences WHERE last_value IS NOT NULL"
+                    .into(),
+            );
+        };
+        let parts: Vec<String> = sequences
+            .iter()
+            .map(|s| {
+                let ident = format!("\"{}\"", s.replace('"', "\"\""));
+                format!(
+                    "SELECT format('SELECT setval(%L, %s, %s)', {lit}, last_value, CASE WHEN is_called THEN 'true' ELSE 'false' END) FROM {ident}",
+                    lit = format_args!("'{}'", ident.replace('\'', "''")),
+                )
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" UNION ALL "))
+    }
+
+    /// lock_not_available, deadlock_detected, serialization_failure.
+    fn is_lock_failure(&self, error: &DbError) -> bool {
+        matches!(error.sqlstate.as_str(), "55P03" | "40P01" | "40001")
+    }
+
     fn error_code(&self, error: OwnError) -> (&'static str, &'static str) {
         match error {
             OwnError::TooManyConnections => ("53300", "53300"),
             OwnError::IdleInTransaction => ("25P03", "25P03"),
             OwnError::TurnHeld => ("25P04", "25P04"),
+            OwnError::Deadlock => ("40P01", "40P01"),
+            OwnError::LockTimeout => ("55P03", "55P03"),
+            OwnError::SerializationFailure => ("40001", "40001"),
             _ => ("0A000", "0A000"),
         }
     }

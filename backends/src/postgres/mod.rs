@@ -78,6 +78,9 @@ pub struct PgOptions {
     pub pg_dump: PathBuf,
     /// `pg_restore` to run. Default `pg_restore` from `PATH`.
     pub pg_restore: PathBuf,
+    /// `lock_timeout` of every session mdbd opens (`keyed` ordering sets it short: a
+    /// wait mdbd did not foresee must end in an error, not in a wait across backends).
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 impl PgOptions {
@@ -88,6 +91,7 @@ impl PgOptions {
             marker_table: DEFAULT_MARKER_TABLE.into(),
             pg_dump: "pg_dump".into(),
             pg_restore: "pg_restore".into(),
+            lock_timeout: None,
         }
     }
 }
@@ -106,9 +110,16 @@ impl PgBackend {
     /// A backend on the database `options.conninfo` names.
     pub fn new(name: &str, options: PgOptions) -> Result<Self, BackendError> {
         convert::qualified_identifier(&options.marker_table)?;
+        let mut target = tls::Target::parse(&options.conninfo)?;
+        if let Some(timeout) = options.lock_timeout {
+            // After the connection string's own options, so this one wins.
+            let own = target.config.get_options().unwrap_or_default().to_string();
+            let set = format!("-c lock_timeout={}ms", timeout.as_millis().max(1));
+            target.config.options(format!("{own} {set}").trim());
+        }
         Ok(PgBackend {
             name: name.into(),
-            target: tls::Target::parse(&options.conninfo)?,
+            target,
             options,
             replay: tokio::sync::Mutex::new(None),
         })

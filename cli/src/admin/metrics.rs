@@ -219,6 +219,30 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
             "mdbd_backend_connections{{backend=\"{backend}\"}} {value}"
         );
     }
+    for (name, help, value) in [
+        (
+            "mdbd_lock_deadlocks_total",
+            "keyed: transactions chosen as a deadlock's victim by mdbd's lock manager.",
+            n(&c.lock_deadlocks),
+        ),
+        (
+            "mdbd_lock_timeouts_total",
+            "keyed: statements whose locks were not granted within lock_wait_timeout.",
+            n(&c.lock_timeouts),
+        ),
+        (
+            "mdbd_unexpected_backend_waits_total",
+            "keyed: transactions rolled back because a backend waited on a lock mdbd did not foresee.",
+            n(&c.unexpected_backend_waits),
+        ),
+        (
+            "mdbd_keyed_global_statements_total",
+            "keyed: statements that took the global lock for want of understanding them.",
+            admin.cluster.order().global_statements(),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
     let order = admin.cluster.order().stats();
     for (name, help, histogram) in [
         (

@@ -55,6 +55,7 @@ fn backends(config: &Config) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
                 if let Some(t) = &b.restore_tool {
                     o.pg_restore = t.clone();
                 }
+                o.lock_timeout = config.backend_lock_timeout();
                 Arc::new(PgBackend::new(&b.name, o)?)
             }
             Kind::Mysql => {
@@ -121,6 +122,7 @@ async fn serve_postgres(
         }
     };
     let _stop_watch = AbortOnDrop(hangup);
+    let ending = connection.clone();
     let serving = crate::pg::serve::serve(stream, connection, &listener.door);
     tokio::pin!(serving);
     let result = tokio::select! {
@@ -137,6 +139,7 @@ async fn serve_postgres(
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "client connection ended with an error");
     }
+    ending.end().await;
 }
 
 /// Aborts a task when dropped (the hang-up watch ends with its connection).

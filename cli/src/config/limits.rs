@@ -30,6 +30,8 @@ impl Config {
         for (key, value) in [
             ("backend_timeout", &self.server.backend_timeout),
             ("pool_timeout", &self.server.pool_timeout),
+            ("lock_wait_timeout", &self.server.lock_wait_timeout),
+            ("backend_lock_timeout", &self.server.backend_lock_timeout),
             (
                 "authentication_timeout",
                 &self.server.authentication_timeout,
@@ -76,6 +78,7 @@ impl Config {
                 write_turn_timeout: optional(&self.server.write_turn_timeout),
             },
             consistency: consistency(&self.server.consistency).unwrap_or_default(),
+            lock_wait: duration(&self.server.lock_wait_timeout),
         }
     }
 
@@ -103,8 +106,17 @@ impl Config {
 pub(super) fn consistency(value: &str) -> Result<Consistency, String> {
     match value {
         "serial" => Ok(Consistency::Serial),
+        "keyed" => Ok(Consistency::Keyed),
         other => Err(format!(
-            "consistency = {other:?}: only \"serial\" is supported"
+            "consistency = {other:?}: use \"serial\" or \"keyed\""
         )),
+    }
+}
+
+impl Config {
+    /// `lock_timeout` for mdbd's sessions on PostgreSQL backends: only in `keyed` mode.
+    pub fn backend_lock_timeout(&self) -> Option<Duration> {
+        (consistency(&self.server.consistency) == Ok(Consistency::Keyed))
+            .then(|| duration(&self.server.backend_lock_timeout))
     }
 }

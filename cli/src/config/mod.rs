@@ -89,6 +89,10 @@ pub struct Server {
     pub authentication_timeout: String,
     /// TCP keepalive idle time on client sockets (`0s`: off).
     pub tcp_keepalive: String,
+    /// `keyed`: how long a statement waits for mdbd's row and table locks.
+    pub lock_wait_timeout: String,
+    /// `keyed`: `lock_timeout` of mdbd's sessions on PostgreSQL backends.
+    pub backend_lock_timeout: String,
 }
 
 impl Default for Server {
@@ -122,6 +126,8 @@ impl Default for Server {
             idle_in_transaction_timeout: "30s".into(),
             authentication_timeout: "10s".into(),
             tcp_keepalive: "60s".into(),
+            lock_wait_timeout: "5s".into(),
+            backend_lock_timeout: "1s".into(),
         }
     }
 }
@@ -339,6 +345,8 @@ impl Config {
                 &self.server.authentication_timeout,
             ),
             ("tcp_keepalive", &self.server.tcp_keepalive),
+            ("lock_wait_timeout", &self.server.lock_wait_timeout),
+            ("backend_lock_timeout", &self.server.backend_lock_timeout),
             ("interval", &self.log.interval),
             ("interval", &self.health.interval),
             ("timeout", &self.health.timeout),

@@ -91,3 +91,33 @@ fn client_threads_default_to_one_loop_and_refuse_zero() {
     let e = parse(&GOOD.replace("[server]\n", "[server]\nclient_threads = 0\n")).unwrap_err();
     assert!(e.to_string().contains("client_threads = 0"), "{e}");
 }
+
+#[test]
+fn consistency_is_serial_by_default_keyed_on_request_and_nothing_else() {
+    use mdbd_engine::cluster::Consistency;
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.cluster_options().consistency, Consistency::Serial);
+    assert_eq!(
+        c.backend_lock_timeout(),
+        None,
+        "only keyed sets lock_timeout"
+    );
+    let keyed = GOOD.replace(
+        "[server]\n",
+        "[server]\nconsistency = \"keyed\"\nlock_wait_timeout = \"3s\"\n",
+    );
+    let c = parse(&keyed).unwrap();
+    let options = c.cluster_options();
+    assert_eq!(options.consistency, Consistency::Keyed);
+    assert_eq!(options.lock_wait, std::time::Duration::from_secs(3));
+    assert_eq!(
+        c.backend_lock_timeout(),
+        Some(std::time::Duration::from_secs(1))
+    );
+    let e =
+        parse(&GOOD.replace("[server]\n", "[server]\nconsistency = \"eventual\"\n")).unwrap_err();
+    assert!(e.to_string().contains("\"serial\" or \"keyed\""), "{e}");
+    let e =
+        parse(&GOOD.replace("[server]\n", "[server]\nlock_wait_timeout = \"0s\"\n")).unwrap_err();
+    assert!(e.to_string().contains("lock_wait_timeout"), "{e}");
+}

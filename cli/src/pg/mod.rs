@@ -97,6 +97,12 @@ impl Connection {
         self.kind == mdbd_engine::snapshot::BackendKind::Postgres
     }
 
+    /// Ends the client's session when the connection is over (see
+    /// [`ClusterSession::end`]).
+    pub async fn end(&self) {
+        self.session.lock().await.end().await;
+    }
+
     /// The session's transaction state as ReadyForQuery reports it: the session's own
     /// view, so a failed statement, a savepoint rollback, a COMMIT that rolled back or a
     /// transaction ended by a timeout are all reported as they are.

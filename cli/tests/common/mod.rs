@@ -4,6 +4,7 @@
 
 pub mod drivers;
 pub mod join;
+pub mod keyed;
 pub mod mysql;
 pub mod tls;
 pub mod wire;
@@ -92,8 +93,21 @@ impl Three {
         names: &[&str],
         extra: &str,
     ) -> PathBuf {
+        self.config_with_server(dir, port, admin, names, "", extra)
+    }
+
+    /// [`Self::config_of`] with `server` lines added to `[server]`.
+    pub fn config_with_server(
+        &self,
+        dir: &Path,
+        port: u16,
+        admin: u16,
+        names: &[&str],
+        server: &str,
+        extra: &str,
+    ) -> PathBuf {
         let text = format!(
-            "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n\n[[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
+            "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{server}\n\n[[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
             dir.display(),
             self.backend_toml(names)
         );
@@ -383,4 +397,16 @@ pub fn peak_memory(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     kb * 1024
+}
+
+/// A tokio-postgres client straight to PostgreSQL server `i` of `three` (not through mdbd).
+pub async fn pg_direct(three: &Three, i: usize) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &three.pg_servers()[i].conninfo("postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
 }

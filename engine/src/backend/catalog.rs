@@ -9,6 +9,15 @@
 
 use std::collections::HashMap;
 
+/// The SQL a statement is written in, as footprints parse it (see
+/// [`super::Dialect::keyed_flavor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Flavor {
+    Postgres,
+    MySql,
+}
+
 /// One table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Table {
@@ -84,6 +93,11 @@ impl Catalog {
 }
 
 impl Catalog {
+    /// The table of this name; `None` for a name it does not know or two schemas share.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.get(name)?.as_ref()
+    }
+
     /// The tables it knows, by name, ambiguous names left out (for tests and logs).
     pub fn tables(&self) -> impl Iterator<Item = (&str, &Table)> {
         self.tables

@@ -19,6 +19,13 @@ pub enum OwnError {
     TurnHeld,
     /// A command mdbd does not pass on (`LOAD DATA LOCAL` where it cannot run).
     NotAllowed,
+    /// `keyed` ordering chose this transaction as a deadlock's victim.
+    Deadlock,
+    /// A lock of `keyed` ordering was not granted within `lock_wait_timeout`.
+    LockTimeout,
+    /// The backends did not agree on the order of two transactions mdbd let run
+    /// together (a wait inside a backend mdbd did not foresee): retry it.
+    SerializationFailure,
 }
 
 /// The current instant, in UTC, as the text every engine parses: `YYYY-MM-DD`,
@@ -98,6 +105,28 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     }
 
     /// The statement that closes cursor `name`.
+    /// Whether `error` says the server gave up waiting for a lock or broke a deadlock:
+    /// under `keyed` ordering, a wait mdbd did not foresee.
+    fn is_lock_failure(&self, error: &super::DbError) -> bool {
+        let _ = error;
+        false
+    }
+
+    /// A query whose rows are each one statement (text) that sets one of `sequences`
+    /// (as footprints name them; `None`: every sequence) to where it stands now: `keyed`
+    /// ordering logs them when a transaction that drew from them rolls back. `None`: not
+    /// available.
+    fn sequence_positions(&self, sequences: Option<&[String]>) -> Option<String> {
+        let _ = sequences;
+        None
+    }
+
+    /// The SQL `keyed` ordering parses this engine's statements as; `None`: the engine
+    /// has no `keyed` mode.
+    fn keyed_flavor(&self) -> Option<super::catalog::Flavor> {
+        None
+    }
+
     fn close_cursor(&self, name: &str) -> String {
         format!("CLOSE {name}")
     }

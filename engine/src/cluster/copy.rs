@@ -50,7 +50,7 @@ impl ClusterSession {
         // Cancellable until the session's next request ends (see `SessionCanceller`).
         self.request_starts().await;
         let autocommit = self.txn.is_none();
-        let mut txn = self.begin_write().await?;
+        let mut txn = self.begin_write(sql.as_bytes(), &[]).await?;
         let members = txn.members.clone();
         let results = on_members!(self.conns, &members, |conn| conn.copy_start(sql));
         let results: Vec<(String, Verdict)> = results

@@ -30,6 +30,7 @@ mod pin_time;
 mod pool;
 mod read;
 mod repair;
+mod sequences;
 mod session;
 mod settings;
 mod sql_cursor;
@@ -112,6 +113,13 @@ pub struct Counters {
     pub idle_timeouts: AtomicU64,
     /// Transactions ended by `write_turn_timeout`.
     pub turn_hold_timeouts: AtomicU64,
+    /// `keyed`: transactions chosen as a deadlock's victim by mdbd's lock manager.
+    pub lock_deadlocks: AtomicU64,
+    /// `keyed`: statements whose locks were not granted within `lock_wait_timeout`.
+    pub lock_timeouts: AtomicU64,
+    /// `keyed`: transactions rolled back because a backend waited on a lock mdbd did not
+    /// foresee (the backends could otherwise have met them in different orders).
+    pub unexpected_backend_waits: AtomicU64,
     /// Cancel requests carried out (statements asked to stop on the backends).
     pub cancels: AtomicU64,
     /// Client requests refused because a session setting was invalid.
@@ -170,7 +178,13 @@ pub struct ClusterOptions {
     pub sessions: SessionLimits,
     /// How concurrent write transactions are ordered (see [`order`]).
     pub consistency: Consistency,
+    /// `keyed`: how long a statement waits for a lock before it fails (55P03 / 1205);
+    /// zero for the default (5 s).
+    pub lock_wait: std::time::Duration,
 }
+
+/// The default of [`ClusterOptions::lock_wait`].
+pub const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(crate) struct Member {
     pub backend: Arc<dyn Backend>,
@@ -262,12 +276,29 @@ impl Cluster {
             .first()
             .map(|b| b.dialect())
             .ok_or_else(|| ClusterError::State("a cluster needs at least one backend".into()))?;
+        let order = match options.consistency {
+            Consistency::Serial => WriteOrder::serial(),
+            Consistency::Keyed => {
+                let flavor = dialect.keyed_flavor().ok_or_else(|| {
+                    ClusterError::State(format!(
+                        "consistency = \"keyed\" is not available on {:?} backends; use \"serial\"",
+                        dialect.kind()
+                    ))
+                })?;
+                let lock_wait = if options.lock_wait.is_zero() {
+                    DEFAULT_LOCK_WAIT
+                } else {
+                    options.lock_wait
+                };
+                WriteOrder::keyed(order::KeyedOptions { flavor, lock_wait })
+            }
+        };
         let pool_counters = Arc::new(PoolCounters::default());
         let members = members::restore(&log, backends, &options, &pool_counters)?;
         let cluster = Arc::new(Cluster {
             log,
             members: RwLock::new(members),
-            order: WriteOrder::new(options.consistency),
+            order,
             classifier,
             dialect,
             next_read: AtomicUsize::new(0),
@@ -277,8 +308,11 @@ impl Cluster {
             options,
             joins: join::Joins::default(),
         });
+        // Nothing is appended before this but by a quiesced control record, which passes.
+        cluster.order.order_commits_from(cluster.log.end());
         if let Some(damage) = cluster.log_damage() {
             cluster.start_on_damaged_log(&damage).await?;
+            cluster.refresh_catalog().await;
             cluster.resume_joins()?;
             return Ok(cluster);
         }
@@ -293,8 +327,38 @@ impl Cluster {
                 )?;
             }
         }
+        cluster.refresh_catalog().await;
         cluster.resume_joins()?;
         Ok(cluster)
+    }
+
+    /// `keyed`: reads the schema footprints are computed from, from the first active
+    /// backend that gives it. With none, an empty catalog: every write then takes the
+    /// global lock (safe, and serial) until the next refresh.
+    pub(crate) async fn refresh_catalog(&self) {
+        if self.order.consistency() != Consistency::Keyed {
+            return;
+        }
+        for backend in self.active() {
+            match backend.catalog().await {
+                Ok(catalog) => {
+                    tracing::debug!(
+                        backend = backend.name(),
+                        tables = catalog.len(),
+                        "catalog read"
+                    );
+                    self.order.set_catalog(catalog);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(backend = backend.name(), error = %e, "could not read the catalog")
+                }
+            }
+        }
+        tracing::warn!(
+            "no backend gave its catalog: keyed writes take the global lock until one does"
+        );
+        self.order.set_catalog(crate::backend::Catalog::default());
     }
 
     /// Replays the log into `backend` from its marker to the end.

@@ -33,6 +33,19 @@ impl ClusterSession {
         if txn.aborted {
             return Err(aborted());
         }
+        // A read of a transaction that wrote takes its footprint too (`keyed`: S on what
+        // it reads, so a read-modify-write sees no concurrent change).
+        if let Some(mut txn) = self.txn.take_if(|t| t.turn.is_some()) {
+            let acquired = self.acquire(&mut txn, sql, params).await;
+            self.txn = Some(txn);
+            if let Err(e) = acquired {
+                self.abort_transaction().await;
+                return Err(e);
+            }
+        }
+        let Some(txn) = &self.txn else {
+            return self.read_anywhere(sql, params, catalog, sink).await;
+        };
         let result = match self.reading_member(txn) {
             Some(name) => self.read_in_transaction(&name, sql, params, sink).await,
             None => self.read_anywhere(sql, params, catalog, sink).await,

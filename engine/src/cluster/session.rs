@@ -394,13 +394,13 @@ impl ClusterSession {
                 statements: std::mem::take(&mut txn.writes),
             }),
         );
-        let lsn: Lsn = match self
+        let range = match self
             .cluster
             .log()
             .append(std::slice::from_ref(&record))
             .await
         {
-            Ok(range) => range.start,
+            Ok(range) => range,
             Err(e) => {
                 // Not logged, so not acknowledged: undo it everywhere.
                 self.txn = Some(txn);
@@ -408,6 +408,11 @@ impl ClusterSession {
                 return Err(e.into());
             }
         };
+        let lsn: Lsn = range.start;
+        // In LSN order on the backends (`keyed`; at once in `serial`), so each marker
+        // stays exact; the slot passes this LSN when dropped, whatever happens below.
+        let cluster = Arc::clone(&self.cluster);
+        let slot = cluster.order().commit_slot(range).await;
         // Detached meanwhile (by another session's failure): it gets nothing more.
         let (live, gone): (Vec<String>, Vec<String>) = txn
             .members
@@ -445,6 +450,12 @@ impl ClusterSession {
                 ),
             )?;
         }
+        drop(slot);
+        if txn.turn.as_ref().is_some_and(|t| t.holds_everything()) {
+            // It may have changed the schema: footprints must see the new one before
+            // any other writer runs (`keyed`; nothing to do in `serial`).
+            self.cluster.refresh_catalog().await;
+        }
         drop(txn.turn.take());
         self.cluster
             .counters()
@@ -465,6 +476,32 @@ impl ClusterSession {
                     self.conns.remove(&name);
                 }
             }
+            self.keep_sequence_positions(&txn).await;
+        }
+    }
+
+    /// Ends the session when its client leaves: an open transaction is rolled back on
+    /// every backend now, with what a rollback logs (`keyed`: the positions of the
+    /// sequences it drew from), instead of by each server when its connection closes.
+    pub async fn end(&mut self) {
+        self.rollback().await;
+    }
+
+    /// Rolls the transaction back everywhere for an error of mdbd's own ordering (a
+    /// deadlock, a lock wait past its limit, an unforeseen backend wait) and releases what
+    /// it held. A client's explicit transaction then stays open but failed where its
+    /// engine aborts a transaction on an error (PostgreSQL): its later statements are
+    /// refused until ROLLBACK, and none of them runs outside the transaction the client
+    /// believes it is in.
+    pub(super) async fn abort_transaction(&mut self) {
+        let explicit = self.txn.as_ref().is_some_and(|t| t.explicit);
+        self.rollback().await;
+        if explicit && self.error_aborts_transaction() {
+            self.txn = Some(Txn {
+                explicit: true,
+                aborted: true,
+                ..Txn::default()
+            });
         }
     }
 }

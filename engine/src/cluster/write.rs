@@ -119,9 +119,16 @@ impl ClusterSession {
         Ok(names)
     }
 
-    /// The session's transaction, holding the write turn and begun on every active backend.
-    /// On an error the session's transaction is left as it was.
-    pub(super) async fn begin_write(&mut self) -> Result<Txn, ClusterError> {
+    /// The session's transaction, holding the write turn and what `statement` needs (its
+    /// footprint in `keyed` mode), begun on every active backend. On an error before
+    /// anything is written the session's transaction is left as it was; when the locks
+    /// are refused (a deadlock, a lock wait past its limit) the whole transaction is
+    /// rolled back everywhere.
+    pub(super) async fn begin_write(
+        &mut self,
+        statement: &[u8],
+        params: &[Value],
+    ) -> Result<Txn, ClusterError> {
         let mut txn = self.txn.take().unwrap_or_default();
         if txn.aborted {
             self.txn = Some(txn);
@@ -152,11 +159,51 @@ impl ClusterSession {
             }
         }
         txn.time.get_or_insert_with(SystemTime::now);
+        if let Err(e) = self.acquire(&mut txn, statement, params).await {
+            self.txn = Some(txn);
+            self.abort_transaction().await;
+            return Err(e);
+        }
         self.cluster
             .counters()
             .writes
             .fetch_add(1, Ordering::Relaxed);
         Ok(txn)
+    }
+
+    /// Takes what `statement` needs under the transaction's turn (see
+    /// [`super::order::WriteTurn::acquire`]); a refusal is the client's error, worded by
+    /// its engine.
+    pub(super) async fn acquire(
+        &mut self,
+        txn: &mut Txn,
+        statement: &[u8],
+        params: &[Value],
+    ) -> Result<(), ClusterError> {
+        let Some(turn) = txn.turn.as_mut() else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(statement);
+        let Err(refused) = turn.acquire(&text, params).await else {
+            return Ok(());
+        };
+        let (what, counter) = match refused {
+            super::order::LockError::Deadlock { .. } => (
+                crate::backend::OwnError::Deadlock,
+                &self.cluster.counters().lock_deadlocks,
+            ),
+            _ => (
+                crate::backend::OwnError::LockTimeout,
+                &self.cluster.counters().lock_timeouts,
+            ),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(session = self.id(), %refused, "keyed lock refused; transaction rolled back");
+        Err(ClusterError::Db(own_error(
+            self.cluster.dialect(),
+            what,
+            &refused.to_string(),
+        )))
     }
 
     /// Under the turn: brings any backend left behind by a failed commit up to the log's
@@ -258,6 +305,41 @@ impl ClusterSession {
         }
     }
 
+    /// `keyed`: some backends gave up waiting for a lock (or broke a deadlock) and others
+    /// did not. mdbd let the statement run beside another it did not see conflict with,
+    /// and the backends may have met the two in different orders: not a disagreement to
+    /// vote on, but a transaction to roll back everywhere and retry (40001 / 1213).
+    fn unforeseen_wait(
+        &self,
+        results: &[(String, Result<Outcome, BackendError>)],
+    ) -> Option<ClusterError> {
+        if self.cluster.order().consistency() != super::Consistency::Keyed {
+            return None;
+        }
+        let dialect = self.cluster.dialect();
+        let waited: Vec<&str> = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(BackendError::Db(e)) if dialect.is_lock_failure(e)))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if waited.is_empty() || waited.len() == results.len() {
+            return None;
+        }
+        self.cluster
+            .counters()
+            .unexpected_backend_waits
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(session = self.id(), backends = ?waited, "a lock wait mdbd did not foresee; transaction rolled back everywhere");
+        Some(ClusterError::Db(own_error(
+            dialect,
+            crate::backend::OwnError::SerializationFailure,
+            &format!(
+                "could not serialize access: {} waited on a lock the others did not",
+                waited.join(", ")
+            ),
+        )))
+    }
+
     /// Runs a write on every active backend, inside this session's transaction on each.
     pub(super) async fn write(
         &mut self,
@@ -265,7 +347,7 @@ impl ClusterSession {
         params: &[Value],
     ) -> Result<Outcome, ClusterError> {
         let autocommit = self.txn.is_none();
-        let mut txn = self.begin_write().await?;
+        let mut txn = self.begin_write(sql, params).await?;
         let at = txn.time.unwrap_or_else(SystemTime::now);
         let sql = match std::str::from_utf8(sql) {
             Ok(text) => Sql::from(pin_time(text, self.cluster.dialect(), at)),
@@ -277,6 +359,11 @@ impl ClusterSession {
         let bytes = sql.as_bytes();
         let results = on_members!(self.conns, &members, |conn| conn
             .execute_bytes(bytes, params));
+        if let Some(e) = self.unforeseen_wait(&results) {
+            self.txn = Some(txn);
+            self.abort_transaction().await;
+            return Err(e);
+        }
         let verdict = self.settle(&mut txn, results).await;
         let statement = Statement {
             sql,
@@ -293,7 +380,9 @@ impl ClusterSession {
     /// its log append, the backends would hold an effect the log lacks; these statements
     /// change no rows, so only an index or a database could be left over.)
     pub(super) async fn write_alone(&mut self, sql: &[u8]) -> Result<Outcome, ClusterError> {
-        let turn = self.take_turn().await;
+        // Alone: every other writer is held back, whatever the mode.
+        let cluster = std::sync::Arc::clone(&self.cluster);
+        let _alone = cluster.order().quiesce().await;
         if self.client_is_gone() {
             return Err(super::session::client_gone());
         }
@@ -304,7 +393,6 @@ impl ClusterSession {
         let members = self.connect_active().await?;
         let results = on_members!(self.conns, &members, |conn| conn.execute_bytes(sql, &[]));
         let mut txn = Txn {
-            turn: Some(turn),
             members,
             ..Txn::default()
         };
@@ -320,12 +408,13 @@ impl ClusterSession {
                 }],
             }),
         );
-        let lsn = self
+        let range = self
             .cluster
             .log()
             .append(std::slice::from_ref(&record))
-            .await?
-            .start;
+            .await?;
+        let lsn = range.start;
+        let _slot = cluster.order().commit_slot(range).await;
         let marked = on_members!(self.conns, &txn.members, |conn| async {
             conn.begin().await?;
             conn.commit(Some(lsn)).await
@@ -347,5 +436,20 @@ impl ClusterSession {
             .commits
             .fetch_add(1, Ordering::Relaxed);
         Ok(outcome)
+    }
+}
+
+/// An error mdbd raises itself, as the client's engine words it.
+pub(super) fn own_error(
+    dialect: &dyn crate::backend::Dialect,
+    what: crate::backend::OwnError,
+    why: &str,
+) -> crate::backend::DbError {
+    let (code, sqlstate) = dialect.error_code(what);
+    crate::backend::DbError {
+        code: code.into(),
+        sqlstate: sqlstate.into(),
+        message: dialect.message(what, why),
+        ..Default::default()
     }
 }

@@ -46,13 +46,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use values::{assigned, bare, column, conjuncts_fixing, sets_key, table_factor_name};
 
-/// The SQL a statement is written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Flavor {
-    Postgres,
-    MySql,
-}
+pub use crate::backend::catalog::Flavor;
 
 /// The locks one statement needs, each resource once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -213,6 +207,18 @@ impl<'a> Analysis<'a> {
         Ok(())
     }
 
+    /// An insert whose rows are not known here: the table in X, and every sequence its
+    /// rows may draw from (a rollback then logs where they stand).
+    fn whole_insert(&mut self, name: &str, table: &Table) {
+        self.fp.add(Resource::Table(name.into()), Mode::Exclusive);
+        for (_, sequence) in &table.drawn {
+            self.fp.add(
+                Resource::Sequence(sequence.as_str().into()),
+                Mode::Exclusive,
+            );
+        }
+    }
+
     /// A multi-table write: X on every table named and on the tables that refer to them.
     fn write_all(&mut self, names: &[String]) -> Result<(), Why> {
         for name in names {
@@ -228,7 +234,7 @@ impl<'a> Analysis<'a> {
         let whole = Resource::Table(name.into());
         let has_unique = !table.unique_keys.is_empty();
         if insert.replace_into || (insert.on.is_some() && has_unique) {
-            self.fp.add(whole, Mode::Exclusive);
+            self.whole_insert(name, table);
             return Ok(());
         }
         let on_conflict_sets = match &insert.on {
@@ -240,7 +246,7 @@ impl<'a> Analysis<'a> {
             _ => &[],
         };
         if on_conflict_sets.iter().any(|a| sets_key(table, &a.target)) {
-            self.fp.add(whole, Mode::Exclusive);
+            self.whole_insert(name, table);
             self.children_exclusive(name);
             return Ok(());
         }
@@ -272,7 +278,7 @@ impl<'a> Analysis<'a> {
                 ),
                 _ => {
                     // INSERT ... SELECT, DEFAULT VALUES: which rows is not known here.
-                    self.fp.add(whole, Mode::Exclusive);
+                    self.whole_insert(name, table);
                     return Ok(());
                 }
             }
