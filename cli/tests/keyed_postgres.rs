@@ -32,3 +32,16 @@ async fn random_conflicting_transactions_leave_identical_backends_and_a_replayab
         );
     }
 }
+
+/// The join tests' online join under load (`common::join`), with the cluster in `keyed`
+/// mode: clients inserting and reading their own rows back see no error and lose nothing
+/// while a server is snapshotted, caught up and switched over. (Every PostgreSQL daemon
+/// test runs in `keyed` mode with `MDBD_TEST_CONSISTENCY=keyed`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_online_join_under_keyed_load_loses_nothing() {
+    // Read by the shared config writer; this test binary runs no test that wants serial.
+    std::env::set_var("MDBD_TEST_CONSISTENCY", "keyed");
+    let dir = tempfile::tempdir().unwrap();
+    let three = common::Three::postgres();
+    common::join::join_under_load(&three, dir.path(), "online", None).await;
+}

@@ -106,8 +106,16 @@ impl Three {
         server: &str,
         extra: &str,
     ) -> PathBuf {
+        // MDBD_TEST_CONSISTENCY=keyed runs a PostgreSQL test in that ordering mode (a test
+        // that sets its own mode keeps it).
+        let mode = match std::env::var("MDBD_TEST_CONSISTENCY") {
+            Ok(mode) if !server.contains("consistency") && matches!(self, Three::Postgres(_)) => {
+                format!("consistency = \"{mode}\"\n")
+            }
+            _ => String::new(),
+        };
         let text = format!(
-            "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{server}\n\n[[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
+            "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{mode}{server}\n\n[[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
             dir.display(),
             self.backend_toml(names)
         );

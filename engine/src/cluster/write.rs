@@ -134,8 +134,19 @@ impl ClusterSession {
             self.txn = Some(txn);
             return Err(aborted());
         }
+        let mut acquired = false;
         if txn.turn.is_none() {
             txn.turn = Some(self.take_turn().await);
+            // `keyed`: the first statement's locks come before the members are chosen. A
+            // switch-over quiesces the writers; a transaction that chose its members
+            // before one and ran its statement after would miss the server just made
+            // active.
+            if let Err(e) = self.acquire(&mut txn, statement, params).await {
+                self.txn = Some(txn);
+                self.abort_transaction().await;
+                return Err(e);
+            }
+            acquired = true;
             let begun = if self.client_is_gone() {
                 // Its client left while it waited for the turn: it must not run now.
                 Err(super::session::client_gone())
@@ -159,10 +170,12 @@ impl ClusterSession {
             }
         }
         txn.time.get_or_insert_with(SystemTime::now);
-        if let Err(e) = self.acquire(&mut txn, statement, params).await {
-            self.txn = Some(txn);
-            self.abort_transaction().await;
-            return Err(e);
+        if !acquired {
+            if let Err(e) = self.acquire(&mut txn, statement, params).await {
+                self.txn = Some(txn);
+                self.abort_transaction().await;
+                return Err(e);
+            }
         }
         self.cluster
             .counters()
