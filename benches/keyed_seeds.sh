@@ -17,11 +17,11 @@ SECS=${SECS:-20}
 cargo test -q -p mdbd --test keyed_postgres --no-run 2>/dev/null
 passed=0
 for seed in $(seq "$FIRST" "$LAST"); do
-  if out=$(MDBD_KEYED_SEEDS=$seed MDBD_KEYED_SECS=$SECS cargo test -q -p mdbd --test keyed_postgres -- --nocapture 2>&1); then
-    echo "$out" | grep '^seed ' || true
+  if out=$(MDBD_KEYED_SEEDS=$seed MDBD_KEYED_SECS=$SECS cargo test -q -p mdbd --test keyed_postgres random_conflicting -- --nocapture 2>&1); then
+    echo "$out" | grep -o 'seed [0-9]*: .*' || true
     passed=$((passed + 1))
   else
-    echo "$out" | grep -E '^seed |panicked|differs|acknowledged' | head -20
+    echo "$out" | grep -E 'seed [0-9]+: |panicked|differs|acknowledged' | head -20
     echo "seed $seed FAILED after $passed passing seeds"
     exit 1
   fi
