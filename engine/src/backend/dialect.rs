@@ -77,6 +77,17 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     /// parentheses) becomes in a write whose clock is pinned to `at`; `None` leaves it
     /// alone (not a function of this engine, or the engine pins its clock by a session
     /// setting: [`Dialect::clock_setting`]).
+    /// An error mdbd raises itself, as this engine words it.
+    fn own_error(&self, error: OwnError, why: &str) -> super::DbError {
+        let (code, sqlstate) = self.error_code(error);
+        super::DbError {
+            code: code.into(),
+            sqlstate: sqlstate.into(),
+            message: self.message(error, why),
+            ..Default::default()
+        }
+    }
+
     fn pinned_clock(&self, word: &str, precision: Option<&str>, at: &UtcText) -> Option<String>;
 
     /// The session variable that pins this engine's clock for a transaction (MySQL's

@@ -57,14 +57,7 @@ impl TxnExpiry {
                 format!("it held the write turn longer than write_turn_timeout ({d:?})"),
             ),
         };
-        let (code, sqlstate) = dialect.error_code(what);
-        let message = dialect.message(what, &why);
-        DbError {
-            code: code.into(),
-            sqlstate: sqlstate.into(),
-            message,
-            ..Default::default()
-        }
+        dialect.own_error(what, &why)
     }
 }
 

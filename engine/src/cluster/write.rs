@@ -134,19 +134,20 @@ impl ClusterSession {
             self.txn = Some(txn);
             return Err(aborted());
         }
-        let mut acquired = false;
-        if txn.turn.is_none() {
+        let first = txn.turn.is_none();
+        if first {
             txn.turn = Some(self.take_turn().await);
-            // `keyed`: the first statement's locks come before the members are chosen. A
-            // switch-over quiesces the writers; a transaction that chose its members
-            // before one and ran its statement after would miss the server just made
-            // active.
-            if let Err(e) = self.acquire(&mut txn, statement, params).await {
-                self.txn = Some(txn);
-                self.abort_transaction().await;
-                return Err(e);
-            }
-            acquired = true;
+        }
+        // `keyed`: a statement's locks come before anything is sent, and the first one's
+        // before the members are chosen. A switch-over quiesces the writers; a transaction
+        // that chose its members before one and ran its statement after would miss the
+        // server just made active.
+        if let Err(e) = self.acquire(&mut txn, statement, params).await {
+            self.txn = Some(txn);
+            self.abort_transaction().await;
+            return Err(e);
+        }
+        if first {
             let begun = if self.client_is_gone() {
                 // Its client left while it waited for the turn: it must not run now.
                 Err(super::session::client_gone())
@@ -170,13 +171,6 @@ impl ClusterSession {
             }
         }
         txn.time.get_or_insert_with(SystemTime::now);
-        if !acquired {
-            if let Err(e) = self.acquire(&mut txn, statement, params).await {
-                self.txn = Some(txn);
-                self.abort_transaction().await;
-                return Err(e);
-            }
-        }
         self.cluster
             .counters()
             .writes
@@ -196,6 +190,9 @@ impl ClusterSession {
         let Some(turn) = txn.turn.as_mut() else {
             return Ok(());
         };
+        if !turn.takes_locks() {
+            return Ok(()); // `serial`: the turn is everything; no text to read
+        }
         let text = String::from_utf8_lossy(statement);
         let Err(refused) = turn.acquire(&text, params).await else {
             return Ok(());
@@ -212,11 +209,9 @@ impl ClusterSession {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::info!(session = self.id(), %refused, "keyed lock refused; transaction rolled back");
-        Err(ClusterError::Db(own_error(
-            self.cluster.dialect(),
-            what,
-            &refused.to_string(),
-        )))
+        Err(ClusterError::Db(
+            self.cluster.dialect().own_error(what, &refused.to_string()),
+        ))
     }
 
     /// Under the turn: brings any backend left behind by a failed commit up to the log's
@@ -343,8 +338,7 @@ impl ClusterSession {
             .unexpected_backend_waits
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(session = self.id(), backends = ?waited, "a lock wait mdbd did not foresee; transaction rolled back everywhere");
-        Some(ClusterError::Db(own_error(
-            dialect,
+        Some(ClusterError::Db(dialect.own_error(
             crate::backend::OwnError::SerializationFailure,
             &format!(
                 "could not serialize access: {} waited on a lock the others did not",
@@ -449,20 +443,5 @@ impl ClusterSession {
             .commits
             .fetch_add(1, Ordering::Relaxed);
         Ok(outcome)
-    }
-}
-
-/// An error mdbd raises itself, as the client's engine words it.
-pub(super) fn own_error(
-    dialect: &dyn crate::backend::Dialect,
-    what: crate::backend::OwnError,
-    why: &str,
-) -> crate::backend::DbError {
-    let (code, sqlstate) = dialect.error_code(what);
-    crate::backend::DbError {
-        code: code.into(),
-        sqlstate: sqlstate.into(),
-        message: dialect.message(what, why),
-        ..Default::default()
     }
 }

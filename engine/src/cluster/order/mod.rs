@@ -160,7 +160,11 @@ impl WriteOrder {
 
     /// Waits until `range` may commit on the backends; the slot passes it when dropped.
     pub async fn commit_slot(&self, range: LsnRange) -> CommitSlot<'_> {
-        self.inner.sequencer.slot(range).await
+        match self.inner.mode {
+            // One writer at a time: nothing to wait for, nothing to pass.
+            Mode::Serial(_) => CommitSlot::free(range),
+            Mode::Keyed(_) => self.inner.sequencer.slot(range).await,
+        }
     }
 
     /// `range` commits nowhere (a control record): later commits need not wait for it.
@@ -246,6 +250,12 @@ impl WriteTurn {
             Held::Keyed(grant) => Some(grant.drawn_sequences()),
             Held::Serial(_) => Some(Vec::new()),
         }
+    }
+
+    /// Whether statements take locks of their own under it (`keyed`), so
+    /// [`Self::acquire`] has work to do.
+    pub fn takes_locks(&self) -> bool {
+        matches!(self._held, Held::Keyed(_))
     }
 
     /// Whether it holds every writer back (a statement not understood, DDL): the schema

@@ -36,6 +36,16 @@ pub struct CommitSlot<'a> {
     range: LsnRange,
 }
 
+impl CommitSlot<'_> {
+    /// A slot of a mode that does not order commits.
+    pub(super) fn free(range: LsnRange) -> Self {
+        CommitSlot {
+            sequencer: None,
+            range,
+        }
+    }
+}
+
 impl Drop for CommitSlot<'_> {
     fn drop(&mut self) {
         if let Some(s) = self.sequencer {
