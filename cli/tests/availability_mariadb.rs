@@ -119,10 +119,12 @@ async fn an_idle_mysql_transaction_is_ended_and_the_next_writer_goes_on() {
         .query_drop("UPDATE i SET v = v + 1 WHERE id = 1")
         .await
         .unwrap();
+    // The same row: it waits for the holder in either ordering mode (the write turn in
+    // `serial`, the row's lock in `keyed`) until the holder's transaction is ended.
     let mut other = mysql::connect(my).await;
     let t = Instant::now();
     other
-        .query_drop("INSERT INTO i VALUES (2, 0)")
+        .query_drop("UPDATE i SET v = v + 10 WHERE id = 1")
         .await
         .unwrap();
     assert!(
@@ -138,7 +140,7 @@ async fn an_idle_mysql_transaction_is_ended_and_the_next_writer_goes_on() {
         .query_first("SELECT v FROM i WHERE id = 1")
         .await
         .unwrap();
-    assert_eq!(v, Some(0));
+    assert_eq!(v, Some(10), "the holder's +1 was rolled back");
     assert_eq!(common::states(admin_port), ["active", "active", "active"]);
     common::stop(daemon);
     three.identical(&[0, 1, 2]).await;

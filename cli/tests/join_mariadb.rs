@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::join::{join_loses, join_under_load, rejoin_by_delta};
+use common::join::{join_loses, join_under_load, rejoin_after_rolled_back_draws, rejoin_by_delta};
 use common::Three;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -52,4 +52,10 @@ async fn donor_dying_mid_snapshot_aborts_cleanly() {
 async fn joiner_dying_mid_snapshot_aborts_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     join_loses(&mut Three::mariadb(), dir.path(), "joiner").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejoined_server_draws_the_keys_the_others_draw_after_rolled_back_inserts() {
+    let dir = tempfile::tempdir().unwrap();
+    rejoin_after_rolled_back_draws(&mut Three::mariadb(), dir.path()).await;
 }

@@ -1,6 +1,8 @@
 //! MySQL's and MariaDB's ways (see [`Dialect`]).
 
+use mdbd_engine::backend::catalog::Flavor;
 use mdbd_engine::backend::dialect::{Dialect, OwnError, UtcText};
+use mdbd_engine::backend::Outcome;
 use mdbd_engine::snapshot::BackendKind;
 
 /// MySQL and MariaDB.
@@ -23,6 +25,34 @@ impl Dialect for Mysql {
     /// ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK.
     fn is_lock_failure(&self, error: &mdbd_engine::backend::DbError) -> bool {
         matches!(error.code.as_str(), "1205" | "1213")
+    }
+
+    /// A statement that generated an `AUTO_INCREMENT` value (the OK packet's id: the
+    /// first generated one, or the last explicit one, which forcing does not use).
+    fn replay_generated_keys(&self, outcome: &Outcome) -> Option<[String; 2]> {
+        match outcome {
+            Outcome::Command {
+                last_insert_id: Some(id),
+                ..
+            } => Some([format!("SET insert_id = {id}"), "SET insert_id = 0".into()]),
+            _ => None,
+        }
+    }
+
+    /// `ALTER TABLE ... AUTO_INCREMENT = n` for each table that has a counter. (Not
+    /// [`Dialect::sequence_positions`]: a rollback need log nothing, the writes carry
+    /// their keys, see [`Dialect::replay_generated_keys`].)
+    fn key_generators(&self) -> Option<String> {
+        Some(
+            "SELECT CONCAT('ALTER TABLE `', REPLACE(TABLE_NAME, '`', '``'), '` AUTO_INCREMENT = ', \
+             AUTO_INCREMENT) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_TYPE = 'BASE TABLE' AND AUTO_INCREMENT IS NOT NULL ORDER BY TABLE_NAME"
+                .into(),
+        )
+    }
+
+    fn keyed_flavor(&self) -> Option<Flavor> {
+        Some(Flavor::MySql)
     }
 
     fn error_code(&self, error: OwnError) -> (&'static str, &'static str) {

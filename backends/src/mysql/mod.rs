@@ -62,6 +62,12 @@ pub struct MysqlOptions {
     pub dump: PathBuf,
     /// Client used for restores. Default `mariadb`.
     pub client: PathBuf,
+    /// `keyed` ordering: every session runs its transactions at READ COMMITTED (each
+    /// statement reads after the locks mdbd granted it, and InnoDB takes no gap locks
+    /// mdbd could not foresee) and waits at most this long for a lock in the server
+    /// (`innodb_lock_wait_timeout` and `lock_wait_timeout`, whole seconds, at least one),
+    /// so such a wait ends in an error instead of a stall. `None`: the server's defaults.
+    pub keyed_lock_timeout: Option<std::time::Duration>,
 }
 
 impl MysqlOptions {
@@ -72,6 +78,7 @@ impl MysqlOptions {
             marker_table: DEFAULT_MARKER_TABLE.into(),
             dump: "mariadb-dump".into(),
             client: "mariadb".into(),
+            keyed_lock_timeout: None,
         }
     }
 }
@@ -122,6 +129,20 @@ impl MysqlBackend {
             BackendError::Config(format!("MySQL URL {:?} names no database", options.url))
         })?;
         convert::identifier(&database)?;
+        let opts = match options.keyed_lock_timeout {
+            Some(timeout) => {
+                let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+                let secs = secs.max(1);
+                let mut init = opts.init().to_vec();
+                init.extend([
+                    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".to_string(),
+                    format!("SET SESSION innodb_lock_wait_timeout = {secs}"),
+                    format!("SET SESSION lock_wait_timeout = {secs}"),
+                ]);
+                Opts::from(mysql_async::OptsBuilder::from_opts(opts).init(init))
+            }
+            None => opts,
+        };
         Ok(MysqlBackend {
             name: name.into(),
             options,

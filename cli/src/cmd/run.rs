@@ -67,6 +67,7 @@ fn backends(config: &Config) -> anyhow::Result<Vec<Arc<dyn Backend>>> {
                 if let Some(t) = &b.restore_tool {
                     o.client = t.clone();
                 }
+                o.keyed_lock_timeout = config.backend_lock_timeout();
                 Arc::new(MysqlBackend::new(&b.name, o)?)
             }
         };

@@ -114,7 +114,7 @@ pub(super) fn consistency(value: &str) -> Result<Consistency, String> {
 }
 
 impl Config {
-    /// `lock_timeout` for mdbd's sessions on PostgreSQL backends: only in `keyed` mode.
+    /// How long mdbd's sessions wait for a lock inside a backend: only in `keyed` mode.
     pub fn backend_lock_timeout(&self) -> Option<Duration> {
         (consistency(&self.server.consistency) == Ok(Consistency::Keyed))
             .then(|| duration(&self.server.backend_lock_timeout))

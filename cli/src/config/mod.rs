@@ -91,7 +91,8 @@ pub struct Server {
     pub tcp_keepalive: String,
     /// `keyed`: how long a statement waits for mdbd's row and table locks.
     pub lock_wait_timeout: String,
-    /// `keyed`: `lock_timeout` of mdbd's sessions on PostgreSQL backends.
+    /// `keyed`: how long mdbd's sessions wait for a lock inside a backend (PostgreSQL
+    /// `lock_timeout`; MySQL `innodb_lock_wait_timeout`, rounded up to whole seconds).
     pub backend_lock_timeout: String,
 }
 

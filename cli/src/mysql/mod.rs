@@ -197,6 +197,16 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         .insert(id, conn.session.canceller());
     let _registered = Registered(conn.frontend.clone(), id);
     tracing::debug!(connection = id, user = %conn.login.user, "MySQL client connected");
+    let served = requests(&mut conn, id).await;
+    // A departing client's open transaction is rolled back everywhere now, with what a
+    // rollback logs, not only by each server as its connection closes.
+    conn.session.end().await;
+    tracing::debug!(connection = id, "MySQL client left");
+    served
+}
+
+/// Serves the client's requests until it quits or its connection fails.
+async fn requests(conn: &mut Conn, id: u32) -> std::io::Result<()> {
     loop {
         if !conn.wait_for_client().await? {
             break;
@@ -209,8 +219,8 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         };
         match command {
             cmd::QUIT => break,
-            cmd::QUERY => query::run(&mut conn, body).await?,
-            cmd::INIT_DB => query::use_database(&mut conn, &String::from_utf8_lossy(body)),
+            cmd::QUERY => query::run(conn, body).await?,
+            cmd::INIT_DB => query::use_database(conn, &String::from_utf8_lossy(body)),
             cmd::PING | cmd::SET_OPTION => conn.ok(),
             cmd::FIELD_LIST => {
                 // Deprecated; the mysql CLI asks after USE for completion: no columns.
@@ -218,11 +228,11 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
                 conn.packets.push(&results::eof(st));
             }
             cmd::STATISTICS => conn.packets.push(b"mdbd: see the admin API for statistics"),
-            cmd::STMT_PREPARE => prepared::prepare(&mut conn, body).await,
-            cmd::STMT_EXECUTE => prepared::execute(&mut conn, body).await?,
-            cmd::STMT_SEND_LONG_DATA => prepared::long_data(&mut conn, body),
-            cmd::STMT_CLOSE => prepared::close(&mut conn, body),
-            cmd::STMT_RESET => prepared::reset(&mut conn, body),
+            cmd::STMT_PREPARE => prepared::prepare(conn, body).await,
+            cmd::STMT_EXECUTE => prepared::execute(conn, body).await?,
+            cmd::STMT_SEND_LONG_DATA => prepared::long_data(conn, body),
+            cmd::STMT_CLOSE => prepared::close(conn, body),
+            cmd::STMT_RESET => prepared::reset(conn, body),
             cmd::RESET_CONNECTION => {
                 conn.reset_session().await;
                 conn.ok();
@@ -247,6 +257,5 @@ pub async fn serve(socket: TcpStream, frontend: Arc<Frontend>) -> std::io::Resul
         }
         conn.packets.flush().await?;
     }
-    tracing::debug!(connection = id, "MySQL client left");
     Ok(())
 }

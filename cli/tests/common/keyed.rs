@@ -97,6 +97,8 @@ pub struct ClientLog {
     pub errors: usize,
     /// Errors by SQLSTATE.
     pub codes: BTreeMap<String, usize>,
+    /// Failed statements rolled back to their savepoint, their transaction going on.
+    pub savepoint_rollbacks: usize,
 }
 
 impl ClientLog {
@@ -115,21 +117,48 @@ async fn client(port: u16, id: i32, seed: u64, secs: u64) -> ClientLog {
     let mut seq = 0;
     while Instant::now() < end {
         seq += 1;
-        let mut sql = vec!["BEGIN".to_string()];
+        // Each statement, and whether it runs under a savepoint: a constraint violation
+        // there is rolled back to it and the transaction goes on (what it drew from a
+        // sequence stays drawn, and the log must say so).
+        let mut sql = vec![("BEGIN".to_string(), false)];
         for _ in 0..rng.gen_range(1..=4) {
-            sql.push(statement(&mut rng));
+            sql.push((statement(&mut rng), rng.gen_bool(0.15)));
         }
         // A read-modify-write of the transaction's own: read after a write, write back.
         let rmw = rng.gen_bool(0.2).then(|| rng.gen_range(1..=20));
-        sql.push(format!("INSERT INTO acked VALUES ({id}, {seq})"));
+        sql.push((format!("INSERT INTO acked VALUES ({id}, {seq})"), false));
         let mut failed = false;
-        for s in &sql {
-            if let Err(e) = c.simple_query(s).await {
-                assert!(expected(&e), "client {id}: {s}: {e:?}");
-                log.error(&e);
-                failed = true;
-                break;
+        for (s, savepoint) in &sql {
+            if *savepoint {
+                if let Err(e) = c.simple_query("SAVEPOINT sp").await {
+                    assert!(expected(&e), "client {id}: SAVEPOINT: {e:?}");
+                    log.error(&e);
+                    failed = true;
+                    break;
+                }
             }
+            let Err(e) = c.simple_query(s).await else {
+                continue;
+            };
+            assert!(expected(&e), "client {id}: {s}: {e:?}");
+            log.error(&e);
+            let constraint = [SqlState::UNIQUE_VIOLATION, SqlState::FOREIGN_KEY_VIOLATION]
+                .iter()
+                .any(|c| e.code() == Some(c));
+            if *savepoint && constraint {
+                match c.simple_query("ROLLBACK TO SAVEPOINT sp").await {
+                    Ok(_) => {
+                        log.savepoint_rollbacks += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        assert!(expected(&e), "client {id}: ROLLBACK TO: {e:?}");
+                        log.error(&e);
+                    }
+                }
+            }
+            failed = true;
+            break;
         }
         if let (false, Some(k)) = (failed, rmw) {
             let read = c
@@ -195,11 +224,16 @@ pub struct Outcome {
     pub rolled_back: usize,
     pub errors: usize,
     pub codes: BTreeMap<String, usize>,
+    pub savepoint_rollbacks: usize,
+    /// mdbd's own counts: deadlock victims of its lock manager, transactions rolled back
+    /// for a backend lock wait it did not foresee.
+    pub deadlocks: usize,
+    pub unexpected_waits: usize,
 }
 
 /// One seed on three fresh PostgreSQL servers: `clients` clients for `secs` seconds under
-/// `keyed` ordering; panics on any divergence.
-pub async fn run_seed(seed: u64, clients: i32, secs: u64) -> Outcome {
+/// `consistency` ordering (`"keyed"` or `"serial"`); panics on any divergence.
+pub async fn run_seed(consistency: &str, seed: u64, clients: i32, secs: u64) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let three = Three::postgres();
     let (port, admin) = (free_port(), free_port());
@@ -208,7 +242,7 @@ pub async fn run_seed(seed: u64, clients: i32, secs: u64) -> Outcome {
         port,
         admin,
         &super::NAMES,
-        "consistency = \"keyed\"\nlock_wait_timeout = \"2s\"",
+        &format!("consistency = \"{consistency}\"\nlock_wait_timeout = \"2s\""),
         "",
     );
     let daemon = start(&cfg, port);
@@ -223,6 +257,7 @@ pub async fn run_seed(seed: u64, clients: i32, secs: u64) -> Outcome {
         all.committed.extend(log.committed);
         all.rolled_back.extend(log.rolled_back);
         all.errors += log.errors;
+        all.savepoint_rollbacks += log.savepoint_rollbacks;
         for (code, n) in log.codes {
             *all.codes.entry(code).or_default() += n;
         }
@@ -278,11 +313,15 @@ pub async fn run_seed(seed: u64, clients: i32, secs: u64) -> Outcome {
         rolled_back: all.rolled_back.len(),
         errors: all.errors,
         codes: all.codes,
+        savepoint_rollbacks: all.savepoint_rollbacks,
+        deadlocks: metric("mdbd_lock_deadlocks_total"),
+        unexpected_waits: metric("mdbd_unexpected_backend_waits_total"),
     }
 }
 
-/// Applies every write of the log at `dir` to `backend`, in LSN order.
-async fn replay_log(dir: &Path, backend: &dyn Backend) {
+/// Applies every write of the log at `dir` to `backend`, in LSN order (the MariaDB
+/// twin, `keyed_mysql.rs`, replays with it too).
+pub async fn replay_log(dir: &Path, backend: &dyn Backend) {
     let log = DeltaLog::open(dir, LogOptions::default()).unwrap();
     backend.ensure_marker().await.unwrap();
     for item in log.read_from(Lsn(1)).unwrap() {

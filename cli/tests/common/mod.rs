@@ -5,6 +5,7 @@
 pub mod drivers;
 pub mod join;
 pub mod keyed;
+pub mod keyed_mysql;
 pub mod mysql;
 pub mod tls;
 pub mod wire;
@@ -106,14 +107,7 @@ impl Three {
         server: &str,
         extra: &str,
     ) -> PathBuf {
-        // MDBD_TEST_CONSISTENCY=keyed runs a PostgreSQL test in that ordering mode (a test
-        // that sets its own mode keeps it).
-        let mode = match std::env::var("MDBD_TEST_CONSISTENCY") {
-            Ok(mode) if !server.contains("consistency") && matches!(self, Three::Postgres(_)) => {
-                format!("consistency = \"{mode}\"\n")
-            }
-            _ => String::new(),
-        };
+        let mode = self.test_consistency(server);
         let text = format!(
             "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{mode}{server}\n\n[[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{port}\"\ndatabase = \"app\"\n\n[[user]]\nname = \"demo\"\nauth = \"trust\"\n{extra}\n{}",
             dir.display(),
@@ -187,6 +181,18 @@ impl Three {
             Three::Sqlite(_) => panic!("SQLite has no server to restart"),
             Three::Postgres(s) => s[i].restart().unwrap(),
             Three::Mariadb(s) => s[i].restart().unwrap(),
+        }
+    }
+
+    /// The `[server]` line MDBD_TEST_CONSISTENCY=keyed asks for: it runs a PostgreSQL or
+    /// MariaDB test in that ordering mode (a test that sets its own mode in `server`
+    /// keeps it; SQLite has one mode).
+    pub fn test_consistency(&self, server: &str) -> String {
+        match std::env::var("MDBD_TEST_CONSISTENCY") {
+            Ok(mode) if !server.contains("consistency") && !matches!(self, Three::Sqlite(_)) => {
+                format!("consistency = \"{mode}\"\n")
+            }
+            _ => String::new(),
         }
     }
 

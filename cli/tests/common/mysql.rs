@@ -27,12 +27,13 @@ pub struct Daemon {
 pub fn config(three: &Three, dir: &Path, d: (u16, u16, u16), names: &[&str]) -> PathBuf {
     let (pg, my, admin) = d;
     let text = format!(
-        "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n\n\
+        "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{}\n\
          [[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{pg}\"\ndatabase = \"app\"\n\n\
          [[listener]]\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:{my}\"\n\n\
          [[user]]\nname = \"demo\"\nauth = \"trust\"\n\n\
          [[user]]\nname = \"app\"\nauth = \"mysql_native_password\"\npassword = \"{PASSWORD}\"\n{}",
         dir.display(),
+        three.test_consistency(""),
         three.backend_toml(names)
     );
     let path = dir.join("mdbd.toml");

@@ -115,7 +115,6 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         format!("FETCH FORWARD {rows} FROM {name}")
     }
 
-    /// The statement that closes cursor `name`.
     /// Whether `error` says the server gave up waiting for a lock or broke a deadlock:
     /// under `keyed` ordering, a wait mdbd did not foresee.
     fn is_lock_failure(&self, error: &super::DbError) -> bool {
@@ -132,12 +131,34 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Statements the log needs before and after a write that succeeded with `outcome`,
+    /// so that a replay of it generates the keys the live backends generated even where
+    /// its key generator stands elsewhere (MySQL: `SET insert_id = N` before, `SET
+    /// insert_id = 0` after, as MySQL's own statement-based binary log does; a failed or
+    /// rolled-back insert has moved `AUTO_INCREMENT` on the live backends only). `None`:
+    /// the statement alone replays the same (PostgreSQL logs sequence positions instead,
+    /// see [`Self::sequence_positions`]).
+    fn replay_generated_keys(&self, outcome: &super::Outcome) -> Option<[String; 2]> {
+        let _ = outcome;
+        None
+    }
+
+    /// A query whose rows are each one statement (text) that sets one key generator
+    /// (sequence, `AUTO_INCREMENT` counter) to where it stands on the server it runs on:
+    /// a server brought up to date by replay gets an active member's before it becomes
+    /// active, so its next inserts draw what the others draw. `None`: nothing to set
+    /// (keys are generated from the rows themselves).
+    fn key_generators(&self) -> Option<String> {
+        self.sequence_positions(None)
+    }
+
     /// The SQL `keyed` ordering parses this engine's statements as; `None`: the engine
     /// has no `keyed` mode.
     fn keyed_flavor(&self) -> Option<super::catalog::Flavor> {
         None
     }
 
+    /// The statement that closes cursor `name`.
     fn close_cursor(&self, name: &str) -> String {
         format!("CLOSE {name}")
     }

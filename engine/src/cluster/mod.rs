@@ -36,6 +36,8 @@ mod sequences;
 mod session;
 mod settings;
 mod sql_cursor;
+mod vote;
+pub(crate) use vote::{vote, Verdict};
 mod watch;
 mod write;
 
@@ -244,17 +246,22 @@ impl Cluster {
             cluster.resume_joins()?;
             return Ok(cluster);
         }
+        let mut replayed = Vec::new();
         for backend in cluster.active() {
-            if let Err(e) = cluster.catch_up(&*backend).await {
-                cluster.detach(
-                    backend.name(),
-                    DetachReason::new(
-                        DetachCause::CatchUpFailed,
-                        format!("could not catch up at start: {e}"),
-                    ),
-                )?;
+            match cluster.catch_up(&*backend).await {
+                Ok(n) => replayed.push((backend, n)),
+                Err(e) => {
+                    cluster.detach(
+                        backend.name(),
+                        DetachReason::new(
+                            DetachCause::CatchUpFailed,
+                            format!("could not catch up at start: {e}"),
+                        ),
+                    )?;
+                }
             }
         }
+        cluster.align_caught_up(&replayed).await?;
         cluster.refresh_catalog().await;
         cluster.resume_joins()?;
         Ok(cluster)
@@ -434,59 +441,4 @@ impl Cluster {
     pub fn order(&self) -> &WriteOrder {
         &self.order
     }
-}
-
-/// One backend's result for a statement, for comparison.
-pub(crate) type Verdict = Result<crate::backend::Outcome, BackendError>;
-
-/// Decides which outcome wins among backends (in configuration order) and which backends
-/// dissent. Connection errors never vote: those backends are simply out.
-pub(crate) fn vote(results: &[(String, Verdict)]) -> (Option<usize>, Vec<(String, DetachReason)>) {
-    let key = |v: &Verdict| -> Option<String> {
-        match v {
-            Ok(o) => Some(format!("ok:{}", o.row_count())),
-            Err(BackendError::Db(e)) => Some(format!("error:{}", e.sqlstate)),
-            Err(_) => None,
-        }
-    };
-    let keys: Vec<Option<String>> = results.iter().map(|(_, v)| key(v)).collect();
-    let voters = keys.iter().flatten().count();
-    let mut winner: Option<usize> = None;
-    let mut best = 0;
-    for (i, k) in keys.iter().enumerate() {
-        let Some(k) = k else { continue };
-        let n = keys.iter().flatten().filter(|x| *x == k).count();
-        if n > best {
-            best = n;
-            winner = Some(i);
-        }
-    }
-    // No strict majority: the first configured voter's side.
-    if best * 2 <= voters {
-        winner = keys.iter().position(Option::is_some);
-    }
-    let mut dissent = Vec::new();
-    for (i, (name, v)) in results.iter().enumerate() {
-        match (&keys[i], winner) {
-            (None, _) => dissent.push((
-                name.clone(),
-                DetachReason::new(
-                    DetachCause::Unreachable,
-                    v.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
-                ),
-            )),
-            (Some(k), Some(w)) if keys[w].as_ref() != Some(k) => dissent.push((
-                name.clone(),
-                DetachReason::new(
-                    DetachCause::Disagreed,
-                    format!(
-                        "result {k} differs from the majority's {}",
-                        keys[w].as_deref().unwrap_or("?")
-                    ),
-                ),
-            )),
-            _ => {}
-        }
-    }
-    (winner, dissent)
 }

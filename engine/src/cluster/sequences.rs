@@ -1,35 +1,85 @@
-//! Sequences drawn by a transaction that rolls back (`keyed` ordering).
+//! Sequences drawn by statements the log will not hold.
 //!
 //! A sequence is not transactional: an insert that draws a value and then rolls back has
 //! still moved it, on every backend. The log holds committed transactions only, so a
 //! server replayed from it (a joiner's catch-up, a rebuild) would draw different values
-//! for every later insert. So when a transaction that drew from sequences rolls back,
-//! while it still holds them (in X), their positions are read from one member and logged
-//! as a small transaction of its own (`SELECT setval(...)`, as the engine words it),
-//! committed everywhere with its marker like any other. On the live backends it changes
-//! nothing; in a replay it moves each sequence exactly as far.
+//! for every later insert. So:
+//! - when a transaction that may have drawn from sequences rolls back, while it still
+//!   holds them, their positions are read from one member and logged as a small
+//!   transaction of its own (`SELECT setval(...)`, as the engine words it), committed
+//!   everywhere with its marker like any other. On the live backends it changes nothing;
+//!   in a replay it moves each sequence exactly as far;
+//! - when a transaction goes on after a failed write (`ROLLBACK TO SAVEPOINT`), the same
+//!   statements are logged inside it at that point, for a replay only.
+//!
+//! Which sequences: `keyed`, those the transaction holds in X (every one when it held
+//! the global lock); `serial`, which does not look at statements, every sequence.
 
 use super::{ClusterSession, DetachCause, DetachReason};
-use crate::backend::{BackendError, Outcome, Session};
-use crate::log::{Payload, Record, Sql, Statement, Value, WriteTxn};
+use crate::backend::{Backend, BackendError, Outcome, Session};
+use crate::log::{Payload, Record, Statement, Value, WriteTxn};
 use std::sync::Arc;
 
 impl ClusterSession {
+    /// Statements that set every sequence `txn` may have drawn from to where it stands
+    /// now, read from one of its live members; `None` when there are none (or the
+    /// engine cannot say, or the read failed: logged as a warning).
+    async fn sequence_positions(&mut self, txn: &super::session::Txn) -> Option<Vec<Statement>> {
+        let turn = txn.turn.as_ref()?;
+        let sequences = turn.drawn_sequences();
+        if sequences.as_ref().is_some_and(|s| s.is_empty()) {
+            return None;
+        }
+        let query = self
+            .cluster
+            .dialect()
+            .sequence_positions(sequences.as_deref())?;
+        let reader = txn
+            .members
+            .iter()
+            .find(|n| self.cluster.is_active(n) && self.conns.contains_key(*n))?
+            .clone();
+        let read = self.conns.get_mut(&reader)?.execute(&query, &[]).await;
+        match read {
+            Ok(Outcome::Rows(rs)) => {
+                let statements: Vec<Statement> = rs
+                    .rows
+                    .into_iter()
+                    .filter_map(|row| match row.into_iter().next() {
+                        Some(Value::Text(sql)) => Some(Statement::new(sql)),
+                        _ => None,
+                    })
+                    .collect();
+                (!statements.is_empty()).then_some(statements)
+            }
+            other => {
+                tracing::warn!(session = self.id(), ?sequences, result = ?other.map(|_| ()), "could not read the positions of sequences a failed statement or a rolled-back transaction drew from; a replay of the log may draw other values");
+                None
+            }
+        }
+    }
+
+    /// A transaction goes on after a failed write (`ROLLBACK TO SAVEPOINT`, or an engine
+    /// whose errors undo the statement alone): the failed statement is not logged, but
+    /// what it drew is gone on the live backends, so the positions of the sequences are
+    /// logged with the transaction at this point (a replay sets them where they stand
+    /// here; the live backends need nothing).
+    pub(super) async fn log_sequence_positions_in_transaction(&mut self) {
+        let Some(mut txn) = self.txn.take() else {
+            return;
+        };
+        if std::mem::take(&mut txn.failed_write) {
+            if let Some(statements) = self.sequence_positions(&txn).await {
+                txn.writes.extend(statements);
+            }
+        }
+        self.txn = Some(txn);
+    }
+
     /// Logs and commits the positions of the sequences `txn` drew from (see the module
     /// docs); call after its members rolled back, before its turn is released.
     pub(super) async fn keep_sequence_positions(&mut self, txn: &super::session::Txn) {
-        let Some(turn) = txn.turn.as_ref() else {
-            return;
-        };
-        let sequences = turn.drawn_sequences();
-        if sequences.as_ref().is_some_and(|s| s.is_empty()) {
-            return;
-        }
-        let Some(query) = self
-            .cluster
-            .dialect()
-            .sequence_positions(sequences.as_deref())
-        else {
+        let Some(statements) = self.sequence_positions(txn).await else {
             return;
         };
         let live: Vec<String> = txn
@@ -38,34 +88,6 @@ impl ClusterSession {
             .filter(|n| self.cluster.is_active(n) && self.conns.contains_key(*n))
             .cloned()
             .collect();
-        let Some(reader) = live.first() else {
-            return;
-        };
-        let statements = match self.conns.get_mut(reader) {
-            Some(conn) => conn.execute(&query, &[]).await,
-            None => return,
-        };
-        let statements: Vec<Statement> = match statements {
-            Ok(Outcome::Rows(rs)) => rs
-                .rows
-                .into_iter()
-                .filter_map(|row| match row.into_iter().next() {
-                    Some(Value::Text(sql)) => Some(Statement {
-                        sql: Sql::from(sql),
-                        params: Vec::new(),
-                        copy_data: None,
-                    }),
-                    _ => None,
-                })
-                .collect(),
-            other => {
-                tracing::warn!(session = self.id(), ?sequences, result = ?other.map(|_| ()), "could not read the positions of sequences a rolled-back transaction drew from; a replay of the log may draw other values");
-                return;
-            }
-        };
-        if statements.is_empty() {
-            return;
-        }
         let record = Record::now(
             self.id(),
             Payload::Write(WriteTxn {
@@ -103,5 +125,88 @@ impl ClusterSession {
                 );
             }
         }
+    }
+}
+
+/// The statements `query` (a [`crate::backend::Dialect::key_generators`] query) answers
+/// on `session`.
+async fn generator_positions(
+    session: &mut dyn Session,
+    query: &str,
+) -> Result<Vec<String>, BackendError> {
+    match session.execute(query, &[]).await? {
+        Outcome::Rows(rs) => Ok(rs
+            .rows
+            .into_iter()
+            .filter_map(|row| match row.into_iter().next() {
+                Some(Value::Text(sql)) => Some(sql),
+                _ => None,
+            })
+            .collect()),
+        Outcome::Command { .. } => Ok(Vec::new()),
+    }
+}
+
+impl super::Cluster {
+    /// Sets every key generator (sequence, `AUTO_INCREMENT` counter) of `target`, a server
+    /// just brought to the end of the log by replay, to where `source`'s stands; call with
+    /// no write in flight (a switch-over's quiesce, or before the cluster serves). A
+    /// replay gives every row the keys the live backends gave it, but a generator moved
+    /// by work the log does not hold (a rolled-back MySQL insert) would otherwise make
+    /// the server's next inserts draw other keys than the others. Returns how many it set.
+    pub(crate) async fn align_key_generators(
+        &self,
+        source: &dyn Backend,
+        target: &dyn Backend,
+    ) -> Result<usize, BackendError> {
+        let Some(query) = self.dialect().key_generators() else {
+            return Ok(0);
+        };
+        let mut from = source.open_session().await?;
+        let want = generator_positions(&mut *from, &query).await?;
+        drop(from);
+        let mut to = target.open_session().await?;
+        let have = generator_positions(&mut *to, &query).await?;
+        let mut set = 0;
+        for statement in want.iter().filter(|s| !have.contains(s)) {
+            to.execute(statement, &[]).await?;
+            set += 1;
+        }
+        if set > 0 {
+            tracing::info!(
+                backend = target.name(),
+                from = source.name(),
+                set,
+                "key generators set to an active member's"
+            );
+        }
+        Ok(set)
+    }
+}
+
+impl super::Cluster {
+    /// At start, after every active backend caught up (`replayed`: each with how many
+    /// records it replayed): those that replayed take the key generators of one that was
+    /// at the end of the log already; one that cannot is detached (it would draw other
+    /// keys). With none at the end, nothing is known better than each one's own.
+    pub(super) async fn align_caught_up(
+        &self,
+        replayed: &[(Arc<dyn Backend>, u64)],
+    ) -> Result<(), super::ClusterError> {
+        let Some((source, _)) = replayed.iter().find(|(_, n)| *n == 0) else {
+            return Ok(());
+        };
+        for (backend, _) in replayed.iter().filter(|(_, n)| *n > 0) {
+            if let Err(e) = self.align_key_generators(&**source, &**backend).await {
+                self.detach(
+                    backend.name(),
+                    DetachReason::new(
+                        DetachCause::CatchUpFailed,
+                        format!("could not set its key generators at start: {e}"),
+                    ),
+                )?;
+            }
+        }
+        Ok(())
     }
 }

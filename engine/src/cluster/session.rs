@@ -25,6 +25,11 @@ pub(super) struct Txn {
     pub(super) time: Option<std::time::SystemTime>,
     /// Opened by the client (BEGIN), not by an autocommit write.
     pub(super) explicit: bool,
+    /// A write statement of it failed: it may have drawn from sequences first, which a
+    /// failure does not undo, while the log will not hold it. If the transaction goes
+    /// on (`ROLLBACK TO SAVEPOINT`), where the sequences stand is logged with it (see
+    /// `cluster::sequences`).
+    pub(super) failed_write: bool,
 }
 
 /// Where a session's transaction stands.

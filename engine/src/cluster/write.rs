@@ -76,7 +76,9 @@ impl ClusterSession {
         if let Some(txn) = self.txn.as_mut() {
             txn.aborted = false;
         }
-        self.write(sql, params).await
+        let outcome = self.write(sql, params).await?;
+        self.log_sequence_positions_in_transaction().await;
+        Ok(outcome)
     }
 
     /// Takes the write turn (once per transaction), waiting while the write order holds
@@ -294,7 +296,14 @@ impl ClusterSession {
                 Err(e)
             }
             Ok(Ok(outcome)) => {
-                txn.writes.push(statement);
+                match self.cluster.dialect().replay_generated_keys(&outcome) {
+                    Some([before, after]) => {
+                        txn.writes.push(Statement::new(before));
+                        txn.writes.push(statement);
+                        txn.writes.push(Statement::new(after));
+                    }
+                    None => txn.writes.push(statement),
+                }
                 self.txn = Some(txn);
                 if autocommit {
                     self.commit().await?;
@@ -304,9 +313,13 @@ impl ClusterSession {
             Ok(Err(e)) => {
                 // PostgreSQL aborts the transaction; the others undo the statement alone.
                 txn.aborted = self.error_aborts_transaction();
+                txn.failed_write = true;
+                let goes_on = !txn.aborted;
                 self.txn = Some(txn);
                 if autocommit {
                     self.rollback().await;
+                } else if goes_on {
+                    self.log_sequence_positions_in_transaction().await;
                 }
                 Err(to_client(e))
             }

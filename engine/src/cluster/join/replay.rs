@@ -165,6 +165,11 @@ impl Cluster {
             applied += self
                 .replay_range(&*backend, applied_lsn.next(), end, job, false)
                 .await?;
+            if let Some(source) = self.active().into_iter().find(|b| b.name() != name) {
+                self.align_key_generators(&*source, &*backend)
+                    .await
+                    .map_err(|e| format!("setting its key generators: {e}"))?;
+            }
             self.set_state_in_memory(name, MemberState::Active)
                 .map_err(|e| e.to_string())?;
             self.note_lag(job, name, Lsn(end.get().saturating_sub(1)));

@@ -243,12 +243,12 @@ impl WriteTurn {
     /// The sequences it may have drawn from, whose positions a rollback must log (see
     /// `cluster::sequences`): `keyed`, those it holds in X, or `None` (every sequence)
     /// when it holds everything (a statement not understood, a trigger, may draw from
-    /// any). `serial` logs none (a known limit, see docs/architecture.md).
+    /// any). `serial` does not know what its statements touch: every sequence.
     pub fn drawn_sequences(&self) -> Option<Vec<String>> {
         match &self._held {
             Held::Keyed(grant) if grant.global => None,
             Held::Keyed(grant) => Some(grant.drawn_sequences()),
-            Held::Serial(_) => Some(Vec::new()),
+            Held::Serial(_) => None,
         }
     }
 
