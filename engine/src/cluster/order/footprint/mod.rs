@@ -10,17 +10,21 @@
 //!   each unique key's value; S on the parent row of each foreign key (the parent's table
 //!   when the value is not a literal or the key is not the parent's primary key); a value
 //!   drawn from a sequence takes the sequence in X (its key is then ordered by the
-//!   sequence), and so does any MySQL insert into a table with `AUTO_INCREMENT` (an
-//!   explicit value moves the counter). `ON CONFLICT` / `ON DUPLICATE KEY`
+//!   sequence); a MySQL insert of an explicit integer key into a table with
+//!   `AUTO_INCREMENT` takes it in S (it moves the counter to at least its value: a
+//!   maximum, the same in any order). `ON CONFLICT` / `ON DUPLICATE KEY`
 //!   on a table with unique keys besides the primary key, `REPLACE` and `INSERT ...
 //!   SELECT` lock the whole table in X.
 //! - `UPDATE` / `DELETE` whose `WHERE` fixes every primary-key column to an integer (in a
-//!   conjunction): X on that row; anything else: X on the table. Setting a key column, or
+//!   conjunction): X on that row; one whose `WHERE` confines a one-column integer key to
+//!   at most 64 values (`BETWEEN`, `IN`, in a conjunction): X on each of those keys,
+//!   whether a row holds it or not; anything else: X on the table. Setting a key column, or
 //!   deleting from a table with unique keys besides the primary key (an insert of a freed
 //!   value would fail or not by the order), locks the table in X; deleting from, or
 //!   changing a key of, a table other tables refer to locks those tables in X as well.
-//! - `SELECT` (inside a write transaction): S (X with `FOR UPDATE`) on the row when its
-//!   `WHERE` fixes the primary key of its one table, else on every table named.
+//! - `SELECT` (inside a write transaction): S (X with `FOR UPDATE`) on the row (or the
+//!   range's keys, as for `UPDATE`) when its `WHERE` fixes the primary key of its one
+//!   table, else on every table named.
 //! - Tables read besides the target (subqueries, `FROM`, `USING`, joins): S on each.
 //! - A row lock on a table with columns drawn from a sequence also takes each such
 //!   sequence in S, so it is ordered against the inserts that draw from it (a key it names
@@ -291,16 +295,30 @@ impl<'a> Analysis<'a> {
             // Columns whose value this row draws from a sequence.
             let mut drawn = Vec::new();
             for (col, sequence) in &table.drawn {
-                let draws = value_of(col).is_none_or(|e| self.is_drawn(e));
+                let value = value_of(col);
+                let draws = value.is_none_or(|e| self.is_drawn(e));
                 if draws {
                     drawn.push(col);
                 }
-                // MySQL: an explicit value moves AUTO_INCREMENT too.
-                if draws || self.flavor == Flavor::MySql {
-                    self.fp.add(
-                        Resource::Sequence(sequence.as_str().into()),
-                        Mode::Exclusive,
-                    );
+                let mode = if draws {
+                    Some(Mode::Exclusive)
+                } else if self.flavor == Flavor::MySql {
+                    // An explicit value moves AUTO_INCREMENT up to it: a maximum, the
+                    // same whatever order such inserts run in, so they share the lock
+                    // (and wait for drawing ones). A value not known to be a non-zero
+                    // integer (a NULL parameter) may draw.
+                    let explicit = value.and_then(|e| self.integer(e)).is_some_and(|i| i != 0);
+                    Some(if explicit {
+                        Mode::Shared
+                    } else {
+                        Mode::Exclusive
+                    })
+                } else {
+                    None
+                };
+                if let Some(mode) = mode {
+                    self.fp
+                        .add(Resource::Sequence(sequence.as_str().into()), mode);
                 }
             }
             // A key with a drawn value is ordered by its sequence instead.
@@ -389,8 +407,20 @@ impl<'a> Analysis<'a> {
         } else {
             self.key_of(&table.primary_key, |c| fixed.get(c).copied())
         };
-        match key {
-            Some(key) => self.row(name, "pk", key, mode),
+        if let Some(key) = key {
+            return self.row(name, "pk", key, mode);
+        }
+        // A small integer range or list of a one-column key: each key of it.
+        let keys = match (table.primary_key.as_slice(), selection) {
+            ([pk], Some(e)) => self.keys_confined(e, &pk.to_lowercase()),
+            _ => None,
+        };
+        match keys {
+            Some(keys) => {
+                for key in keys {
+                    self.row(name, "pk", key.to_string(), mode);
+                }
+            }
             None => self.fp.add(Resource::Table(name.into()), mode),
         }
     }

@@ -162,6 +162,47 @@ fn a_key_that_is_not_a_plain_integer_or_a_range_locks_the_table() {
 }
 
 #[test]
+fn a_small_integer_range_or_list_of_the_key_locks_each_key_of_it() {
+    let keys = |ks: &[&str]| -> Vec<(Resource, Mode)> {
+        sorted(ks.iter().map(|k| (row("accounts", "pk", k), X)).collect())
+    };
+    assert_eq!(
+        locks(&pg(
+            "UPDATE accounts SET balance = balance - 3 WHERE id BETWEEN 4 AND 7"
+        )),
+        keys(&["4", "5", "6", "7"])
+    );
+    assert_eq!(
+        locks(&pg(
+            "DELETE FROM accounts WHERE balance < 0 AND id IN (9, '2', -1)"
+        )),
+        keys(&["9", "2", "-1"])
+    );
+    let fp = my(
+        "UPDATE accounts SET balance = 0 WHERE id BETWEEN ? AND ?",
+        &[Value::Int(1), Value::Int(2)],
+    );
+    assert_eq!(locks(&fp), keys(&["1", "2"]));
+    // Too many keys, a negated or open range, a non-integer bound: the table.
+    for sql in [
+        "UPDATE accounts SET balance = 0 WHERE id BETWEEN 1 AND 65",
+        "UPDATE accounts SET balance = 0 WHERE id BETWEEN 7 AND 4",
+        "UPDATE accounts SET balance = 0 WHERE id NOT BETWEEN 1 AND 3",
+        "UPDATE accounts SET balance = 0 WHERE id NOT IN (1, 2)",
+        "UPDATE accounts SET balance = 0 WHERE id BETWEEN 1 AND 2.5",
+        "UPDATE accounts SET balance = 0 WHERE id IN (1, owner)",
+        "UPDATE accounts SET balance = 0 WHERE id BETWEEN 1 AND 3 OR owner = 'x'",
+    ] {
+        assert_eq!(locks(&pg(sql)), vec![(table("accounts"), X)], "{sql}");
+    }
+    // A composite key: the table.
+    assert_eq!(
+        locks(&pg("UPDATE pairs SET v = 1 WHERE a BETWEEN 1 AND 2")),
+        vec![(table("pairs"), X)]
+    );
+}
+
+#[test]
 fn a_composite_key_needs_every_column_fixed() {
     assert_eq!(
         locks(&pg(
@@ -230,13 +271,31 @@ fn an_insert_drawing_its_key_takes_the_sequence_and_its_unique_value() {
 }
 
 #[test]
-fn an_explicit_key_moves_mysqls_auto_increment_but_not_a_postgresql_sequence() {
+fn an_explicit_key_moves_mysqls_auto_increment_as_a_maximum_and_a_drawn_one_in_order() {
     let sql = "INSERT INTO users (id, email, name) VALUES (5, 'a', 'n')";
     let on_pg = pg(sql);
     assert!(on_pg.locks.contains(&(seq("users_id_seq"), S)), "{on_pg:?}");
     assert!(on_pg.locks.contains(&(row("users", "pk", "5"), X)));
+    // Explicit keys move the counter to their maximum in any order: shared.
     let on_my = my(sql, &[]);
-    assert!(on_my.locks.contains(&(seq("users_id_seq"), X)), "{on_my:?}");
+    assert!(on_my.locks.contains(&(seq("users_id_seq"), S)), "{on_my:?}");
+    assert!(on_my.locks.contains(&(row("users", "pk", "5"), X)));
+    let by_param = my(
+        "INSERT INTO users (id, email, name) VALUES (?, 'a', 'n')",
+        &[Value::Int(7)],
+    );
+    assert!(
+        by_param.locks.contains(&(seq("users_id_seq"), S)),
+        "{by_param:?}"
+    );
+    // A NULL parameter draws: exclusive, like a drawn key.
+    let null = my(
+        "INSERT INTO users (id, email, name) VALUES (?, 'a', 'n')",
+        &[Value::Null],
+    );
+    assert!(null.locks.contains(&(seq("users_id_seq"), X)), "{null:?}");
+    let drawn = my("INSERT INTO users (email, name) VALUES ('a', 'n')", &[]);
+    assert!(drawn.locks.contains(&(seq("users_id_seq"), X)), "{drawn:?}");
     // 0 and NULL draw a value in MySQL.
     let zero = my(
         "INSERT INTO users (id, email, name) VALUES (0, 'a', 'n')",

@@ -5,8 +5,8 @@ use crate::backend::catalog::Table;
 use crate::cluster::order::locks::{Mode, Resource};
 use crate::log::Value;
 use sqlparser::ast::{
-    visit_expressions, AssignmentTarget, BinaryOperator, Expr, ObjectName, ObjectNamePart,
-    Statement, TableFactor, UnaryOperator, Value as SqlValue,
+    visit_expressions, AssignmentTarget, BinaryOperator, Expr, InTarget, ObjectName,
+    ObjectNamePart, Statement, TableFactor, UnaryOperator, Value as SqlValue,
 };
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -69,6 +69,46 @@ impl<'a> Analysis<'a> {
             }
         }
         Some(parts.join("\0"))
+    }
+
+    /// The integer keys a conjunct of `e` confines column `col` to: `col BETWEEN lo AND
+    /// hi` or `col IN (...)` with integer bounds or items, at most [`MAX_RANGE_KEYS`].
+    /// (Keys are discrete: locking each value, whether a row holds it or not, orders the
+    /// statement against every insert, update or delete of a row it could touch.)
+    pub(super) fn keys_confined(&self, e: &Expr, col: &str) -> Option<Vec<i64>> {
+        let named = |x: &Expr| column_named(x).as_deref() == Some(col);
+        match e {
+            Expr::Nested(inner) => self.keys_confined(inner, col),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => self
+                .keys_confined(left, col)
+                .or_else(|| self.keys_confined(right, col)),
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } if named(expr) => {
+                let (lo, hi) = (self.integer(low)?, self.integer(high)?);
+                let span = hi.checked_sub(lo)?;
+                (0..MAX_RANGE_KEYS)
+                    .contains(&span)
+                    .then(|| (lo..=hi).collect())
+            }
+            Expr::Between { .. } => None,
+            Expr::In {
+                expr,
+                target: InTarget::List(list),
+                negated: false,
+                ..
+            } if named(expr) && (list.len() as i64) <= MAX_RANGE_KEYS => {
+                list.iter().map(|item| self.integer(item)).collect()
+            }
+            _ => None,
+        }
     }
 
     pub(super) fn integer(&self, e: &Expr) -> Option<i64> {
@@ -206,20 +246,27 @@ pub(super) fn conjuncts_fixing<'e>(e: &'e Expr, fixed: &mut HashMap<String, &'e 
             op: BinaryOperator::Eq,
             right,
         } => {
-            let col = |x: &Expr| match x {
-                Expr::Identifier(id) => Some(id.value.to_lowercase()),
-                Expr::CompoundIdentifier(ids) => ids.last().map(|id| id.value.to_lowercase()),
-                _ => None,
-            };
-            if let Some(c) = col(left) {
+            if let Some(c) = column_named(left) {
                 fixed.insert(c, right);
-            } else if let Some(c) = col(right) {
+            } else if let Some(c) = column_named(right) {
                 fixed.insert(c, left);
             }
         }
         _ => {}
     }
 }
+
+/// The column an expression names, lower case (the last part of a qualified name).
+fn column_named(x: &Expr) -> Option<String> {
+    match x {
+        Expr::Identifier(id) => Some(id.value.to_lowercase()),
+        Expr::CompoundIdentifier(ids) => ids.last().map(|id| id.value.to_lowercase()),
+        _ => None,
+    }
+}
+
+/// The most keys a range or list is locked key by key; past it, the table.
+pub(super) const MAX_RANGE_KEYS: i64 = 64;
 
 pub(super) fn assigned(target: &AssignmentTarget) -> Vec<String> {
     match target {
