@@ -394,6 +394,7 @@ pg_drop_markers() {
       -c "DROP TABLE IF EXISTS mdbd_state" postgres >/dev/null
   done
 }
+# shellcheck disable=SC2317 # run through measure()
 pgb() { # port clients
   "$PGBENCH" -h 127.0.0.1 -p "$1" -U postgres -c "$2" -j "$JOBS" -T "$SECS" -n postgres
 }
@@ -553,11 +554,13 @@ ratios+=("sysbench $THREADS keyed/Galera $(ratio "${R_tps[oltp-$THREADS-keyed]:-
 echo "tps ratios: $(printf '%s; ' "${ratios[@]}")"
 
 # #13's targets on this machine
+# shellcheck disable=SC2317 # run through met()
 ge() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a != "-" && a + 0 >= b + 0)}'; }
 t1=$(ratio "${R_tps[tpcb-8-keyed]:-}" "${R_tps[tpcb-8-serial]:-}")
 t2=$(ratio "${R_tps[oltp-$THREADS-keyed]:-}" "${R_tps[oltp-$THREADS-serial]:-}")
 t3=$(ratio "${R_tps[oltp-$THREADS-keyed]:-}" "${R_tps[oltp-$THREADS-galera]:-}")
 met() { if "$@"; then echo met; else echo "NOT met"; fi; }
+# shellcheck disable=SC2317
 all_identical() { local k; for k in "${!R_sum[@]}"; do [ "${R_sum[$k]}" = identical ] || return 1; done; [ ${#R_sum[@]} -gt 0 ]; }
 echo "targets (#13): keyed TPC-B >= 2.5x serial at 8 clients ($t1): $(met ge "$t1" 2.5);" \
   "keyed sysbench >= 2.5x serial ($t2): $(met ge "$t2" 2.5), above Galera ($t3): $(met awk -v a="$t3" 'BEGIN {exit !(a != "-" && a + 0 > 1)}')," \

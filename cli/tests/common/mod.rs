@@ -253,14 +253,24 @@ pub fn start_with(config: &Path, port: u16, env: &[(&str, &str)]) -> Running {
     // Generous: on a loaded 2-core machine (a dozen servers starting beside it) the first
     // connections to the backends can take long; a daemon that exits fails at once.
     let deadline = Instant::now() + Duration::from_secs(90);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // The admin API too, when there is one: it may bind after the client listeners.
+    let admin: Option<u16> = std::fs::read_to_string(config).ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("admin_listen"))?;
+        line.trim_end_matches('"').rsplit(':').next()?.parse().ok()
+    });
+    let mut waiting: Vec<u16> = std::iter::once(port).chain(admin).collect();
+    while let Some(&next) = waiting.first() {
+        if TcpStream::connect(("127.0.0.1", next)).is_ok() {
+            waiting.remove(0);
+            continue;
+        }
         let exited = child.try_wait().ok().flatten();
         if exited.is_some() || Instant::now() >= deadline {
             let _ = child.kill();
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(20).collect();
             panic!(
-                "mdbd did not start listening on {port} ({exited:?}); its log ends:\n{}",
+                "mdbd did not start listening on {next} ({exited:?}); its log ends:\n{}",
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }

@@ -33,8 +33,9 @@ impl ClusterSession {
         if txn.aborted {
             return Err(aborted());
         }
-        // A read of a transaction that wrote takes its footprint too (`keyed`: S on what
-        // it reads, so a read-modify-write sees no concurrent change).
+        // A read of a transaction that wrote takes its footprint too (`keyed`: nothing
+        // for a plain read, the rows or tables of a locking one, the global lock for one
+        // not understood).
         if let Some(mut txn) = self.txn.take_if(|t| t.turn.is_some()) {
             let acquired = self.acquire(&mut txn, sql, params).await;
             self.txn = Some(txn);

@@ -22,9 +22,10 @@
 //!   deleting from a table with unique keys besides the primary key (an insert of a freed
 //!   value would fail or not by the order), locks the table in X; deleting from, or
 //!   changing a key of, a table other tables refer to locks those tables in X as well.
-//! - `SELECT` (inside a write transaction): S (X with `FOR UPDATE`) on the row (or the
-//!   range's keys, as for `UPDATE`) when its `WHERE` fixes the primary key of its one
-//!   table, else on every table named.
+//! - `SELECT` (inside a write transaction): nothing (a read changes no backend, and
+//!   takes no row lock at READ COMMITTED); with `FOR UPDATE` / `FOR SHARE`, X on the row
+//!   (or the range's keys, as for `UPDATE`) when its `WHERE` fixes the primary key of its
+//!   one table, else on every table named. `SELECT ... INTO` takes the global resource.
 //! - Tables read besides the target (subqueries, `FROM`, `USING`, joins): S on each.
 //! - A row lock on a table with columns drawn from a sequence also takes each such
 //!   sequence in S, so it is ordered against the inserts that draw from it (a key it names
@@ -381,11 +382,20 @@ impl<'a> Analysis<'a> {
     }
 
     fn select(&mut self, query: &Query, named: &[String]) -> Result<(), Why> {
-        let mode = if query.locks.is_empty() {
-            Mode::Shared
-        } else {
-            Mode::Exclusive
-        };
+        if let SetExpr::Select(select) = query.body.as_ref() {
+            if select.into.is_some() {
+                return Err("SELECT INTO creates a table".into());
+            }
+        }
+        if query.locks.is_empty() {
+            // A plain read runs on one backend and changes nothing on any: what it
+            // returns goes to its client, whose later statements carry the values. No
+            // lock, as the engines at READ COMMITTED take none (a lock here would make
+            // a read-modify-write deadlock where the engine lets the second writer
+            // wait).
+            return Ok(());
+        }
+        let mode = Mode::Exclusive;
         if let (SetExpr::Select(select), [one]) = (query.body.as_ref(), named) {
             if query.with.is_none() && select.from.len() == 1 && select.from[0].joins.is_empty() {
                 let table = self.table(one)?;

@@ -358,28 +358,44 @@ fn tables_read_by_a_write_are_locked_shared() {
 }
 
 #[test]
-fn a_read_in_a_write_transaction_locks_its_row_or_its_tables() {
-    assert_eq!(
-        locks(&pg("SELECT balance FROM accounts WHERE id = 4")),
-        vec![(row("accounts", "pk", "4"), S)]
-    );
+fn a_plain_read_in_a_write_transaction_locks_nothing_and_a_locking_read_its_row_or_tables() {
+    for sql in [
+        "SELECT balance FROM accounts WHERE id = 4",
+        "SELECT o.total FROM orders o JOIN users u ON u.id = o.user_id",
+        "SELECT * FROM accounts WHERE id = 1 UNION SELECT * FROM accounts WHERE id = 2",
+        "SELECT 1",
+    ] {
+        assert_eq!(locks(&pg(sql)), vec![], "{sql}");
+    }
     assert_eq!(
         locks(&pg("SELECT balance FROM accounts WHERE id = 4 FOR UPDATE")),
         vec![(row("accounts", "pk", "4"), X)]
     );
     assert_eq!(
-        locks(&pg(
-            "SELECT o.total FROM orders o JOIN users u ON u.id = o.user_id"
+        locks(&my(
+            "SELECT balance FROM accounts WHERE id BETWEEN 1 AND 2 FOR UPDATE",
+            &[]
         )),
-        sorted(vec![(table("orders"), S), (table("users"), S)])
+        sorted(vec![
+            (row("accounts", "pk", "1"), X),
+            (row("accounts", "pk", "2"), X)
+        ])
     );
     assert_eq!(
         locks(&pg(
-            "SELECT * FROM accounts WHERE id = 1 UNION SELECT * FROM accounts WHERE id = 2"
+            "SELECT o.total FROM orders o JOIN users u ON u.id = o.user_id FOR UPDATE"
         )),
-        vec![(table("accounts"), S)]
+        sorted(vec![(table("orders"), X), (table("users"), X)])
     );
-    assert_eq!(locks(&pg("SELECT 1")), vec![]);
+    // Not parsed here: the global lock.
+    assert!(is_global(&my(
+        "SELECT balance FROM accounts WHERE id = 1 LOCK IN SHARE MODE",
+        &[]
+    )));
+    // It creates a table: not understood.
+    assert!(is_global(&pg(
+        "SELECT balance INTO TEMP copy FROM accounts WHERE id = 4"
+    )));
 }
 
 #[test]
