@@ -3,6 +3,7 @@
 #
 #   bash benches/join.sh                       # scale 70 (~1.05 GB of tables), 8 clients
 #   SCALE=70 CLIENTS=8 JOBS=2 PRE=20 POST=20 REJOINS=20 MODE=online bash benches/join.sh
+#   CONSISTENCY=keyed SCALE=10 bash benches/join.sh   # mdbd in `keyed` ordering (#13)
 #
 # 1. Three throwaway PostgreSQL servers a, b, c (fsync=off, as in the test kit); a and b
 #    get the same `pgbench -i -s SCALE` directly; mdbd serves a and b.
@@ -26,12 +27,13 @@ PRE=${PRE:-20}
 POST=${POST:-20}
 REJOINS=${REJOINS:-20}
 MODE=${MODE:-online}
+CONSISTENCY=${CONSISTENCY:-serial}
 source benches/lib.sh
 
 psql_at() { "$PGBIN/psql" -X -h 127.0.0.1 -p "$1" -U postgres -At -c "$2" "${3:-postgres}"; }
 now() { date +%s.%N; }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); scale $SCALE, -c $CLIENTS -j $JOBS, mode $MODE"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); scale $SCALE, -c $CLIENTS -j $JOBS, mode $MODE, consistency $CONSISTENCY"
 a=$(start_pg a); b=$(start_pg b); c=$(start_pg c)
 for p in "$a" "$b"; do
   "$PGBENCH" -h 127.0.0.1 -p "$p" -U postgres -i -q -s "$SCALE" postgres >/dev/null 2>&1 &
@@ -65,6 +67,7 @@ write_conf() { # backends...
 listen = "127.0.0.1:$port"
 admin_listen = "127.0.0.1:$admin"
 data_dir = "$root/mdbd-data"
+consistency = "$CONSISTENCY"
 
 [join]
 donor_mode = "$MODE"

@@ -3,7 +3,7 @@
 //! then the backends, a server replayed from the log alone, and the set of acknowledged
 //! commits are checked.
 
-use super::keyed::{replay_log, ClientLog, Outcome};
+use super::keyed::{gather, lock_counters, replay_log, ClientLog, LockCounters, Outcome};
 use super::{free_port, start, stop, Three};
 use mdbd_backends::mysql::{Mysql, MysqlBackend, MysqlOptions};
 use mdbd_engine::backend::{Backend, Dialect, OwnError, TableChecksum};
@@ -304,35 +304,20 @@ pub async fn run_seed(consistency: &str, seed: u64, clients: i32, secs: u64) -> 
     let tasks: Vec<_> = (0..clients)
         .map(|id| tokio::spawn(client(my, id, seed, secs)))
         .collect();
-    let mut all = ClientLog::default();
-    for t in tasks {
-        let log = t.await.unwrap();
-        all.committed.extend(log.committed);
-        all.rolled_back.extend(log.rolled_back);
-        all.errors += log.errors;
-        all.savepoint_rollbacks += log.savepoint_rollbacks;
-        for (code, n) in log.codes {
-            *all.codes.entry(code).or_default() += n;
-        }
-    }
+    let all = gather(tasks).await;
     // Every victim of mdbd's lock manager was told so, every transaction rolled back for
     // an unforeseen backend wait too, each with the code mdbd's MySQL dialect gives it.
-    let (_, metrics) = super::admin_text(admin, "GET", "/metrics");
-    let metric = |name: &str| -> usize {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-    };
     let seen = |code: u16| all.codes.get(&code.to_string()).copied().unwrap_or(0);
     let (deadlock, timeout, serialization) = (
         own(OwnError::Deadlock),
         own(OwnError::LockTimeout),
         own(OwnError::SerializationFailure),
     );
-    let deadlocks = metric("mdbd_lock_deadlocks_total");
-    let timeouts = metric("mdbd_lock_timeouts_total");
-    let waits = metric("mdbd_unexpected_backend_waits_total");
+    let LockCounters {
+        deadlocks,
+        timeouts,
+        unexpected_waits: waits,
+    } = lock_counters(admin);
     assert!(
         deadlocks <= seen(deadlock),
         "{deadlocks} deadlocks, {:?}",

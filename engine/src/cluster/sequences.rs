@@ -147,40 +147,75 @@ async fn generator_positions(
     }
 }
 
-impl super::Cluster {
-    /// Sets every key generator (sequence, `AUTO_INCREMENT` counter) of `target`, a server
-    /// just brought to the end of the log by replay, to where `source`'s stands; call with
-    /// no write in flight (a switch-over's quiesce, or before the cluster serves). A
-    /// replay gives every row the keys the live backends gave it, but a generator moved
-    /// by work the log does not hold (a rolled-back MySQL insert) would otherwise make
-    /// the server's next inserts draw other keys than the others. Returns how many it set.
-    pub(crate) async fn align_key_generators(
-        &self,
-        source: &dyn Backend,
-        target: &dyn Backend,
-    ) -> Result<usize, BackendError> {
-        let Some(query) = self.dialect().key_generators() else {
-            return Ok(0);
-        };
-        let mut from = source.open_session().await?;
-        let want = generator_positions(&mut *from, &query).await?;
-        drop(from);
-        let mut to = target.open_session().await?;
-        let have = generator_positions(&mut *to, &query).await?;
+/// What setting one server's key generators to another's needs, opened ahead of the
+/// moment it runs (a switch-over's quiesce, where opening two connections would double
+/// the writers' pause).
+pub(crate) struct KeyAlignment {
+    query: String,
+    source: String,
+    target: String,
+    from: Box<dyn Session>,
+    to: Box<dyn Session>,
+}
+
+impl KeyAlignment {
+    /// Sets every key generator (sequence, `AUTO_INCREMENT` counter) of the target, a
+    /// server just brought to the end of the log by replay, to where the source's stands;
+    /// run with no write in flight (a switch-over's quiesce, or before the cluster
+    /// serves). A replay gives every row the keys the live backends gave it, but a
+    /// generator moved by work the log does not hold (a rolled-back MySQL insert) would
+    /// otherwise make the server's next inserts draw other keys than the others. Returns
+    /// how many it set.
+    pub(crate) async fn run(mut self) -> Result<usize, BackendError> {
+        let want = generator_positions(&mut *self.from, &self.query).await?;
+        let have = generator_positions(&mut *self.to, &self.query).await?;
         let mut set = 0;
         for statement in want.iter().filter(|s| !have.contains(s)) {
-            to.execute(statement, &[]).await?;
+            self.to.execute(statement, &[]).await?;
             set += 1;
         }
         if set > 0 {
             tracing::info!(
-                backend = target.name(),
-                from = source.name(),
+                backend = self.target,
+                from = self.source,
                 set,
                 "key generators set to an active member's"
             );
         }
         Ok(set)
+    }
+}
+
+impl super::Cluster {
+    /// Opens the sessions a [`KeyAlignment`] of `target` with `source` needs; `None` when
+    /// the engine's keys need none (see [`crate::backend::Dialect::key_generators`]).
+    pub(crate) async fn prepare_key_alignment(
+        &self,
+        source: &dyn Backend,
+        target: &dyn Backend,
+    ) -> Result<Option<KeyAlignment>, BackendError> {
+        let Some(query) = self.dialect().key_generators() else {
+            return Ok(None);
+        };
+        Ok(Some(KeyAlignment {
+            query,
+            source: source.name().to_string(),
+            target: target.name().to_string(),
+            from: source.open_session().await?,
+            to: target.open_session().await?,
+        }))
+    }
+
+    /// [`Self::prepare_key_alignment`] and [`KeyAlignment::run`] at once.
+    pub(crate) async fn align_key_generators(
+        &self,
+        source: &dyn Backend,
+        target: &dyn Backend,
+    ) -> Result<usize, BackendError> {
+        match self.prepare_key_alignment(source, target).await? {
+            Some(alignment) => alignment.run().await,
+            None => Ok(0),
+        }
     }
 }
 

@@ -150,6 +150,15 @@ impl Cluster {
                 .await?;
             applied_lsn = Lsn(end.get() - 1);
         }
+        // Its key generators are set to an active member's under the quiesce below; the
+        // connections that takes are opened now, outside it.
+        let alignment = match self.active().into_iter().find(|b| b.name() != name) {
+            Some(source) => self
+                .prepare_key_alignment(&*source, &*backend)
+                .await
+                .map_err(|e| format!("connecting to set its key generators: {e}"))?,
+            None => None,
+        };
         // Switch-over: no write can be in flight or start while the writers are quiesced.
         // Queued behind the writers already waiting (the order is fair), the server keeps
         // replaying what they commit meanwhile, so that once the quiesce is granted only
@@ -165,8 +174,9 @@ impl Cluster {
             applied += self
                 .replay_range(&*backend, applied_lsn.next(), end, job, false)
                 .await?;
-            if let Some(source) = self.active().into_iter().find(|b| b.name() != name) {
-                self.align_key_generators(&*source, &*backend)
+            if let Some(alignment) = alignment {
+                alignment
+                    .run()
                     .await
                     .map_err(|e| format!("setting its key generators: {e}"))?;
             }
