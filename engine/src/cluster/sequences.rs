@@ -39,21 +39,13 @@ impl ClusterSession {
             .iter()
             .find(|n| self.cluster.is_active(n) && self.conns.contains_key(*n))?
             .clone();
-        let read = self.conns.get_mut(&reader)?.execute(&query, &[]).await;
-        match read {
-            Ok(Outcome::Rows(rs)) => {
-                let statements: Vec<Statement> = rs
-                    .rows
-                    .into_iter()
-                    .filter_map(|row| match row.into_iter().next() {
-                        Some(Value::Text(sql)) => Some(Statement::new(sql)),
-                        _ => None,
-                    })
-                    .collect();
-                (!statements.is_empty()).then_some(statements)
+        let conn = self.conns.get_mut(&reader)?;
+        match generator_positions(conn, &query).await {
+            Ok(positions) => {
+                (!positions.is_empty()).then(|| positions.into_iter().map(Statement::new).collect())
             }
-            other => {
-                tracing::warn!(session = self.id(), ?sequences, result = ?other.map(|_| ()), "could not read the positions of sequences a failed statement or a rolled-back transaction drew from; a replay of the log may draw other values");
+            Err(e) => {
+                tracing::warn!(session = self.id(), ?sequences, error = %e, "could not read the positions of sequences a failed statement or a rolled-back transaction drew from; a replay of the log may draw other values");
                 None
             }
         }
@@ -128,8 +120,8 @@ impl ClusterSession {
     }
 }
 
-/// The statements `query` (a [`crate::backend::Dialect::key_generators`] query) answers
-/// on `session`.
+/// The statements `query` (a [`crate::backend::Dialect::key_generators`] or
+/// `sequence_positions` query: one statement of text per row) answers on `session`.
 async fn generator_positions(
     session: &mut dyn Session,
     query: &str,
