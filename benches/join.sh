@@ -82,7 +82,7 @@ CONF
   done
 }
 write_conf a b
-RUST_LOG=warn "$MDBD" run --config "$conf" 2>"$root/mdbd.log" &
+RUST_LOG=${RUST_LOG:-warn} "$MDBD" run --config "$conf" 2>"$root/mdbd.log" &
 pids+=($!)
 for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 
@@ -114,6 +114,8 @@ for i in $(seq "$REJOINS"); do
 done
 kill -TERM "$bench" 2>/dev/null || true
 wait "$bench" 2>/dev/null || true
+# KEEP_LOG=FILE keeps mdbd's log (RUST_LOG=info has each switch-over's breakdown).
+[ -n "${KEEP_LOG:-}" ] && cp "$root/mdbd.log" "$KEEP_LOG"
 
 api GET /v1/joins >"$root/joins.json"
 python3 - "$root/joins.json" "$raw_bytes" "$raw_secs" "$root/pgbench.progress" \

@@ -187,6 +187,123 @@ async fn statements_errors_transactions_and_the_marker() {
     assert_eq!(b.applied_lsn().await.unwrap(), Lsn(14));
 }
 
+/// A query without parameters that returns no rows still owes the client its columns;
+/// learning them must not run it a second time (a data-modifying `WITH` would change the
+/// data twice).
+#[tokio::test]
+async fn an_empty_result_of_a_data_modifying_query_runs_it_once() {
+    let server = PgServer::start().unwrap();
+    let b = backend(&server, "pg-a");
+    let mut s = b.open_session().await.unwrap();
+    s.execute("CREATE TABLE c (v int NOT NULL)", &[])
+        .await
+        .unwrap();
+    s.execute("INSERT INTO c VALUES (0)", &[]).await.unwrap();
+    let Outcome::Rows(rs) = s
+        .execute(
+            "WITH u AS (UPDATE c SET v = v + 1 RETURNING v) SELECT v AS bumped FROM u WHERE false",
+            &[],
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected a result set");
+    };
+    assert!(rs.rows.is_empty());
+    assert_eq!(rs.columns.len(), 1);
+    assert_eq!(rs.columns[0].name, "bumped");
+    assert_eq!(server.psql("postgres", "SELECT v FROM c").unwrap(), "1");
+}
+
+/// Replay sends parameterless statements without waiting for each answer: they must still
+/// run in the log's order, a statement with parameters must wait for those before it, and a
+/// failure must be reported as itself (not as the aborted transaction every later request
+/// meets), leaving neither the writes nor the marker moved.
+#[tokio::test]
+async fn a_pipelined_replay_runs_in_log_order_and_reports_the_first_failure() {
+    let server = PgServer::start().unwrap();
+    let b = backend(&server, "pg-a");
+    b.ensure_marker().await.unwrap();
+    b.apply(
+        Lsn(1),
+        &write(
+            "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)",
+            vec![],
+        ),
+    )
+    .await
+    .unwrap();
+    let txn = |statements: Vec<Statement>| WriteTxn {
+        settings: vec![],
+        statements,
+    };
+    let batch = [
+        txn(vec![
+            Statement::new("INSERT INTO t VALUES (1, 1)"),
+            Statement::new("UPDATE t SET v = v * 10 WHERE id = 1"),
+            Statement::with_params("INSERT INTO t VALUES ($1, 0)", vec![Value::Int(2)]),
+            Statement::new("UPDATE t SET v = (SELECT v FROM t WHERE id = 1) WHERE id = 2"),
+        ]),
+        txn(vec![
+            Statement::new("UPDATE t SET v = v + 1 WHERE id = 1"),
+            // Rows come back and are dropped.
+            Statement::new("SELECT * FROM t"),
+        ]),
+        txn(vec![Statement::new("UPDATE t SET v = v * 2 WHERE id = 1")]),
+    ];
+    let refs: Vec<(Lsn, &WriteTxn)> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (Lsn(2 + i as u64), t))
+        .collect();
+    assert_eq!(b.apply_batch(&refs).await.unwrap(), 3);
+    assert_eq!(
+        server
+            .psql(
+                "postgres",
+                "SELECT string_agg(v::text, ',' ORDER BY id) FROM t"
+            )
+            .unwrap(),
+        "22,10"
+    );
+    assert_eq!(b.applied_lsn().await.unwrap(), Lsn(4));
+
+    // The second write of a run fails in its first statement: the run is refused with
+    // that statement's own error, and nothing of it stays.
+    let failing = [
+        txn(vec![Statement::new("UPDATE t SET v = 0")]),
+        txn(vec![
+            Statement::new("INSERT INTO t VALUES (1, 5)"),
+            Statement::new("UPDATE t SET v = 1"),
+        ]),
+        txn(vec![Statement::new("INSERT INTO t VALUES (3, 3)")]),
+    ];
+    let refs: Vec<(Lsn, &WriteTxn)> = failing
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (Lsn(5 + i as u64), t))
+        .collect();
+    for result in [
+        b.apply_batch(&refs).await,
+        b.apply(Lsn(6), &failing[1]).await.map(u64::from),
+    ] {
+        match result {
+            Err(BackendError::Db(db)) => assert_eq!(db.sqlstate, "23505", "{db:?}"),
+            other => panic!("expected the unique violation, got {other:?}"),
+        }
+    }
+    assert_eq!(b.applied_lsn().await.unwrap(), Lsn(4));
+    assert_eq!(
+        server
+            .psql(
+                "postgres",
+                "SELECT string_agg(v::text, ',' ORDER BY id) FROM t"
+            )
+            .unwrap(),
+        "22,10"
+    );
+}
+
 #[tokio::test]
 async fn a_killed_connection_moves_neither_write_nor_marker() {
     let server = PgServer::start().unwrap();

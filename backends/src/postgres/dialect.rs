@@ -26,8 +26,11 @@ impl Dialect for Postgres {
     /// (names quoted as identifiers, so a name is never read as SQL).
     fn sequence_positions(&self, sequences: Option<&[String]>) -> Option<String> {
         let Some(sequences) = sequences else {
+            // The leading NULL row (ignored by the caller) keeps the result from being
+            // empty: an empty result costs a second round trip to describe its columns,
+            // and this runs while writers wait (a switch-over).
             return Some(
-                "SELECT format('SELECT setval(%L, %s, %s)', format('%I.%I', schemaname, sequencename), \
+                "SELECT NULL::text UNION ALL SELECT format('SELECT setval(%L, %s, %s)', format('%I.%I', schemaname, sequencename), \
                  last_value, 'true') FROM pg_sequences WHERE last_value IS NOT NULL"
                     .into(),
             );

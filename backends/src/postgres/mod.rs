@@ -34,6 +34,7 @@ mod datetime;
 mod dialect;
 pub mod fuzzing;
 mod inbox;
+mod replay;
 mod session;
 mod text;
 mod tls;
@@ -103,7 +104,7 @@ pub struct PgBackend {
     /// The connection string read, with its TLS.
     target: tls::Target,
     /// The connection replay uses, kept between writes (catch-up applies thousands).
-    replay: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+    replay: tokio::sync::Mutex<Option<replay::ReplayConn>>,
 }
 
 impl PgBackend {
@@ -127,116 +128,6 @@ impl PgBackend {
 
     async fn client(&self) -> Result<tokio_postgres::Client, BackendError> {
         connect(&self.name, &self.target).await
-    }
-
-    /// Runs one logged statement inside a replay transaction.
-    async fn run_logged(
-        &self,
-        tx: &tokio_postgres::Transaction<'_>,
-        stmt: &mdbd_engine::log::Statement,
-    ) -> Result<(), BackendError> {
-        let sql = mdbd_engine::backend::utf8_statement(stmt.sql.as_bytes())?;
-        if mdbd_engine::cluster::outside_transaction(sql) {
-            return Err(BackendError::Config(format!(
-                "{sql:?} cannot run inside a transaction; log it as a write of its own"
-            )));
-        }
-        match &stmt.copy_data {
-            Some(data) => {
-                let sink = tx
-                    .copy_in::<_, bytes::Bytes>(sql)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                futures_util::pin_mut!(sink);
-                use futures_util::SinkExt;
-                for chunk in data.chunks(1 << 20) {
-                    sink.send(bytes::Bytes::copy_from_slice(chunk))
-                        .await
-                        .map_err(|e| self.err(e))?;
-                }
-                sink.finish().await.map_err(|e| self.err(e))?;
-            }
-            None => {
-                execute(&self.name, tx.client(), sql, &stmt.params).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The replay connection, (re)connected when missing or closed.
-    async fn replay_client<'a>(
-        &self,
-        slot: &'a mut Option<tokio_postgres::Client>,
-    ) -> Result<&'a mut tokio_postgres::Client, BackendError> {
-        if slot.as_ref().is_none_or(|c| c.is_closed()) {
-            *slot = Some(self.client().await?);
-        }
-        slot.as_mut().ok_or_else(|| BackendError::Connection {
-            backend: self.name.clone(),
-            reason: "no replay connection".into(),
-        })
-    }
-
-    /// Applies a run of logged writes without settings in one transaction, the marker
-    /// moved once to the last: one commit instead of one per write, so a joining server
-    /// catches up faster than clients write.
-    async fn apply_grouped(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
-        let mut replay = self.replay.lock().await;
-        let client = self.replay_client(&mut replay).await?;
-        let tx = client.transaction().await.map_err(|e| self.err(e))?;
-        let current = self.locked_marker(&tx).await?;
-        let mut last = None;
-        let mut applied = 0;
-        for (lsn, txn) in batch {
-            if lsn.get() as i64 <= current {
-                continue;
-            }
-            for stmt in &txn.statements {
-                self.run_logged(&tx, stmt).await?;
-            }
-            last = Some(*lsn);
-            applied += 1;
-        }
-        if let Some(lsn) = last {
-            self.mark_and_commit(tx, lsn).await?;
-        }
-        Ok(applied)
-    }
-
-    /// The marker, read and locked in `tx` (a concurrent replay of the same server waits).
-    async fn locked_marker(
-        &self,
-        tx: &tokio_postgres::Transaction<'_>,
-    ) -> Result<i64, BackendError> {
-        Ok(tx
-            .query_one(
-                &format!(
-                    "SELECT lsn FROM {} WHERE id = 1 FOR UPDATE",
-                    self.options.marker_table
-                ),
-                &[],
-            )
-            .await
-            .map_err(|e| self.err(e))?
-            .get::<_, i64>(0))
-    }
-
-    /// Moves the marker to `lsn` in `tx` and commits: the writes and the marker together.
-    async fn mark_and_commit(
-        &self,
-        tx: tokio_postgres::Transaction<'_>,
-        lsn: Lsn,
-    ) -> Result<(), BackendError> {
-        tx.execute(
-            &format!(
-                "UPDATE {} SET lsn = $1 WHERE id = 1",
-                self.options.marker_table
-            ),
-            &[&(lsn.get() as i64)],
-        )
-        .await
-        .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))
     }
 
     fn err(&self, e: tokio_postgres::Error) -> BackendError {
@@ -333,65 +224,11 @@ impl Backend for PgBackend {
     }
 
     async fn apply(&self, lsn: Lsn, txn: &WriteTxn) -> Result<bool, BackendError> {
-        let mut replay = self.replay.lock().await;
-        let client = self.replay_client(&mut replay).await?;
-        let marker = &self.options.marker_table;
-        if let [only] = txn.statements.as_slice() {
-            let sql = mdbd_engine::backend::utf8_statement(only.sql.as_bytes())?;
-            if mdbd_engine::cluster::outside_transaction(sql) {
-                if self.marker_of(client).await? >= lsn {
-                    return Ok(false);
-                }
-                match client.batch_execute(sql).await {
-                    Ok(()) => {}
-                    Err(e) if e.as_db_error().is_some_and(|d| d.code().code() == "42P07") => {
-                        tracing::info!(backend = %self.name, %lsn, "non-transactional statement already applied before a crash");
-                    }
-                    Err(e) => return Err(self.err(e)),
-                }
-                client
-                    .execute(
-                        &format!("UPDATE {marker} SET lsn = $1 WHERE id = 1"),
-                        &[&(lsn.get() as i64)],
-                    )
-                    .await
-                    .map_err(|e| self.err(e))?;
-                return Ok(true);
-            }
-        }
-        let tx = client.transaction().await.map_err(|e| self.err(e))?;
-        if self.locked_marker(&tx).await? >= lsn.get() as i64 {
-            return Ok(false);
-        }
-        for (name, value) in &txn.settings {
-            tx.execute("SELECT set_config($1, $2, true)", &[name, value])
-                .await
-                .map_err(|e| self.err(e))?;
-        }
-        for stmt in &txn.statements {
-            self.run_logged(&tx, stmt).await?;
-        }
-        self.mark_and_commit(tx, lsn).await?;
-        Ok(true)
+        self.apply_one(lsn, txn).await
     }
 
     async fn apply_batch(&self, batch: &[(Lsn, &WriteTxn)]) -> Result<u64, BackendError> {
-        let groupable = batch.len() > 1
-            && batch.iter().all(|(_, t)| {
-                t.settings.is_empty()
-                    && !t
-                        .statements
-                        .iter()
-                        .any(|s| mdbd_engine::cluster::outside_transaction(&s.sql.text()))
-            });
-        if groupable {
-            return self.apply_grouped(batch).await;
-        }
-        let mut applied = 0;
-        for (lsn, txn) in batch {
-            applied += u64::from(self.apply(*lsn, txn).await?);
-        }
-        Ok(applied)
+        self.apply_many(batch).await
     }
 
     async fn snapshot(

@@ -71,6 +71,16 @@ pub async fn execute(
         if let Some(outcome) = execute_unprepared(backend, client, sql).await? {
             return Ok(outcome);
         }
+        // It ran and returned no rows: only its columns are missing. Described, not run
+        // again (a second run would repeat whatever else it did).
+        let stmt = client
+            .prepare(sql)
+            .await
+            .map_err(|e| convert::error(backend, e))?;
+        return Ok(Outcome::Rows(ResultSet {
+            columns: columns_of(stmt.columns()),
+            rows: Vec::new(),
+        }));
     }
     let stmt = client
         .prepare(sql)
@@ -153,7 +163,7 @@ fn returns_rows(sql: &str) -> bool {
 
 /// A statement without parameters in one round trip (Parse/Bind/Describe/Execute/Sync of
 /// an unnamed statement) instead of a separate prepare. `None` when it returned no rows
-/// but is a query: the caller prepares it to learn the columns of the empty result.
+/// but is a query: the caller describes it to learn the columns of the empty result.
 async fn execute_unprepared(
     backend: &str,
     client: &Client,

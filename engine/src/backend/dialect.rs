@@ -123,7 +123,8 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     }
 
     /// A query whose rows are each one statement (text) that sets one of `sequences`
-    /// (as footprints name them; `None`: every sequence) to where it stands now: `keyed`
+    /// (as footprints name them; `None`: every sequence) to where it stands now (rows of
+    /// NULL are ignored): `keyed`
     /// ordering logs them when a transaction that drew from them rolls back. `None`: not
     /// available.
     fn sequence_positions(&self, sequences: Option<&[String]>) -> Option<String> {
@@ -143,7 +144,7 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// A query whose rows are each one statement (text) that sets one key generator
+    /// A query whose rows are each one statement (text; rows of NULL are ignored) that sets one key generator
     /// (sequence, `AUTO_INCREMENT` counter) to where it stands on the server it runs on:
     /// a server brought up to date by replay gets an active member's before it becomes
     /// active, so its next inserts draw what the others draw. `None`: nothing to set

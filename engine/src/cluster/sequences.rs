@@ -159,8 +159,33 @@ impl KeyAlignment {
     /// otherwise make the server's next inserts draw other keys than the others. Returns
     /// how many it set.
     pub(crate) async fn run(mut self) -> Result<usize, BackendError> {
-        let want = generator_positions(&mut *self.from, &self.query).await?;
+        // Both at once: this runs while the writers wait.
+        let (want, have) = tokio::join!(
+            generator_positions(&mut *self.from, &self.query),
+            generator_positions(&mut *self.to, &self.query)
+        );
+        self.set(want?, have?).await
+    }
+
+    /// Where the source's generators stand: read once no write can move them (the
+    /// writers quiesced), possibly while the target is still replaying.
+    pub(crate) async fn source_positions(&mut self) -> Result<Vec<String>, BackendError> {
+        generator_positions(&mut *self.from, &self.query).await
+    }
+
+    /// [`Self::run`] with the source's positions read already ([`Self::source_positions`]);
+    /// the target's are read now (it must be at the end of the log).
+    pub(crate) async fn run_with(mut self, want: Vec<String>) -> Result<usize, BackendError> {
+        if want.is_empty() {
+            // Nothing the target could lack: its own need not be read.
+            return Ok(0);
+        }
         let have = generator_positions(&mut *self.to, &self.query).await?;
+        self.set(want, have).await
+    }
+
+    /// Runs on the target the statements of `want` it does not have.
+    async fn set(mut self, want: Vec<String>, have: Vec<String>) -> Result<usize, BackendError> {
         let mut set = 0;
         for statement in want.iter().filter(|s| !have.contains(s)) {
             self.to.execute(statement, &[]).await?;
@@ -189,12 +214,23 @@ impl super::Cluster {
         let Some(query) = self.dialect().key_generators() else {
             return Ok(None);
         };
+        let mut from = source.open_session().await?;
+        let mut to = target.open_session().await?;
+        // Once ahead, discarded: a new session's first catalog query loads the server's
+        // catalog caches (about a millisecond on PostgreSQL, more under load), which the
+        // writers would otherwise wait for.
+        let (warm_from, warm_to) = tokio::join!(
+            generator_positions(&mut *from, &query),
+            generator_positions(&mut *to, &query)
+        );
+        warm_from?;
+        warm_to?;
         Ok(Some(KeyAlignment {
             query,
             source: source.name().to_string(),
             target: target.name().to_string(),
-            from: source.open_session().await?,
-            to: target.open_session().await?,
+            from,
+            to,
         }))
     }
 
