@@ -211,3 +211,34 @@ fn the_admin_api_is_served_over_tls_with_admin_tls() {
     );
     common::stop(d);
 }
+
+/// A readiness probe that sees the daemon accept clients can reach its admin API at that
+/// moment: the admin API is bound before the client listeners.
+#[test]
+fn the_admin_api_listens_before_the_client_listeners_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let conf = config(dir.path(), port, &format!("127.0.0.1:{admin}"), "");
+    // The admin API's bind is held back 1.5 s: were the client listeners bound first,
+    // they would accept clients all that time.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mdbd"))
+        .args(["run", "--config", conf.to_str().unwrap()])
+        .env("MDBD_FAILPOINTS", "admin-bind=1500")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = common::Running(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "mdbd never listened");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // At once, without a retry.
+    assert!(
+        TcpStream::connect(("127.0.0.1", admin)).is_ok(),
+        "the client port accepts but the admin API does not listen yet"
+    );
+    assert_eq!(request(admin, "GET", "/v1/status", None), 200);
+    common::stop(daemon);
+}

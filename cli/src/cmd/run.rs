@@ -226,20 +226,7 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         let (cluster, file) = (cluster.clone(), file.clone());
         Arc::new(move || reload(&cluster, &file))
     };
-    let super::listeners::Bound {
-        mut clients,
-        tasks: accept_tasks,
-        lines,
-        mut certificates,
-    } = super::listeners::bind(&config, &cluster, &accounts).await?;
-    let active = cluster.active().len();
-    tracing::info!(listeners = ?lines, backends = config.backends.len(), active, "mdbd serving");
-    println!(
-        "mdbd: serving {} ({active} of {} backends active)",
-        lines.join(", "),
-        config.backends.len()
-    );
-
+    mdbd_engine::cluster::join::failpoint("admin-bind").await;
     let admin_listener = tokio::net::TcpListener::bind(&config.server.admin_listen)
         .await
         .with_context(|| format!("admin API: listening on {}", config.server.admin_listen))?;
@@ -250,7 +237,7 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    certificates.extend(admin_tls.clone());
+    let admin_tls_certificate = admin_tls.clone();
     let admin = crate::admin::serve::serve(
         admin_listener,
         admin_tls,
@@ -265,6 +252,22 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
         },
     );
     let admin_task = tokio::spawn(admin);
+    // The client listeners after the admin API: whoever sees the daemon accept clients
+    // (a readiness probe, an orchestrator) can reach its admin API too.
+    let super::listeners::Bound {
+        mut clients,
+        tasks: accept_tasks,
+        lines,
+        mut certificates,
+    } = super::listeners::bind(&config, &cluster, &accounts).await?;
+    certificates.extend(admin_tls_certificate);
+    let active = cluster.active().len();
+    tracing::info!(listeners = ?lines, backends = config.backends.len(), active, "mdbd serving");
+    println!(
+        "mdbd: serving {} ({active} of {} backends active)",
+        lines.join(", "),
+        config.backends.len()
+    );
     let shared = PgShared {
         keys: crate::pg::startup::CancelKeys::default(),
         parameters: crate::pg::parameters::ServerParameters::default(),

@@ -282,16 +282,13 @@ pub async fn run_seed(consistency: &str, seed: u64, clients: i32, secs: u64) -> 
     let dir = tempfile::tempdir().unwrap();
     let three = Three::mariadb();
     let (pg, my, admin) = (free_port(), free_port(), free_port());
-    let cfg = super::mysql::config(&three, dir.path(), (pg, my, admin), &super::NAMES);
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace(&three.test_consistency(""), "")
-        .replacen(
-            "[server]\n",
-            &format!("[server]\nconsistency = \"{consistency}\"\nlock_wait_timeout = \"2s\"\n"),
-            1,
-        );
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = super::mysql::config_with_server(
+        &three,
+        dir.path(),
+        (pg, my, admin),
+        &super::NAMES,
+        &format!("consistency = \"{consistency}\"\nlock_wait_timeout = \"2s\"\n"),
+    );
     let daemon = start(&cfg, my);
     let mut setup = super::mysql::connect(my).await;
     for s in SCHEMA {

@@ -208,7 +208,7 @@ impl Three {
 
 /// A running `mdbd run`: killed when dropped, so a test that panics before `stop`
 /// leaves no daemon behind.
-pub struct Running(Child);
+pub struct Running(pub Child);
 
 impl std::ops::Deref for Running {
     type Target = Child;
@@ -253,7 +253,7 @@ pub fn start_with(config: &Path, port: u16, env: &[(&str, &str)]) -> Running {
     // Generous: on a loaded 2-core machine (a dozen servers starting beside it) the first
     // connections to the backends can take long; a daemon that exits fails at once.
     let deadline = Instant::now() + Duration::from_secs(90);
-    // The admin API too, when there is one: it may bind after the client listeners.
+    // The admin API too, when there is one (it binds before the client listeners).
     let admin: Option<u16> = std::fs::read_to_string(config).ok().and_then(|text| {
         let line = text.lines().find(|l| l.starts_with("admin_listen"))?;
         line.trim_end_matches('"').rsplit(':').next()?.parse().ok()

@@ -25,15 +25,27 @@ pub struct Daemon {
 /// Writes the config: PostgreSQL listener on `pg`, MySQL listener on `my`, user `demo`
 /// (trust) and `app` (mysql_native_password).
 pub fn config(three: &Three, dir: &Path, d: (u16, u16, u16), names: &[&str]) -> PathBuf {
+    config_with_server(three, dir, d, names, "")
+}
+
+/// [`config`] with `server` lines added to `[server]` (a `consistency` there wins over
+/// `MDBD_TEST_CONSISTENCY`).
+pub fn config_with_server(
+    three: &Three,
+    dir: &Path,
+    d: (u16, u16, u16),
+    names: &[&str],
+    server: &str,
+) -> PathBuf {
     let (pg, my, admin) = d;
     let text = format!(
-        "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{}\n\
+        "[server]\nadmin_listen = \"127.0.0.1:{admin}\"\ndata_dir = \"{}/data\"\n{}{server}\n\
          [[listener]]\nprotocol = \"postgres\"\nlisten = \"127.0.0.1:{pg}\"\ndatabase = \"app\"\n\n\
          [[listener]]\nprotocol = \"mysql\"\nlisten = \"127.0.0.1:{my}\"\n\n\
          [[user]]\nname = \"demo\"\nauth = \"trust\"\n\n\
          [[user]]\nname = \"app\"\nauth = \"mysql_native_password\"\npassword = \"{PASSWORD}\"\n{}",
         dir.display(),
-        three.test_consistency(""),
+        three.test_consistency(server),
         three.backend_toml(names)
     );
     let path = dir.join("mdbd.toml");

@@ -19,6 +19,7 @@
 
 mod cancel;
 mod classify;
+mod commit;
 mod copy;
 mod counters;
 mod cursor;

@@ -1,7 +1,8 @@
 //! Failpoints for crash tests: `MDBD_FAILPOINTS="join-snapshot=3000,join-switch-over=5000"`
 //! makes the named points sleep that many milliseconds, so a test can SIGKILL the daemon
-//! while a join is known to be in that phase. Without the variable they cost one check of
-//! a cached map.
+//! while a join is known to be in that phase (`admin-bind`: before the daemon's admin API
+//! binds, for the start-up order's test). Without the variable they cost one check of a
+//! cached map.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
