@@ -65,3 +65,104 @@ start_mariadb() { # name -> port (a throwaway MariaDB with an empty database sbt
   mariadb --no-defaults -h 127.0.0.1 -P "$port" -u root -e "CREATE DATABASE sbtest" >&2
   echo "$port"
 }
+
+# --- Mediators under measurement (benches/proxy_cpu.sh, benches/keyed_peers.sh); the
+# caller sets MDBD (the binary), HZ=$(getconf CLK_TCK) for cpu_ticks, and may set
+# CLIENT_THREADS and DURABILITY for mdbd.
+proc_tree() { echo "$1"; local c; for c in $(pgrep -P "$1"); do proc_tree "$c"; done; }
+cpu_ticks() { # pid -> utime+stime+cutime+cstime ticks of the process and its live descendants
+  local p t sum=0
+  for p in $(proc_tree "$1"); do
+    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}') || continue
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+
+start_mdbd() { # name protocol consistency|"" port backend-ports... -> pid in $mdbd_pid, once it listens
+  local name=$1 proto=$2 mode=$3 port=$4; shift 4
+  local conf=$root/$name.toml i=0 bp
+  rm -rf "$root/$name-data"
+  cat >"$conf" <<EOF
+[server]
+admin_listen = "127.0.0.1:$(free_port)"
+data_dir = "$root/$name-data"
+$([ -n "$mode" ] && echo "consistency = \"$mode\"")
+${CLIENT_THREADS:+client_threads = $CLIENT_THREADS}
+
+[log]
+durability = "${DURABILITY:-fsync}"
+
+[[listener]]
+protocol = "$proto"
+listen = "127.0.0.1:$port"
+EOF
+  if [ "$proto" = postgres ]; then
+    printf '\n[[user]]\nname = "postgres"\nauth = "trust"\n' >>"$conf"
+  else
+    printf '\n[[user]]\nname = "sbtest"\nauth = "mysql_native_password"\npassword = "sbtest"\n' >>"$conf"
+  fi
+  for bp in "$@"; do
+    i=$((i + 1))
+    if [ "$proto" = postgres ]; then
+      printf '\n[[backend]]\nname = "pg%s"\nkind = "postgres"\nconninfo = "host=127.0.0.1 port=%s user=postgres dbname=postgres"\n' "$i" "$bp" >>"$conf"
+    else
+      printf '\n[[backend]]\nname = "my%s"\nkind = "mysql"\nurl = "mysql://root@127.0.0.1:%s/sbtest"\n' "$i" "$bp" >>"$conf"
+    fi
+  done
+  RUST_LOG=warn "$MDBD" run --config "$conf" 2>"$root/$name.log" &
+  mdbd_pid=$!
+  pids+=("$mdbd_pid")
+  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; sleep 0.1; done
+  echo "mdbd $name did not start:" >&2; cat "$root/$name.log" >&2; exit 1
+}
+
+start_pgpool() { # port children backend-ports... -> main pid in $pgpool_pid, once it listens
+  # pgpool-II 4.3 native replication, as tested on loopback: trust auth, no pool_hba, no
+  # watchdog or health checks, connection cache on, SELECTs load-balanced to one node.
+  local port=$1 children=$2 dir i=0 bp
+  shift 2
+  dir=$root/pgpool-$port
+  mkdir -p "$dir"
+  cat >"$dir/pgpool.conf" <<EOF
+backend_clustering_mode = 'native_replication'
+listen_addresses = '127.0.0.1'
+port = $port
+socket_dir = '$dir'
+pcp_listen_addresses = '127.0.0.1'
+pcp_port = $(free_port)
+pcp_socket_dir = '$dir'
+wd_ipc_socket_dir = '$dir'
+pid_file_name = '$dir/pgpool.pid'
+logdir = '$dir'
+enable_pool_hba = off
+pool_passwd = ''
+num_init_children = $children
+max_pool = 4
+connection_cache = on
+load_balance_mode = on
+replicate_select = off
+insert_lock = off
+health_check_period = 0
+use_watchdog = off
+memory_cache_enabled = off
+log_destination = 'stderr'
+logging_collector = off
+log_min_messages = warning
+EOF
+  for bp in "$@"; do
+    printf "\nbackend_hostname%s = '127.0.0.1'\nbackend_port%s = %s\nbackend_weight%s = 1\nbackend_flag%s = 'ALLOW_TO_FAILOVER'\n" \
+      "$i" "$i" "$bp" "$i" "$i" >>"$dir/pgpool.conf"
+    i=$((i + 1))
+  done
+  echo "# pcp is not used" >"$dir/pcp.conf"
+  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$dir/pool_hba.conf"
+  pgpool -n -D -f "$dir/pgpool.conf" -F "$dir/pcp.conf" -a "$dir/pool_hba.conf" 2>"$dir/pgpool.log" &
+  pgpool_pid=$!
+  pids+=("$pgpool_pid")
+  for _ in $(seq 100); do
+    timeout 5 psql -X -h 127.0.0.1 -p "$port" -U postgres -Atc "SELECT 1" postgres >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "pgpool did not start:" >&2; cat "$dir/pgpool.log" >&2; exit 1
+}

@@ -68,92 +68,6 @@ fi
 source benches/lib.sh
 HZ=$(getconf CLK_TCK)
 
-start_mdbd() { # name protocol port backend-ports... -> pid in $mdbd_pid, once it listens
-  local name=$1 proto=$2 port=$3; shift 3
-  local conf=$root/$name.toml i=0 bp
-  cat >"$conf" <<EOF
-[server]
-admin_listen = "127.0.0.1:$(free_port)"
-data_dir = "$root/$name-data"
-${CLIENT_THREADS:+client_threads = $CLIENT_THREADS}
-$([ "$proto" = postgres ] && [ -n "${CONSISTENCY:-}" ] && echo "consistency = \"$CONSISTENCY\"")
-
-[log]
-durability = "${DURABILITY:-fsync}"
-
-[[listener]]
-protocol = "$proto"
-listen = "127.0.0.1:$port"
-EOF
-  if [ "$proto" = postgres ]; then
-    printf '\n[[user]]\nname = "postgres"\nauth = "trust"\n' >>"$conf"
-  else
-    printf '\n[[user]]\nname = "sbtest"\nauth = "mysql_native_password"\npassword = "sbtest"\n' >>"$conf"
-  fi
-  for bp in "$@"; do
-    i=$((i + 1))
-    if [ "$proto" = postgres ]; then
-      printf '\n[[backend]]\nname = "pg%s"\nkind = "postgres"\nconninfo = "host=127.0.0.1 port=%s user=postgres dbname=postgres"\n' "$i" "$bp" >>"$conf"
-    else
-      printf '\n[[backend]]\nname = "my%s"\nkind = "mysql"\nurl = "mysql://root@127.0.0.1:%s/sbtest"\n' "$i" "$bp" >>"$conf"
-    fi
-  done
-  RUST_LOG=warn "$MDBD" run --config "$conf" 2>"$root/$name.log" &
-  mdbd_pid=$!
-  pids+=("$mdbd_pid")
-  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; sleep 0.1; done
-  echo "mdbd $name did not start:" >&2; cat "$root/$name.log" >&2; exit 1
-}
-
-start_pgpool() { # port backend-ports... -> main pid in $pgpool_pid, once it listens
-  # pgpool-II 4.3 native replication, as tested on loopback: trust auth, no pool_hba, no
-  # watchdog or health checks, connection cache on, SELECTs load-balanced to one node.
-  local port=$1 dir=$root/pgpool i=0 bp
-  shift
-  mkdir -p "$dir"
-  cat >"$dir/pgpool.conf" <<EOF
-backend_clustering_mode = 'native_replication'
-listen_addresses = '127.0.0.1'
-port = $port
-socket_dir = '$dir'
-pcp_listen_addresses = '127.0.0.1'
-pcp_port = $(free_port)
-pcp_socket_dir = '$dir'
-wd_ipc_socket_dir = '$dir'
-pid_file_name = '$dir/pgpool.pid'
-logdir = '$dir'
-enable_pool_hba = off
-pool_passwd = ''
-num_init_children = $((CLIENTS > 32 ? CLIENTS : 32))
-max_pool = 4
-connection_cache = on
-load_balance_mode = on
-replicate_select = off
-insert_lock = off
-health_check_period = 0
-use_watchdog = off
-memory_cache_enabled = off
-log_destination = 'stderr'
-logging_collector = off
-log_min_messages = warning
-EOF
-  for bp in "$@"; do
-    printf "\nbackend_hostname%s = '127.0.0.1'\nbackend_port%s = %s\nbackend_weight%s = 1\nbackend_flag%s = 'ALLOW_TO_FAILOVER'\n" \
-      "$i" "$i" "$bp" "$i" "$i" >>"$dir/pgpool.conf"
-    i=$((i + 1))
-  done
-  echo "# pcp is not used" >"$dir/pcp.conf"
-  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$dir/pool_hba.conf"
-  pgpool -n -D -f "$dir/pgpool.conf" -F "$dir/pcp.conf" -a "$dir/pool_hba.conf" 2>"$dir/log" &
-  pgpool_pid=$!
-  pids+=("$pgpool_pid")
-  for _ in $(seq 100); do
-    timeout 5 psql -h 127.0.0.1 -p "$port" -U postgres -Atc "SELECT 1" postgres >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "pgpool did not start:" >&2; cat "$dir/log" >&2; exit 1
-}
-
 # shellcheck disable=SC2317 # run by the EXIT trap
 stop_pgpool() { # fast shutdown (SIGINT), so that no pgpool child outlives the backends
   [ -n "${pgpool_pid:-}" ] || return 0
@@ -161,16 +75,6 @@ stop_pgpool() { # fast shutdown (SIGINT), so that no pgpool child outlives the b
   for _ in $(seq 50); do kill -0 "$pgpool_pid" 2>/dev/null || return 0; sleep 0.1; done
 }
 trap 'stop_pgpool; cleanup' EXIT
-
-proc_tree() { echo "$1"; local c; for c in $(pgrep -P "$1"); do proc_tree "$c"; done; }
-cpu_ticks() { # pid -> utime+stime+cutime+cstime ticks of the process and its live descendants
-  local p t sum=0
-  for p in $(proc_tree "$1"); do
-    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}') || continue
-    sum=$((sum + ${t:-0}))
-  done
-  echo "$sum"
-}
 
 declare -A tps cpu
 notes=()
@@ -241,12 +145,12 @@ if want_pg; then pgpool --version 2>&1 | head -1; fi
 if want_pg; then
   direct=$(start_pg direct)
   three=("$(start_pg a)" "$(start_pg b)" "$(start_pg c)")
-  pgp=$(free_port); start_mdbd mdbd-pg postgres "$pgp" "${three[@]}"; mdbd_pg=$mdbd_pid
+  pgp=$(free_port); start_mdbd mdbd-pg postgres "${CONSISTENCY:-}" "$pgp" "${three[@]}"; mdbd_pg=$mdbd_pid
   for port in "$direct" "$pgp"; do # through mdbd: all three backends get the same data
     "$PGBENCH" -h 127.0.0.1 -p "$port" -U postgres -i -q -s "$SCALE" postgres >"$root/init.$port" 2>&1 ||
       { cat "$root/init.$port" >&2; echo "pgbench -i failed on port $port" >&2; exit 1; }
   done
-  poolp=$(free_port); start_pgpool "$poolp" "${three[@]}"
+  poolp=$(free_port); start_pgpool "$poolp" $((CLIENTS > 32 ? CLIENTS : 32)) "${three[@]}"
   echo "pgpool nodes: $(psql -h 127.0.0.1 -p "$poolp" -U postgres -Atc 'SHOW pool_nodes' postgres | awk -F'|' '{printf "%s:%s %s; ", $2, $3, $4}')"
   for w in select extended tpcb; do
     want "$w" || continue
@@ -260,7 +164,7 @@ fi
 if want oltp_rw; then
   mdirect=$(start_mariadb mdirect)
   ma=$(start_mariadb ma); mb=$(start_mariadb mb); mc=$(start_mariadb mc)
-  myp=$(free_port); start_mdbd mdbd-my mysql "$myp" "$ma" "$mb" "$mc"; mdbd_my=$mdbd_pid
+  myp=$(free_port); start_mdbd mdbd-my mysql "" "$myp" "$ma" "$mb" "$mc"; mdbd_my=$mdbd_pid
   sb() { # port user password command
     sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$1" \
       --mysql-user="$2" --mysql-password="$3" --mysql-db=sbtest --tables="$TABLES" \
