@@ -251,21 +251,20 @@ async fn a_pipelined_replay_runs_in_log_order_and_reports_the_first_failure() {
         ]),
         txn(vec![Statement::new("UPDATE t SET v = v * 2 WHERE id = 1")]),
     ];
-    let refs: Vec<(Lsn, &WriteTxn)> = batch
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (Lsn(2 + i as u64), t))
-        .collect();
-    assert_eq!(b.apply_batch(&refs).await.unwrap(), 3);
-    assert_eq!(
+    /// Each write with its LSN, from `first` on.
+    fn numbered(writes: &[WriteTxn], first: u64) -> Vec<(Lsn, &WriteTxn)> {
+        (first..).map(Lsn).zip(writes).collect()
+    }
+    let values = || {
         server
             .psql(
                 "postgres",
-                "SELECT string_agg(v::text, ',' ORDER BY id) FROM t"
+                "SELECT string_agg(v::text, ',' ORDER BY id) FROM t",
             )
-            .unwrap(),
-        "22,10"
-    );
+            .unwrap()
+    };
+    assert_eq!(b.apply_batch(&numbered(&batch, 2)).await.unwrap(), 3);
+    assert_eq!(values(), "22,10");
     assert_eq!(b.applied_lsn().await.unwrap(), Lsn(4));
 
     // The second write of a run fails in its first statement: the run is refused with
@@ -278,13 +277,8 @@ async fn a_pipelined_replay_runs_in_log_order_and_reports_the_first_failure() {
         ]),
         txn(vec![Statement::new("INSERT INTO t VALUES (3, 3)")]),
     ];
-    let refs: Vec<(Lsn, &WriteTxn)> = failing
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (Lsn(5 + i as u64), t))
-        .collect();
     for result in [
-        b.apply_batch(&refs).await,
+        b.apply_batch(&numbered(&failing, 5)).await,
         b.apply(Lsn(6), &failing[1]).await.map(u64::from),
     ] {
         match result {
@@ -293,15 +287,7 @@ async fn a_pipelined_replay_runs_in_log_order_and_reports_the_first_failure() {
         }
     }
     assert_eq!(b.applied_lsn().await.unwrap(), Lsn(4));
-    assert_eq!(
-        server
-            .psql(
-                "postgres",
-                "SELECT string_agg(v::text, ',' ORDER BY id) FROM t"
-            )
-            .unwrap(),
-        "22,10"
-    );
+    assert_eq!(values(), "22,10");
 }
 
 #[tokio::test]
