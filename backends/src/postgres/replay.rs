@@ -220,7 +220,7 @@ impl PgBackend {
                 while let Some(answer) = sent.next().await {
                     answer?;
                 }
-                self.run_logged(client, stmt).await?;
+                self.run_logged(client, sql, stmt).await?;
                 continue;
             }
             let mut answer: Answer<'_> = Box::pin(run_unprepared(&self.name, client, sql));
@@ -257,13 +257,14 @@ impl PgBackend {
         Ok(sql)
     }
 
-    /// Runs one logged statement inside a replay transaction, waiting for its answer.
+    /// Runs one logged statement (its text `sql`, [`Self::checked`]) inside a replay
+    /// transaction, waiting for its answer.
     async fn run_logged(
         &self,
         client: &tokio_postgres::Client,
+        sql: &str,
         stmt: &Statement,
     ) -> Result<(), BackendError> {
-        let sql = self.checked(stmt)?;
         match &stmt.copy_data {
             Some(data) => {
                 let sink = client

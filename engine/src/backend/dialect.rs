@@ -122,11 +122,10 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// A query whose rows are each one statement (text) that sets one of `sequences`
-    /// (as footprints name them; `None`: every sequence) to where it stands now (rows of
-    /// NULL are ignored): `keyed`
-    /// ordering logs them when a transaction that drew from them rolls back. `None`: not
-    /// available.
+    /// A query whose rows are each one statement (text; rows of NULL are ignored) that
+    /// sets one of `sequences` (as footprints name them; `None`: every sequence) to where
+    /// it stands now: a rollback of a transaction that drew from them logs them. `None`:
+    /// not available.
     fn sequence_positions(&self, sequences: Option<&[String]>) -> Option<String> {
         let _ = sequences;
         None
@@ -144,11 +143,11 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// A query whose rows are each one statement (text; rows of NULL are ignored) that sets one key generator
-    /// (sequence, `AUTO_INCREMENT` counter) to where it stands on the server it runs on:
-    /// a server brought up to date by replay gets an active member's before it becomes
-    /// active, so its next inserts draw what the others draw. `None`: nothing to set
-    /// (keys are generated from the rows themselves).
+    /// A query whose rows are each one statement (text; rows of NULL are ignored) that
+    /// sets one key generator (sequence, `AUTO_INCREMENT` counter) to where it stands on
+    /// the server it runs on: a server brought up to date by replay gets an active
+    /// member's before it becomes active, so its next inserts draw what the others draw.
+    /// `None`: nothing to set (keys are generated from the rows themselves).
     fn key_generators(&self) -> Option<String> {
         self.sequence_positions(None)
     }

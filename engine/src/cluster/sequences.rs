@@ -159,12 +159,20 @@ impl KeyAlignment {
     /// otherwise make the server's next inserts draw other keys than the others. Returns
     /// how many it set.
     pub(crate) async fn run(mut self) -> Result<usize, BackendError> {
-        // Both at once: this runs while the writers wait.
-        let (want, have) = tokio::join!(
+        let want = self.source_positions().await?;
+        self.run_with(want).await
+    }
+
+    /// Runs the query once on both sessions, discarding the answers: a new session's
+    /// first catalog query loads the server's catalog caches (about a millisecond on
+    /// PostgreSQL, more under load), which a switch-over's writers would otherwise wait
+    /// for.
+    pub(crate) async fn warm(&mut self) -> Result<(), BackendError> {
+        let (from, to) = tokio::join!(
             generator_positions(&mut *self.from, &self.query),
             generator_positions(&mut *self.to, &self.query)
         );
-        self.set(want?, have?).await
+        from.and(to).map(drop)
     }
 
     /// Where the source's generators stand: read once no write can move them (the
@@ -214,23 +222,12 @@ impl super::Cluster {
         let Some(query) = self.dialect().key_generators() else {
             return Ok(None);
         };
-        let mut from = source.open_session().await?;
-        let mut to = target.open_session().await?;
-        // Once ahead, discarded: a new session's first catalog query loads the server's
-        // catalog caches (about a millisecond on PostgreSQL, more under load), which the
-        // writers would otherwise wait for.
-        let (warm_from, warm_to) = tokio::join!(
-            generator_positions(&mut *from, &query),
-            generator_positions(&mut *to, &query)
-        );
-        warm_from?;
-        warm_to?;
         Ok(Some(KeyAlignment {
             query,
             source: source.name().to_string(),
             target: target.name().to_string(),
-            from,
-            to,
+            from: source.open_session().await?,
+            to: target.open_session().await?,
         }))
     }
 

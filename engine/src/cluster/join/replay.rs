@@ -157,6 +157,12 @@ impl Cluster {
                 .map_err(|e| format!("connecting to set its key generators: {e}"))?,
             None => None,
         };
+        if let Some(alignment) = alignment.as_mut() {
+            alignment
+                .warm()
+                .await
+                .map_err(|e| format!("reading key generators: {e}"))?;
+        }
         self.close_in(&*backend, &mut applied_lsn, &mut applied, job, cancellable)
             .await?;
         // Switch-over: no write can be in flight or start while the writers are quiesced.
@@ -189,9 +195,12 @@ impl Cluster {
             applied += parts.records;
             parts.replay = t.elapsed();
             let t = std::time::Instant::now();
-            if let (Some(alignment), Some(want)) = (alignment, want) {
-                let set = async { alignment.run_with(want?).await };
-                set.await
+            if let Some((alignment, want)) = alignment.zip(want) {
+                let want =
+                    want.map_err(|e| format!("reading an active member's key generators: {e}"))?;
+                alignment
+                    .run_with(want)
+                    .await
                     .map_err(|e| format!("setting its key generators: {e}"))?;
             }
             parts.align = t.elapsed();
