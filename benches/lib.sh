@@ -66,9 +66,10 @@ start_mariadb() { # name -> port (a throwaway MariaDB with an empty database sbt
   echo "$port"
 }
 
-# --- Mediators under measurement (benches/proxy_cpu.sh, benches/keyed_peers.sh); the
-# caller sets MDBD (the binary), HZ=$(getconf CLK_TCK) for cpu_ticks, and may set
-# CLIENT_THREADS and DURABILITY for mdbd.
+# --- Mediators under measurement (benches/proxy_cpu.sh, benches/keyed_peers.sh,
+# benches/log_store.sh); the caller sets MDBD (the binary), HZ=$(getconf CLK_TCK) for
+# cpu_ticks, and may set CLIENT_THREADS, DURABILITY and LOG_EXTRA (more `[log]` lines, e.g.
+# a store and its `[log.jetstream]` table) for mdbd.
 proc_tree() { echo "$1"; local c; for c in $(pgrep -P "$1"); do proc_tree "$c"; done; }
 cpu_ticks() { # pid -> utime+stime+cutime+cstime ticks of the process and its live descendants
   local p t sum=0
@@ -92,6 +93,7 @@ ${CLIENT_THREADS:+client_threads = $CLIENT_THREADS}
 
 [log]
 durability = "${DURABILITY:-fsync}"
+${LOG_EXTRA:-}
 
 [[listener]]
 protocol = "$proto"
@@ -165,4 +167,30 @@ EOF
     sleep 0.1
   done
   echo "pgpool did not start:" >&2; cat "$dir/pgpool.log" >&2; exit 1
+}
+
+start_nats() { # name nodes -> client URLs as a TOML list in $nats_urls, once every node listens
+  # Throwaway nats-server nodes with JetStream (never on 4222), routed as one cluster when
+  # there are several.
+  local name=$1 n=$2 i j cports=() rports=() routes conf
+  for ((i = 0; i < n; i++)); do cports+=("$(free_port)"); rports+=("$(free_port)"); done
+  for ((i = 0; i < n; i++)); do
+    mkdir -p "$root/$name/n$i"
+    conf=$root/$name/n$i.conf
+    printf 'server_name: %s\nlisten: 127.0.0.1:%s\njetstream { store_dir: "%s" }\n' \
+      "$name-n$i" "${cports[$i]}" "$root/$name/n$i" >"$conf"
+    if [ "$n" -gt 1 ]; then
+      routes=""
+      for ((j = 0; j < n; j++)); do [ "$j" = "$i" ] || routes+="\"nats-route://127.0.0.1:${rports[$j]}\", "; done
+      printf 'cluster { name: %s, listen: 127.0.0.1:%s, routes: [%s] }\n' "$name" "${rports[$i]}" "${routes%, }" >>"$conf"
+    fi
+    nats-server -c "$conf" 2>"$root/$name/n$i.log" &
+    pids+=("$!")
+  done
+  nats_urls=""
+  for ((i = 0; i < n; i++)); do
+    for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"${cports[$i]}") 2>/dev/null && break; sleep 0.1; done
+    nats_urls+="\"nats://127.0.0.1:${cports[$i]}\", "
+  done
+  nats_urls="[${nats_urls%, }]"
 }

@@ -15,7 +15,6 @@ use mdbd_backends::postgres::{PgBackend, PgOptions};
 use mdbd_backends::sqlite::{SqliteBackend, SqliteOptions};
 use mdbd_engine::backend::Backend;
 use mdbd_engine::cluster::{Classifier, Cluster, DonorMode};
-use mdbd_engine::log::{DeltaLog, Durability, LogOptions};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -189,23 +188,7 @@ async fn serve(config: Config, file: std::path::PathBuf) -> anyhow::Result<()> {
     let admin_tokens = config.admin_tokens()?;
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
-    let durability = match config.log.durability.as_str() {
-        "none" => Durability::None,
-        "interval" => Durability::Interval(
-            crate::config::parse_duration(&config.log.interval).map_err(anyhow::Error::msg)?,
-        ),
-        _ => Durability::Fsync,
-    };
-    let options = LogOptions {
-        durability,
-        compression_level: (config.log.compression_level > 0)
-            .then_some(config.log.compression_level),
-        retention_bytes: config.log.retention_bytes,
-        ..LogOptions::default()
-    };
-    let log_dir = config.server.data_dir.join("log");
-    let log = DeltaLog::open(&log_dir, options)
-        .with_context(|| format!("opening the delta log in {}", log_dir.display()))?;
+    let log = config.log.open(&config.server.data_dir)?;
     let cluster = Cluster::start_with(
         log,
         backends(&config)?,

@@ -6,12 +6,16 @@
 mod backend;
 mod duration;
 mod limits;
+mod log;
 mod security;
 
 pub use security::{Account, Accounts, AdminTokens, Method, SslMode, User};
 
 pub use backend::{BackendConfig, Kind};
 pub use duration::parse_duration;
+pub use log::Log;
+#[cfg(test)]
+use log::LogStore;
 
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -129,27 +133,6 @@ impl Default for Server {
             tcp_keepalive: "60s".into(),
             lock_wait_timeout: "5s".into(),
             backend_lock_timeout: "1s".into(),
-        }
-    }
-}
-
-/// `[log]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Log {
-    pub durability: String,
-    pub interval: String,
-    pub compression_level: i32,
-    pub retention_bytes: Option<u64>,
-}
-
-impl Default for Log {
-    fn default() -> Self {
-        Log {
-            durability: "fsync".into(),
-            interval: "100ms".into(),
-            compression_level: 1,
-            retention_bytes: None,
         }
     }
 }
@@ -348,37 +331,19 @@ impl Config {
             ("tcp_keepalive", &self.server.tcp_keepalive),
             ("lock_wait_timeout", &self.server.lock_wait_timeout),
             ("backend_lock_timeout", &self.server.backend_lock_timeout),
-            ("interval", &self.log.interval),
             ("interval", &self.health.interval),
             ("timeout", &self.health.timeout),
         ] {
             parse_duration(value).map_err(|e| err(key, format!("{key} = {value:?}: {e}")))?;
         }
         self.validate_limits(&err)?;
-        if !matches!(self.log.durability.as_str(), "fsync" | "interval" | "none") {
-            return Err(err(
-                "durability",
-                format!(
-                    "durability = {:?}: use \"fsync\", \"interval\" or \"none\"",
-                    self.log.durability
-                ),
-            ));
-        }
+        self.log.validate(&err)?;
         if let Err(e) = self
             .join
             .donor_mode
             .parse::<mdbd_engine::cluster::DonorMode>()
         {
             return Err(err("donor_mode", format!("donor_mode: {e}")));
-        }
-        if !(0..=22).contains(&self.log.compression_level) {
-            return Err(err(
-                "compression_level",
-                format!(
-                    "compression_level = {}: use 0 (off) to 22",
-                    self.log.compression_level
-                ),
-            ));
         }
         self.validate_security(&err)?;
         if self.backends.is_empty() {

@@ -121,3 +121,31 @@ fn consistency_is_serial_by_default_keyed_on_request_and_nothing_else() {
         parse(&GOOD.replace("[server]\n", "[server]\nlock_wait_timeout = \"0s\"\n")).unwrap_err();
     assert!(e.to_string().contains("lock_wait_timeout"), "{e}");
 }
+
+#[test]
+fn the_log_on_jetstream_is_configured_and_checked() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.log.store, LogStore::Sled);
+    let js = format!(
+        "{GOOD}\n[log]\nstore = \"jetstream\"\n\n[log.jetstream]\nservers = [\"nats://10.0.0.1:4222\", \"nats://10.0.0.2:4222\"]\nname = \"orders\"\nreplicas = 3\n"
+    );
+    let c = parse(&js).unwrap();
+    assert_eq!(c.log.store, LogStore::Jetstream);
+    assert_eq!(c.log.jetstream.servers.len(), 2);
+    assert_eq!(
+        (c.log.jetstream.name.as_str(), c.log.jetstream.replicas),
+        ("orders", 3)
+    );
+    let e = parse(&js.replace("\"orders\"", "\"or.ders\"")).unwrap_err();
+    assert!(e.to_string().contains("log name \"or.ders\""), "{e}");
+    let e = parse(&js.replace("replicas = 3", "replicas = 7")).unwrap_err();
+    assert!(e.to_string().contains("replicas = 7"), "{e}");
+    let e = parse(&js.replace("store = \"jetstream\"", "store = \"s3\"")).unwrap_err();
+    assert!(e.to_string().contains("unknown variant `s3`"), "{e}");
+    let e = parse(&js.replace(
+        "servers = [\"nats://10.0.0.1:4222\", \"nats://10.0.0.2:4222\"]",
+        "servers = []",
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("at least one nats://"), "{e}");
+}

@@ -1,5 +1,6 @@
-//! Where frames and metadata live: a small trait, so the log can later sit on a replicated
-//! store for a highly available daemon, and its embedded default on sled.
+//! Where frames and metadata live: a small trait, so the log can sit on a replicated store
+//! for a highly available daemon (the `mdbd-jetstream` crate: NATS JetStream), and its
+//! embedded default on sled.
 //!
 //! Like raft-engine's `PipeLog`, each method states what is durable when it returns. The
 //! log builds its guarantees from exactly these promises: it acknowledges an append only
@@ -63,6 +64,10 @@ pub enum StorageError {
     /// The store is being reopened after a failed write, or could not be reopened.
     #[error("the store is unavailable: {reason}")]
     Unavailable { reason: String, disk_full: bool },
+    /// A store reached over the network (NATS JetStream) refused a request, did not
+    /// answer within its timeout, or answered with something that is not the log's.
+    #[error("{store}: {reason}")]
+    Remote { store: &'static str, reason: String },
 }
 
 impl StorageError {

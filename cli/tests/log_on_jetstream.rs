@@ -1,0 +1,51 @@
+//! The daemon with its delta log on NATS JetStream (`[log] store = "jetstream"`): what a
+//! detached backend misses is kept off this machine's disk, survives a SIGKILL of the
+//! daemon, and replays into the backend when it joins again.
+
+mod common;
+
+use common::join::{converged, ended, request_join, wait_join, wait_state};
+use common::{admin, free_port, psql, start, stop, Three, NAMES};
+use mdbd_testkit::NatsCluster;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_rejoins_from_the_jetstream_log_after_the_daemon_was_killed() {
+    let nats = NatsCluster::single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let three = Three::sqlite(dir.path());
+    let (port, admin_port) = (free_port(), free_port());
+    let extra = format!(
+        "\n[log]\nstore = \"jetstream\"\n\n[log.jetstream]\nservers = [\"{}\"]\nname = \"daemon\"\n",
+        nats.urls()[0]
+    );
+    let cfg = three.config_of(dir.path(), port, admin_port, &NAMES, &extra);
+    let mut daemon = start(&cfg, port);
+    let (ok, out) = psql(port, "CREATE TABLE t (id int4 PRIMARY KEY, note text)");
+    assert!(ok, "{out}");
+    let (status, body) = admin(admin_port, "POST", "/v1/backends/b/detach");
+    assert_eq!(status, 200, "{body}");
+    wait_state(admin_port, 1, "detached");
+    let inserts: Vec<String> = (0..50)
+        .map(|i| format!("INSERT INTO t VALUES ({i}, 'row {i}');"))
+        .collect();
+    let (ok, out) = psql(port, &inserts.join(" "));
+    assert!(ok, "{out}");
+    // A crash of the daemon: nothing of the log is on this machine's disk.
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    assert!(
+        !dir.path().join("data/log").exists(),
+        "a sled log was created beside the JetStream one"
+    );
+    let daemon = start(&cfg, port);
+    // The member states live in the JetStream bucket too.
+    wait_state(admin_port, 1, "detached");
+    let id = request_join(admin_port, "b", "");
+    let j = wait_join(admin_port, id, ended);
+    assert_eq!(j["phase"], "finished", "{j}");
+    assert_eq!(j["delta_only"], true, "took a snapshot: {j}");
+    let (ok, out) = psql(port, "SELECT count(*), sum(id) FROM t");
+    assert!(ok && out.contains("50") && out.contains("1225"), "{out}");
+    stop(daemon);
+    converged(&three, &[0, 1, 2]).await;
+}

@@ -1,0 +1,611 @@
+//! [`JetStreamStorage`]: the log's frames as messages of one stream, its metadata in a
+//! key-value bucket, read through an in-memory index (`index.rs`).
+
+use crate::bridge::{remote, Bridge};
+use crate::index::Index;
+use crate::names::{self, Entry};
+use async_nats::jetstream::{self, kv, stream};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use futures_util::TryStreamExt;
+use mdbd_engine::log::{FrameIter, FrameKey, LogStorage, StorageError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How [`JetStreamStorage::open`] reaches the log (`[log.jetstream]` in the daemon's config).
+#[derive(Clone, Debug)]
+pub struct JetStreamOptions {
+    /// NATS servers, `nats://host:port`; the client moves between them as they fail.
+    pub servers: Vec<String>,
+    /// The log's name: stream `MDBD_LOG_<name>`, bucket `mdbd_meta_<name>`. Every mdbd
+    /// node of one cluster uses the same name; clusters sharing NATS use different ones.
+    pub name: String,
+    /// Copies JetStream keeps of the stream and the bucket when it creates them (1, or 3
+    /// on a 3-node NATS cluster: an append is then acknowledged once a majority has it).
+    pub replicas: usize,
+    /// How long one request may take, retries included, before the store reports the
+    /// log unreachable. JetStream takes 4 to 9 s to elect a new leader for a stream whose
+    /// leader's node was lost; requests are retried meanwhile. Default 15 s.
+    pub timeout: Duration,
+    /// How long opening keeps trying while the NATS cluster elects its leaders.
+    pub open_timeout: Duration,
+}
+
+impl Default for JetStreamOptions {
+    fn default() -> Self {
+        JetStreamOptions {
+            servers: vec!["nats://127.0.0.1:4222".into()],
+            name: "mdbd".into(),
+            replicas: 1,
+            timeout: Duration::from_secs(15),
+            open_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Room left in a message for its headers: a frame may be at most the server's
+/// `max_payload` minus this.
+const HEADER_ROOM: usize = 4096;
+/// Messages read at once when the log is scanned or read in order.
+const READ_AHEAD: usize = 32;
+
+/// The delta log's storage on NATS JetStream. See the [crate docs](crate) for the layout
+/// and what each method's durability means here.
+pub struct JetStreamStorage {
+    bridge: Bridge,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    kv: kv::Store,
+    subject: String,
+    index: Mutex<Index>,
+    max_frame: usize,
+    next_put: AtomicU64,
+    timeout: Duration,
+}
+
+impl JetStreamStorage {
+    /// Connects, creates the stream and the bucket if they do not exist, and reads the
+    /// stream to build the index (deleting what a crash left that does not count).
+    pub fn open(options: &JetStreamOptions) -> Result<Self, StorageError> {
+        names::check_name(&options.name).map_err(remote)?;
+        if options.servers.is_empty() {
+            return Err(remote("no NATS server given"));
+        }
+        if !(1..=5).contains(&options.replicas) {
+            return Err(remote(format!(
+                "replicas = {} (JetStream keeps 1 to 5 copies)",
+                options.replicas
+            )));
+        }
+        let bridge = Bridge::new(options.timeout)?;
+        let opts = options.clone();
+        let (client, js, stream, kv) =
+            // The retries end at `open_timeout`, the last request's own timeout after.
+            bridge.run_for("opening the log", options.open_timeout + options.timeout, connect(opts))?;
+        let mut scanned = stream.clone();
+        let entries = bridge.run_for("reading the log", options.open_timeout * 4, async move {
+            scan(&mut scanned).await
+        })?;
+        let (index, garbage) = Index::rebuild(&entries);
+        let max_frame = client.server_info().max_payload.saturating_sub(HEADER_ROOM);
+        tracing::info!(
+            stream = %names::stream(&options.name),
+            messages = entries.len(),
+            frames = index.len(),
+            garbage = garbage.len(),
+            max_frame,
+            "opened the delta log on JetStream"
+        );
+        // A put numbered from the clock is unique across restarts without any state.
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let store = JetStreamStorage {
+            bridge,
+            js,
+            stream,
+            kv,
+            subject: names::subject(&options.name),
+            next_put: AtomicU64::new(clock.max(index.max_put + 1)),
+            index: Mutex::new(index),
+            max_frame,
+            timeout: options.timeout,
+        };
+        store.delete(garbage);
+        Ok(store)
+    }
+
+    /// The largest frame this store takes (the server's `max_payload`, less room for
+    /// headers): the daemon keeps its log's frame and part sizes below it.
+    pub fn max_frame_len(&self) -> usize {
+        self.max_frame
+    }
+
+    fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Deletes messages that no longer count. Best effort: what is left is found again as
+    /// garbage at the next open.
+    fn delete(&self, seqs: Vec<u64>) {
+        if seqs.is_empty() {
+            return;
+        }
+        let stream = self.stream.clone();
+        let n = seqs.len();
+        let deleted = self.bridge.run("deleting removed frames", async move {
+            for chunk in seqs.chunks(READ_AHEAD) {
+                let results = join_all(chunk.iter().map(|s| stream.delete_message(*s))).await;
+                for r in results {
+                    // Already gone (purged with the prefix it was in) is what was wanted.
+                    if let Err(e) = r {
+                        if !e.to_string().contains("no message found") {
+                            return Err(remote(e));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = deleted {
+            tracing::warn!(messages = n, error = %e, "left removed frames in the stream");
+        }
+    }
+
+    /// The frame in message `seq`, checked to be the one at `key`; `None` if the message
+    /// is gone (removed since the index was read).
+    fn fetch(&self, keys: Vec<(FrameKey, u64)>) -> Result<Vec<(FrameKey, Bytes)>, StorageError> {
+        let stream = self.stream.clone();
+        self.request("reading frames", move || {
+            let (stream, keys) = (stream.clone(), keys.clone());
+            async move {
+                let got = join_all(keys.iter().map(|(_, seq)| stream.get_raw_message(*seq))).await;
+                let mut out = Vec::with_capacity(keys.len());
+                for ((key, seq), r) in keys.into_iter().zip(got) {
+                    match r {
+                        Ok(msg) => {
+                            let entry = entry_of(&msg).map_err(Failure::Fatal)?;
+                            if !matches!(entry, Entry::Frame { key: k, .. } if k == key) {
+                                return Err(Failure::Fatal(remote(format!(
+                                    "message {seq} of the stream is not frame {}",
+                                    names::key_hex(key)
+                                ))));
+                            }
+                            out.push((key, msg.payload));
+                        }
+                        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+                        Err(e) => return Err(transient(format!("message {seq}: {e}"))),
+                    }
+                }
+                Ok(out)
+            }
+        })
+    }
+
+    /// Stores `messages` in this order and returns their sequences. A failure (a NATS
+    /// node failing over: no responders, a timeout) is retried, all of them again, for up
+    /// to the request timeout; a copy stored by a failed attempt is found as garbage at the
+    /// next open (a later message at the same key replaces it).
+    fn publish(&self, messages: Vec<(HeaderMap, Bytes)>) -> Result<Vec<u64>, StorageError> {
+        let (js, subject, timeout) = (self.js.clone(), self.subject.clone(), self.timeout);
+        self.bridge
+            .run_for("appending to the log", timeout * 2, async move {
+                retrying(timeout, || publish_all(&js, &subject, &messages)).await
+            })
+    }
+
+    /// One request (`attempt`, retried as [`retrying`] says) through the bridge.
+    fn request<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, Failure>> + Send,
+    {
+        let timeout = self.timeout;
+        self.bridge.run_for(what, timeout * 2, async move {
+            retrying(timeout, attempt).await
+        })
+    }
+}
+
+/// Sends `messages` one after the other on one connection, so the stream stores them in
+/// this order, and awaits their acknowledgements together.
+async fn publish_all(
+    js: &jetstream::Context,
+    subject: &str,
+    messages: &[(HeaderMap, Bytes)],
+) -> Result<Vec<u64>, Failure> {
+    let mut acks = Vec::with_capacity(messages.len());
+    for (headers, payload) in messages {
+        let ack = js
+            .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
+            .await
+            .map_err(transient)?;
+        acks.push(ack);
+    }
+    let mut seqs = Vec::with_capacity(acks.len());
+    for ack in acks {
+        seqs.push(ack.await.map_err(transient)?.sequence);
+    }
+    Ok(seqs)
+}
+
+/// Why a request failed: worth another try (the NATS side failing over), or not (what
+/// came back is not the log's).
+enum Failure {
+    Transient(StorageError),
+    Fatal(StorageError),
+}
+
+fn transient(e: impl std::fmt::Display) -> Failure {
+    Failure::Transient(remote(e))
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `limit` has passed since the first
+/// try (then its last error). JetStream answers nothing, or "no responders", while a
+/// stream elects a new leader after a node is lost: a few seconds at most.
+async fn retrying<T, F, Fut>(limit: Duration, mut attempt: F) -> Result<T, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let started = Instant::now();
+    let mut failures = 0u32;
+    loop {
+        match attempt().await {
+            Ok(v) => {
+                if failures > 0 {
+                    tracing::info!(failures, after = ?started.elapsed(), "JetStream answers again");
+                }
+                return Ok(v);
+            }
+            Err(Failure::Transient(e)) if started.elapsed() < limit => {
+                if failures == 0 {
+                    tracing::warn!(error = %e, "JetStream request failed; retrying");
+                }
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(5)))).await;
+            }
+            Err(Failure::Transient(e) | Failure::Fatal(e)) => return Err(e),
+        }
+    }
+}
+
+fn header(msg: &jetstream::message::StreamMessage, name: &str) -> Option<String> {
+    msg.headers.get(name).map(|v| v.as_str().to_string())
+}
+
+fn entry_of(msg: &jetstream::message::StreamMessage) -> Result<Entry, StorageError> {
+    names::parse_entry(
+        header(msg, names::KIND).as_deref(),
+        header(msg, names::KEY).as_deref(),
+        header(msg, names::PUT).as_deref(),
+        &msg.payload,
+    )
+    .map_err(|e| remote(format!("message {} of the stream: {e}", msg.sequence)))
+}
+
+async fn connect(
+    options: JetStreamOptions,
+) -> Result<
+    (
+        async_nats::Client,
+        jetstream::Context,
+        stream::Stream,
+        kv::Store,
+    ),
+    StorageError,
+> {
+    let addrs = options
+        .servers
+        .iter()
+        .map(|s| {
+            s.parse::<async_nats::ServerAddr>()
+                .map_err(|e| remote(format!("server {s:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = async_nats::ConnectOptions::new()
+        .name("mdbd")
+        .connection_timeout(options.timeout)
+        .request_timeout(Some(options.timeout))
+        .connect(addrs)
+        .await
+        .map_err(|e| remote(format!("connecting to {}: {e}", options.servers.join(", "))))?;
+    let mut js = jetstream::new(client.clone());
+    js.set_timeout(options.timeout);
+    let started = Instant::now();
+    // A NATS cluster just started elects its meta leader first: until then stream
+    // requests fail, and opening retries.
+    let stream = loop {
+        let config = stream::Config {
+            name: names::stream(&options.name),
+            subjects: vec![names::subject(&options.name)],
+            storage: stream::StorageType::File,
+            num_replicas: options.replicas,
+            ..Default::default()
+        };
+        match js.get_or_create_stream(config).await {
+            Ok(s) => break s,
+            Err(e) if started.elapsed() < options.open_timeout => {
+                tracing::debug!(error = %e, "the log's stream is not available yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(remote(format!("creating the log's stream: {e}"))),
+        }
+    };
+    if stream.cached_info().config.num_replicas != options.replicas {
+        tracing::warn!(
+            stream = %names::stream(&options.name),
+            has = stream.cached_info().config.num_replicas,
+            configured = options.replicas,
+            "the log's stream exists with another number of replicas; it is used as it is"
+        );
+    }
+    let bucket = names::bucket(&options.name);
+    let kv = loop {
+        // The bucket's stream is made here with the settings `create_key_value` uses:
+        // that call first reads the account's limits, whose answer from a 2.9 server the
+        // client cannot parse.
+        let config = stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            storage: stream::StorageType::File,
+            num_replicas: options.replicas,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        };
+        let found = match js.get_or_create_stream(config).await {
+            Ok(_) => js
+                .get_key_value(bucket.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match found {
+            Ok(kv) => break kv,
+            Err(e) if started.elapsed() < options.open_timeout => {
+                tracing::debug!(error = %e, "the log's bucket is not available yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(remote(format!("creating the log's bucket: {e}"))),
+        }
+    };
+    Ok((client, js, stream, kv))
+}
+
+/// Every message of the stream, in sequence order.
+async fn scan(stream: &mut stream::Stream) -> Result<Vec<(u64, Entry)>, StorageError> {
+    let state = stream.info().await.map_err(remote)?.state.clone();
+    let mut entries = Vec::new();
+    if state.messages == 0 {
+        return Ok(entries);
+    }
+    let seqs: Vec<u64> = (state.first_sequence..=state.last_sequence).collect();
+    for chunk in seqs.chunks(READ_AHEAD) {
+        let got = join_all(chunk.iter().map(|s| stream.get_raw_message(*s))).await;
+        for (seq, r) in chunk.iter().zip(got) {
+            match r {
+                Ok(msg) => entries.push((*seq, entry_of(&msg)?)),
+                // Deleted: a gap in the sequence.
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+                Err(e) => return Err(remote(format!("message {seq}: {e}"))),
+            }
+        }
+    }
+    Ok(entries)
+}
+
+fn frame_headers(key: FrameKey, put: Option<u64>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(names::KIND, "frame");
+    h.insert(names::KEY, names::key_hex(key).as_str());
+    if let Some(p) = put {
+        h.insert(names::PUT, format!("{p:016x}").as_str());
+    }
+    h
+}
+
+impl LogStorage for JetStreamStorage {
+    fn put_frames(&self, frames: &[(FrameKey, Vec<u8>)]) -> Result<(), StorageError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        if let Some((key, f)) = frames.iter().find(|(_, f)| f.len() > self.max_frame) {
+            return Err(remote(format!(
+                "frame {} is {} bytes, more than the server's max_payload leaves room for ({})",
+                names::key_hex(*key),
+                f.len(),
+                self.max_frame
+            )));
+        }
+        // Several frames go in as one put: each names it, and a commit after them makes
+        // them count together (JetStream 2.9 has no atomic batch).
+        let put = (frames.len() > 1).then(|| self.next_put.fetch_add(1, Ordering::Relaxed));
+        let messages: Vec<(HeaderMap, Bytes)> = frames
+            .iter()
+            .map(|(k, f)| (frame_headers(*k, put), Bytes::copy_from_slice(f)))
+            .collect();
+        let mut seqs = self.publish(messages)?;
+        if let Some(p) = put {
+            // Only once every frame is acknowledged: a commit stored without one of its
+            // frames (lost in a leader change) would make a torn put count.
+            let mut h = HeaderMap::new();
+            h.insert(names::KIND, "commit");
+            h.insert(names::PUT, format!("{p:016x}").as_str());
+            seqs.extend(self.publish(vec![(h, Bytes::new())])?);
+        }
+        let garbage = {
+            let mut index = self.index();
+            if let (Some(p), Some(seq)) = (put, seqs.last()) {
+                index.commit(p, *seq);
+            }
+            let mut garbage = Vec::new();
+            for ((key, _), seq) in frames.iter().zip(&seqs) {
+                garbage.extend(index.insert(*key, *seq, put));
+            }
+            garbage
+        };
+        self.delete(garbage);
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        // Every put, removal and metadata write returned only once JetStream acknowledged
+        // it: there is nothing left to make durable here (see the crate docs).
+        Ok(())
+    }
+
+    fn get_frame(&self, key: FrameKey) -> Result<Option<Bytes>, StorageError> {
+        let Some(seq) = self.index().get(key) else {
+            return Ok(None);
+        };
+        Ok(self.fetch(vec![(key, seq)])?.pop().map(|(_, b)| b))
+    }
+
+    fn frame_at_or_before(&self, key: FrameKey) -> Result<Option<(FrameKey, Bytes)>, StorageError> {
+        let Some(found) = self.index().at_or_before(key) else {
+            return Ok(None);
+        };
+        Ok(self.fetch(vec![found])?.pop())
+    }
+
+    fn frames_from(&self, from: FrameKey) -> FrameIter<'_> {
+        Box::new(InOrder {
+            store: self,
+            todo: self.index().from(from).into(),
+            ready: VecDeque::new(),
+            failed: false,
+        })
+    }
+
+    fn remove_frames(&self, keys: &[FrameKey]) -> Result<(), StorageError> {
+        let mut index = self.index();
+        if let Some(floor) = index.purge_floor(keys) {
+            // A prefix of the stream (the usual truncation): one purge, atomic by itself.
+            let stream = self.stream.clone();
+            self.request("removing frames", move || {
+                let stream = stream.clone();
+                async move {
+                    stream.purge().sequence(floor).await.map_err(transient)?;
+                    Ok(())
+                }
+            })?;
+            index.remove(keys);
+            return Ok(());
+        }
+        let live: Vec<FrameKey> = keys
+            .iter()
+            .filter(|k| index.get(**k).is_some())
+            .copied()
+            .collect();
+        let mut garbage = Vec::new();
+        if live.len() > 1 {
+            // Several messages cannot be deleted at once: a removal message says which
+            // frames went, and counts from the moment it is stored.
+            let mut h = HeaderMap::new();
+            h.insert(names::KIND, "remove");
+            garbage.extend(self.publish(vec![(h, names::encode_keys(&live).into())])?);
+        }
+        let mut removed = index.remove(&live);
+        drop(index);
+        removed.append(&mut garbage);
+        self.delete(removed);
+        Ok(())
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let (kv, key) = (self.kv.clone(), names::meta_key(key));
+        self.request("reading metadata", move || {
+            let (kv, key) = (kv.clone(), key.clone());
+            async move { Ok(kv.get(key).await.map_err(transient)?.map(|b| b.to_vec())) }
+        })
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        let (kv, key) = (self.kv.clone(), names::meta_key(key));
+        let value = Bytes::copy_from_slice(value);
+        self.request("writing metadata", move || {
+            let (kv, key, value) = (kv.clone(), key.clone(), value.clone());
+            async move {
+                kv.put(key, value).await.map_err(transient)?;
+                Ok(())
+            }
+        })
+    }
+
+    fn remove_meta(&self, key: &str) -> Result<(), StorageError> {
+        let (kv, key) = (self.kv.clone(), names::meta_key(key));
+        self.request("removing metadata", move || {
+            let (kv, key) = (kv.clone(), key.clone());
+            async move {
+                kv.purge(key).await.map_err(transient)?;
+                Ok(())
+            }
+        })
+    }
+
+    fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let kv = self.kv.clone();
+        let prefix = prefix.to_string();
+        self.request("reading metadata", move || {
+            let (kv, prefix) = (kv.clone(), prefix.clone());
+            async move {
+                let keys: Vec<String> = kv
+                    .keys()
+                    .await
+                    .map_err(transient)?
+                    .try_collect()
+                    .await
+                    .map_err(transient)?;
+                let mut out = Vec::new();
+                for stored in keys {
+                    let key = names::parse_meta_key(&stored).ok_or_else(|| {
+                        Failure::Fatal(remote(format!("bucket key {stored:?} is not the log's")))
+                    })?;
+                    if !key.starts_with(&prefix) {
+                        continue;
+                    }
+                    if let Some(v) = kv.get(stored).await.map_err(transient)? {
+                        out.push((key, v.to_vec()));
+                    }
+                }
+                out.sort();
+                Ok(out)
+            }
+        })
+    }
+}
+
+/// [`LogStorage::frames_from`]: the index's keys at the call, read [`READ_AHEAD`] at a time.
+struct InOrder<'a> {
+    store: &'a JetStreamStorage,
+    todo: VecDeque<(FrameKey, u64)>,
+    ready: VecDeque<(FrameKey, Bytes)>,
+    failed: bool,
+}
+
+impl Iterator for InOrder<'_> {
+    type Item = Result<(FrameKey, Bytes), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.ready.is_empty() && !self.todo.is_empty() && !self.failed {
+            let n = READ_AHEAD.min(self.todo.len());
+            let batch: Vec<(FrameKey, u64)> = self.todo.drain(..n).collect();
+            match self.store.fetch(batch) {
+                Ok(frames) => self.ready.extend(frames),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.ready.pop_front().map(Ok)
+    }
+}
