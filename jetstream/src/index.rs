@@ -75,6 +75,7 @@ impl Index {
                         .entry(*put)
                         .or_insert(Commit { seq: *seq, live: 0 });
                 }
+                Entry::Claim => garbage.push(*seq),
                 Entry::Remove { keys } => {
                     let below: Vec<FrameKey> = keys
                         .iter()

@@ -16,6 +16,10 @@
 //!   usual truncation) is one purge.
 //! - **Metadata** (cursors, the retention watermark, the daemon's member states and join
 //!   records): the key-value bucket `mdbd_meta_<name>`, one key each.
+//! - **One writer**: every write names the sequence its stream must be at, so a store
+//!   opened later on the same log (a second daemon configured on it, a new leader) fences
+//!   the earlier one off with its claim: that one's next write fails with
+//!   `StorageError::Fenced` and it writes nothing more (`fence.rs`).
 //! - **Reading**: at open the stream is read once into an in-memory index, key -> message
 //!   sequence (`index.rs` says which messages count); frames are then fetched by sequence.
 //!
@@ -35,11 +39,13 @@
 //! - `index.rs`: the in-memory index and the rules of which message counts.
 //! - `names.rs`: stream, subject and bucket names; the pure codecs of headers, metadata
 //!   keys and removal lists (fuzzed).
+//! - `fence.rs`: writes conditional on the stream's last sequence, their retries.
 //! - `bridge.rs`: the synchronous trait over the asynchronous client.
 
 #![deny(unsafe_code)]
 
 mod bridge;
+mod fence;
 mod index;
 pub mod names;
 mod store;

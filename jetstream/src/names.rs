@@ -5,7 +5,8 @@
 
 use mdbd_engine::log::{FrameKey, Lsn};
 
-/// Header naming what a message of the log stream is (`frame`, `commit` or `remove`).
+/// Header naming what a message of the log stream is (`frame`, `commit`, `remove` or
+/// `claim`).
 pub const KIND: &str = "Mdbd-Kind";
 /// Header with a frame's key, 24 hex digits (LSN then part, big-endian).
 pub const KEY: &str = "Mdbd-Key";
@@ -125,6 +126,8 @@ pub enum Entry {
     Commit { put: u64 },
     /// Frames removed together: those stored before this message at these keys.
     Remove { keys: Vec<FrameKey> },
+    /// A writer's claim on the log when it opened it (see `fence.rs`); no content.
+    Claim,
 }
 
 /// Reads a message of the log stream from its headers and payload.
@@ -153,6 +156,7 @@ pub fn parse_entry(
         Some("remove") => Ok(Entry::Remove {
             keys: parse_keys(payload)?,
         }),
+        Some("claim") => Ok(Entry::Claim),
         Some(other) => Err(format!("unknown {KIND} {other:?}")),
         None => Err(format!("a message without {KIND}")),
     }

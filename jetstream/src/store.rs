@@ -2,6 +2,7 @@
 //! key-value bucket, read through an in-memory index (`index.rs`).
 
 use crate::bridge::{remote, Bridge};
+use crate::fence::{self, retrying, transient, Failure, Message, Writes};
 use crate::index::Index;
 use crate::names::{self, Entry};
 use async_nats::jetstream::{self, kv, stream};
@@ -59,12 +60,36 @@ pub struct JetStreamStorage {
     js: jetstream::Context,
     stream: stream::Stream,
     kv: kv::Store,
+    kv_stream: stream::Stream,
     subject: String,
+    bucket: String,
     index: Mutex<Index>,
+    writes: Mutex<WriteState>,
+    /// This store's writer id, the prefix of its messages' ids.
+    nonce: String,
     max_frame: usize,
     next_put: AtomicU64,
     timeout: Duration,
 }
+
+/// What this store knows of its writes to the log's stream and to the bucket (see
+/// `fence.rs`).
+struct WriteState {
+    log: Writes,
+    meta: Writes,
+    /// Set once another writer took over: every later write fails with this.
+    fenced: Option<String>,
+}
+
+/// Which stream a write goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Log,
+    Meta,
+}
+
+/// The bucket key a store writes its claim to; never a metadata key (those have no `.`).
+const WRITER_KEY: &str = "mdbd.writer";
 
 impl JetStreamStorage {
     /// Connects, creates the stream and the bucket if they do not exist, and reads the
@@ -82,24 +107,21 @@ impl JetStreamStorage {
         }
         let bridge = Bridge::new(options.timeout)?;
         let opts = options.clone();
-        let (client, js, stream, kv) =
-            // The retries end at `open_timeout`, the last request's own timeout after.
-            bridge.run_for("opening the log", options.open_timeout + options.timeout, connect(opts))?;
-        let mut scanned = stream.clone();
-        let entries = bridge.run_for("reading the log", options.open_timeout * 4, async move {
-            scan(&mut scanned).await
-        })?;
+        // The retries end at `open_timeout`, the last request's own timeout after.
+        let limit = options.open_timeout + options.timeout;
+        let (client, js, stream, kv, kv_stream) =
+            bridge.run_for("opening the log", limit, connect(opts))?;
+        let (mut scanned, mut kv_info) = (stream.clone(), kv_stream.clone());
+        let (entries, log_last, meta_last) =
+            bridge.run_for("reading the log", options.open_timeout * 4, async move {
+                let (entries, last) = scan(&mut scanned).await?;
+                let meta_last = kv_info.info().await.map_err(remote)?.state.last_sequence;
+                Ok((entries, last, meta_last))
+            })?;
         let (index, garbage) = Index::rebuild(&entries);
         let max_frame = client.server_info().max_payload.saturating_sub(HEADER_ROOM);
-        tracing::info!(
-            stream = %names::stream(&options.name),
-            messages = entries.len(),
-            frames = index.len(),
-            garbage = garbage.len(),
-            max_frame,
-            "opened the delta log on JetStream"
-        );
-        // A put numbered from the clock is unique across restarts without any state.
+        // A put numbered from the clock is unique across restarts without any state; so is
+        // the writer's id.
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -108,14 +130,59 @@ impl JetStreamStorage {
             js,
             stream,
             kv,
+            kv_stream,
             subject: names::subject(&options.name),
+            bucket: names::bucket(&options.name),
             next_put: AtomicU64::new(clock.max(index.max_put + 1)),
             index: Mutex::new(index),
+            writes: Mutex::new(WriteState {
+                log: Writes {
+                    last: log_last,
+                    next_id: 0,
+                    unsure: false,
+                },
+                meta: Writes {
+                    last: meta_last,
+                    next_id: 0,
+                    unsure: false,
+                },
+                fenced: None,
+            }),
+            nonce: format!("{clock:x}.{:x}", std::process::id()),
             max_frame,
             timeout: options.timeout,
         };
+        store.claim()?;
+        tracing::info!(
+            stream = %names::stream(&options.name),
+            messages = entries.len(),
+            frames = store.index().len(),
+            garbage = garbage.len(),
+            max_frame,
+            writer = %store.nonce,
+            "opened the delta log on JetStream"
+        );
         store.delete(garbage);
         Ok(store)
+    }
+
+    /// Writes this store's claim to the stream and the bucket: a writer that opened the
+    /// log before it (and is still running) has its next write refused.
+    fn claim(&self) -> Result<(), StorageError> {
+        let mut h = HeaderMap::new();
+        h.insert(names::KIND, "claim");
+        let seqs = self.publish(
+            Target::Log,
+            vec![(self.subject.clone(), h, self.nonce.clone().into())],
+        )?;
+        let meta = format!("$KV.{}.{WRITER_KEY}", self.bucket);
+        self.publish(
+            Target::Meta,
+            vec![(meta, HeaderMap::new(), self.nonce.clone().into())],
+        )?;
+        // The claim counts for its sequence alone: the message itself is not needed.
+        self.delete(seqs);
+        Ok(())
     }
 
     /// The largest frame this store takes (the server's `max_payload`, less room for
@@ -185,16 +252,59 @@ impl JetStreamStorage {
         })
     }
 
-    /// Stores `messages` in this order and returns their sequences. A failure (a NATS
-    /// node failing over: no responders, a timeout) is retried, all of them again, for up
-    /// to the request timeout; a copy stored by a failed attempt is found as garbage at the
-    /// next open (a later message at the same key replaces it).
-    fn publish(&self, messages: Vec<(HeaderMap, Bytes)>) -> Result<Vec<u64>, StorageError> {
-        let (js, subject, timeout) = (self.js.clone(), self.subject.clone(), self.timeout);
-        self.bridge
+    /// Stores `messages` in this order in `target`'s stream and returns their sequences,
+    /// each expecting the stream where this store's last write left it (see `fence.rs`).
+    /// A failure (a NATS node failing over: no responders, a timeout) is retried for up to
+    /// the request timeout with the same message ids; after one that still failed, the
+    /// next write first checks that whatever was stored meanwhile is this store's own.
+    fn publish(&self, target: Target, messages: Vec<Message>) -> Result<Vec<u64>, StorageError> {
+        let mut state = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = &state.fenced {
+            return Err(StorageError::Fenced {
+                reason: reason.clone(),
+            });
+        }
+        let (js, nonce, timeout) = (self.js.clone(), self.nonce.clone(), self.timeout);
+        let stream = match target {
+            Target::Log => self.stream.clone(),
+            Target::Meta => self.kv_stream.clone(),
+        };
+        let writes = match target {
+            Target::Log => &mut state.log,
+            Target::Meta => &mut state.meta,
+        };
+        let (last, first_id, unsure) = (writes.last, writes.next_id, writes.unsure);
+        writes.next_id += messages.len() as u64;
+        let result = self
+            .bridge
             .run_for("appending to the log", timeout * 2, async move {
-                retrying(timeout, || publish_all(&js, &subject, &messages)).await
-            })
+                let last = if unsure {
+                    retrying(timeout, || fence::resync(&stream, last, &nonce)).await?
+                } else {
+                    last
+                };
+                let seqs = retrying(timeout, || {
+                    fence::publish_all(&js, &messages, last, &nonce, first_id)
+                })
+                .await?;
+                Ok((last, seqs))
+            });
+        match result {
+            Ok((last, seqs)) => {
+                writes.last = seqs.iter().copied().max().unwrap_or(last).max(last);
+                writes.unsure = false;
+                Ok(seqs)
+            }
+            Err(StorageError::Fenced { reason }) => {
+                tracing::error!(%reason, "the delta log on JetStream is fenced off");
+                state.fenced = Some(reason.clone());
+                Err(StorageError::Fenced { reason })
+            }
+            Err(e) => {
+                writes.unsure = true;
+                Err(e)
+            }
+        }
     }
 
     /// One request (`attempt`, retried as [`retrying`] says) through the bridge.
@@ -208,69 +318,6 @@ impl JetStreamStorage {
         self.bridge.run_for(what, timeout * 2, async move {
             retrying(timeout, attempt).await
         })
-    }
-}
-
-/// Sends `messages` one after the other on one connection, so the stream stores them in
-/// this order, and awaits their acknowledgements together.
-async fn publish_all(
-    js: &jetstream::Context,
-    subject: &str,
-    messages: &[(HeaderMap, Bytes)],
-) -> Result<Vec<u64>, Failure> {
-    let mut acks = Vec::with_capacity(messages.len());
-    for (headers, payload) in messages {
-        let ack = js
-            .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
-            .await
-            .map_err(transient)?;
-        acks.push(ack);
-    }
-    let mut seqs = Vec::with_capacity(acks.len());
-    for ack in acks {
-        seqs.push(ack.await.map_err(transient)?.sequence);
-    }
-    Ok(seqs)
-}
-
-/// Why a request failed: worth another try (the NATS side failing over), or not (what
-/// came back is not the log's).
-enum Failure {
-    Transient(StorageError),
-    Fatal(StorageError),
-}
-
-fn transient(e: impl std::fmt::Display) -> Failure {
-    Failure::Transient(remote(e))
-}
-
-/// Runs `attempt` until it succeeds, fails for good, or `limit` has passed since the first
-/// try (then its last error). JetStream answers nothing, or "no responders", while a
-/// stream elects a new leader after a node is lost: a few seconds at most.
-async fn retrying<T, F, Fut>(limit: Duration, mut attempt: F) -> Result<T, StorageError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Failure>>,
-{
-    let started = Instant::now();
-    let mut failures = 0u32;
-    loop {
-        match attempt().await {
-            Ok(v) => {
-                if failures > 0 {
-                    tracing::info!(failures, after = ?started.elapsed(), "JetStream answers again");
-                }
-                return Ok(v);
-            }
-            Err(Failure::Transient(e)) if started.elapsed() < limit => {
-                if failures == 0 {
-                    tracing::warn!(error = %e, "JetStream request failed; retrying");
-                }
-                failures += 1;
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(5)))).await;
-            }
-            Err(Failure::Transient(e) | Failure::Fatal(e)) => return Err(e),
-        }
     }
 }
 
@@ -288,17 +335,17 @@ fn entry_of(msg: &jetstream::message::StreamMessage) -> Result<Entry, StorageErr
     .map_err(|e| remote(format!("message {} of the stream: {e}", msg.sequence)))
 }
 
-async fn connect(
-    options: JetStreamOptions,
-) -> Result<
-    (
-        async_nats::Client,
-        jetstream::Context,
-        stream::Stream,
-        kv::Store,
-    ),
-    StorageError,
-> {
+/// What opening connects to: the client, its JetStream context, the log's stream, the
+/// bucket and the bucket's stream.
+type Opened = (
+    async_nats::Client,
+    jetstream::Context,
+    stream::Stream,
+    kv::Store,
+    stream::Stream,
+);
+
+async fn connect(options: JetStreamOptions) -> Result<Opened, StorageError> {
     let addrs = options
         .servers
         .iter()
@@ -345,7 +392,7 @@ async fn connect(
         );
     }
     let bucket = names::bucket(&options.name);
-    let kv = loop {
+    let (kv, kv_stream) = loop {
         // The bucket's stream is made here with the settings `create_key_value` uses:
         // that call first reads the account's limits, whose answer from a 2.9 server the
         // client cannot parse.
@@ -362,14 +409,15 @@ async fn connect(
             ..Default::default()
         };
         let found = match js.get_or_create_stream(config).await {
-            Ok(_) => js
+            Ok(kv_stream) => js
                 .get_key_value(bucket.clone())
                 .await
+                .map(|kv| (kv, kv_stream))
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match found {
-            Ok(kv) => break kv,
+            Ok(found) => break found,
             Err(e) if started.elapsed() < options.open_timeout => {
                 tracing::debug!(error = %e, "the log's bucket is not available yet");
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -377,15 +425,15 @@ async fn connect(
             Err(e) => return Err(remote(format!("creating the log's bucket: {e}"))),
         }
     };
-    Ok((client, js, stream, kv))
+    Ok((client, js, stream, kv, kv_stream))
 }
 
-/// Every message of the stream, in sequence order.
-async fn scan(stream: &mut stream::Stream) -> Result<Vec<(u64, Entry)>, StorageError> {
+/// Every message of the stream, in sequence order, and the stream's last sequence.
+async fn scan(stream: &mut stream::Stream) -> Result<(Vec<(u64, Entry)>, u64), StorageError> {
     let state = stream.info().await.map_err(remote)?.state.clone();
     let mut entries = Vec::new();
     if state.messages == 0 {
-        return Ok(entries);
+        return Ok((entries, state.last_sequence));
     }
     let seqs: Vec<u64> = (state.first_sequence..=state.last_sequence).collect();
     for chunk in seqs.chunks(READ_AHEAD) {
@@ -399,7 +447,7 @@ async fn scan(stream: &mut stream::Stream) -> Result<Vec<(u64, Entry)>, StorageE
             }
         }
     }
-    Ok(entries)
+    Ok((entries, state.last_sequence))
 }
 
 fn frame_headers(key: FrameKey, put: Option<u64>) -> HeaderMap {
@@ -428,18 +476,21 @@ impl LogStorage for JetStreamStorage {
         // Several frames go in as one put: each names it, and a commit after them makes
         // them count together (JetStream 2.9 has no atomic batch).
         let put = (frames.len() > 1).then(|| self.next_put.fetch_add(1, Ordering::Relaxed));
-        let messages: Vec<(HeaderMap, Bytes)> = frames
+        let messages: Vec<Message> = frames
             .iter()
-            .map(|(k, f)| (frame_headers(*k, put), Bytes::copy_from_slice(f)))
+            .map(|(k, f)| {
+                let h = frame_headers(*k, put);
+                (self.subject.clone(), h, Bytes::copy_from_slice(f))
+            })
             .collect();
-        let mut seqs = self.publish(messages)?;
+        let mut seqs = self.publish(Target::Log, messages)?;
         if let Some(p) = put {
             // Only once every frame is acknowledged: a commit stored without one of its
             // frames (lost in a leader change) would make a torn put count.
             let mut h = HeaderMap::new();
             h.insert(names::KIND, "commit");
             h.insert(names::PUT, format!("{p:016x}").as_str());
-            seqs.extend(self.publish(vec![(h, Bytes::new())])?);
+            seqs.extend(self.publish(Target::Log, vec![(self.subject.clone(), h, Bytes::new())])?);
         }
         let garbage = {
             let mut index = self.index();
@@ -487,8 +538,23 @@ impl LogStorage for JetStreamStorage {
 
     fn remove_frames(&self, keys: &[FrameKey]) -> Result<(), StorageError> {
         let mut index = self.index();
-        if let Some(floor) = index.purge_floor(keys) {
-            // A prefix of the stream (the usual truncation): one purge, atomic by itself.
+        let live: Vec<FrameKey> = keys
+            .iter()
+            .filter(|k| index.get(**k).is_some())
+            .copied()
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        // A removal message first: it says which frames went, counts from the moment it
+        // is stored (several messages cannot be deleted at once), and is fenced like every
+        // write, so that a writer that was replaced removes nothing.
+        let mut h = HeaderMap::new();
+        h.insert(names::KIND, "remove");
+        let payload = names::encode_keys(&live).into();
+        let mut garbage = self.publish(Target::Log, vec![(self.subject.clone(), h, payload)])?;
+        if let Some(floor) = index.purge_floor(&live) {
+            // A prefix of the stream (the usual truncation): one purge.
             let stream = self.stream.clone();
             self.request("removing frames", move || {
                 let stream = stream.clone();
@@ -497,26 +563,12 @@ impl LogStorage for JetStreamStorage {
                     Ok(())
                 }
             })?;
-            index.remove(keys);
-            return Ok(());
+            index.remove(&live);
+        } else {
+            garbage.extend(index.remove(&live));
         }
-        let live: Vec<FrameKey> = keys
-            .iter()
-            .filter(|k| index.get(**k).is_some())
-            .copied()
-            .collect();
-        let mut garbage = Vec::new();
-        if live.len() > 1 {
-            // Several messages cannot be deleted at once: a removal message says which
-            // frames went, and counts from the moment it is stored.
-            let mut h = HeaderMap::new();
-            h.insert(names::KIND, "remove");
-            garbage.extend(self.publish(vec![(h, names::encode_keys(&live).into())])?);
-        }
-        let mut removed = index.remove(&live);
         drop(index);
-        removed.append(&mut garbage);
-        self.delete(removed);
+        self.delete(garbage);
         Ok(())
     }
 
@@ -529,26 +581,20 @@ impl LogStorage for JetStreamStorage {
     }
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        let (kv, key) = (self.kv.clone(), names::meta_key(key));
+        let subject = format!("$KV.{}.{}", self.bucket, names::meta_key(key));
         let value = Bytes::copy_from_slice(value);
-        self.request("writing metadata", move || {
-            let (kv, key, value) = (kv.clone(), key.clone(), value.clone());
-            async move {
-                kv.put(key, value).await.map_err(transient)?;
-                Ok(())
-            }
-        })
+        self.publish(Target::Meta, vec![(subject, HeaderMap::new(), value)])?;
+        Ok(())
     }
 
     fn remove_meta(&self, key: &str) -> Result<(), StorageError> {
-        let (kv, key) = (self.kv.clone(), names::meta_key(key));
-        self.request("removing metadata", move || {
-            let (kv, key) = (kv.clone(), key.clone());
-            async move {
-                kv.purge(key).await.map_err(transient)?;
-                Ok(())
-            }
-        })
+        // What `kv::Store::purge` sends: the key's history goes, `get` finds nothing.
+        let subject = format!("$KV.{}.{}", self.bucket, names::meta_key(key));
+        let mut h = HeaderMap::new();
+        h.insert("KV-Operation", "PURGE");
+        h.insert("Nats-Rollup", "sub");
+        self.publish(Target::Meta, vec![(subject, h, Bytes::new())])?;
+        Ok(())
     }
 
     fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
@@ -566,6 +612,9 @@ impl LogStorage for JetStreamStorage {
                     .map_err(transient)?;
                 let mut out = Vec::new();
                 for stored in keys {
+                    if stored == WRITER_KEY {
+                        continue;
+                    }
                     let key = names::parse_meta_key(&stored).ok_or_else(|| {
                         Failure::Fatal(remote(format!("bucket key {stored:?} is not the log's")))
                     })?;

@@ -1,6 +1,7 @@
 //! The `LogStorage` contract on JetStream, against throwaway `nats-server`s: what a put,
 //! a removal and a metadata write leave after the store is opened again; a put cut short;
-//! the delta log itself on JetStream; one node of three lost under appends.
+//! a second writer fencing the first off; the delta log itself on JetStream; one node of
+//! three lost under appends.
 
 use bytes::Bytes;
 use mdbd_engine::log::{
@@ -155,6 +156,44 @@ fn the_frames_of_a_put_cut_short_before_its_commit_do_not_count() {
     drop(store);
     let store = JetStreamStorage::open(&options(&nats, 1)).unwrap();
     assert_eq!(all(&store).len(), 3);
+}
+
+#[test]
+fn a_second_store_on_the_same_log_fences_the_first_off() {
+    let nats = NatsCluster::single().unwrap();
+    let first = JetStreamStorage::open(&options(&nats, 1)).unwrap();
+    first.put_frames(&[(k(1, 0), frame(1))]).unwrap();
+    first.put_meta("cursor:b", b"1").unwrap();
+    // A second daemon on the same log (or a new leader): from its open on, the first one
+    // writes nothing, frames, removals or metadata.
+    let second = JetStreamStorage::open(&options(&nats, 1)).unwrap();
+    let refused = first.put_frames(&[(k(2, 0), frame(666))]).unwrap_err();
+    assert!(
+        matches!(refused, StorageError::Fenced { .. }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("another writer"), "{refused}");
+    assert!(matches!(
+        first.put_meta("cursor:b", b"666"),
+        Err(StorageError::Fenced { .. })
+    ));
+    assert!(matches!(
+        first.remove_frames(&[k(1, 0)]),
+        Err(StorageError::Fenced { .. })
+    ));
+    second.put_frames(&[(k(2, 0), frame(2))]).unwrap();
+    second.put_meta("cursor:b", b"2").unwrap();
+    drop((first, second));
+    let third = JetStreamStorage::open(&options(&nats, 1)).unwrap();
+    let got = all(&third);
+    assert_eq!(got.len(), 2);
+    assert_eq!(&got[1].1[..], &frame(2)[..]);
+    assert_eq!(third.get_meta("cursor:b").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(
+        third.scan_meta("").unwrap().len(),
+        1,
+        "the writer's claim is no metadata"
+    );
 }
 
 fn record(n: u64) -> Record {

@@ -68,6 +68,10 @@ pub enum StorageError {
     /// answer within its timeout, or answered with something that is not the log's.
     #[error("{store}: {reason}")]
     Remote { store: &'static str, reason: String },
+    /// Another writer took the store over (a second daemon opened the same replicated log,
+    /// or this one was replaced as leader): this handle writes nothing more.
+    #[error("fenced off: {reason}")]
+    Fenced { reason: String },
 }
 
 impl StorageError {
