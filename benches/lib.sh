@@ -115,7 +115,8 @@ EOF
   RUST_LOG=warn "$MDBD" run --config "$conf" 2>"$root/$name.log" &
   mdbd_pid=$!
   pids+=("$mdbd_pid")
-  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; sleep 0.1; done
+  # Up to a minute: a log on a NATS cluster just started waits for its leaders.
+  for _ in $(seq 600); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return; kill -0 "$mdbd_pid" 2>/dev/null || break; sleep 0.1; done
   echo "mdbd $name did not start:" >&2; cat "$root/$name.log" >&2; exit 1
 }
 

@@ -103,7 +103,8 @@ enum Command {
         #[arg(long, default_value = "scram-sha-256")]
         method: String,
     },
-    /// Inspect a delta log directory (the daemon must not be running on it).
+    /// Inspect a delta log: a sled directory (the daemon must not be running on it), or
+    /// the log of a config (`--config`), wherever it is stored.
     #[command(subcommand)]
     Log(LogCommand),
 }
@@ -113,13 +114,22 @@ enum LogCommand {
     /// Check every frame and record; print counts, the LSN range and sizes. Exits with
     /// status 2 when the log is corrupt, naming the LSN of the corrupt frame.
     Verify {
-        /// The delta log directory.
-        dir: PathBuf,
+        /// The delta log directory (a sled log).
+        #[arg(required_unless_present = "config", conflicts_with = "config")]
+        dir: Option<PathBuf>,
+        /// The daemon's config: its log wherever `[log] store` says (a JetStream log is
+        /// read without disturbing the daemon writing it).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Print records in human-readable form.
     Dump {
-        /// The delta log directory.
-        dir: PathBuf,
+        /// The delta log directory (a sled log).
+        #[arg(required_unless_present = "config", conflicts_with = "config")]
+        dir: Option<PathBuf>,
+        /// The daemon's config: its log wherever `[log] store` says.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// First LSN to print (default: the first stored).
         #[arg(long)]
         from: Option<u64>,
@@ -168,10 +178,15 @@ fn main() -> ExitCode {
             config,
             admin,
         } => cmd::detach::run(&name, config.as_deref(), admin.as_deref()),
-        Command::Log(LogCommand::Verify { dir }) => cmd::log_verify::run(&dir),
-        Command::Log(LogCommand::Dump { dir, from, limit }) => {
-            cmd::log_dump::run(&dir, from, limit)
+        Command::Log(LogCommand::Verify { dir, config }) => {
+            cmd::log_verify::run(dir.as_deref(), config.as_deref())
         }
+        Command::Log(LogCommand::Dump {
+            dir,
+            config,
+            from,
+            limit,
+        }) => cmd::log_dump::run(dir.as_deref(), config.as_deref(), from, limit),
     };
     match result {
         Ok(code) => code,

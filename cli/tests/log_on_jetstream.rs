@@ -1,11 +1,12 @@
 //! The daemon with its delta log on NATS JetStream (`[log] store = "jetstream"`): what a
 //! detached backend misses is kept off this machine's disk, survives a SIGKILL of the
-//! daemon, and replays into the backend when it joins again.
+//! daemon, and replays into the backend when it joins again; `mdbd log verify --config`
+//! reads it beside the running daemon.
 
 mod common;
 
 use common::join::{converged, ended, request_join, wait_join, wait_state};
-use common::{admin, free_port, psql, start, stop, Three, NAMES};
+use common::{admin, free_port, mdbd, psql, start, stop, Three, NAMES};
 use mdbd_testkit::NatsCluster;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,6 +47,15 @@ async fn a_backend_rejoins_from_the_jetstream_log_after_the_daemon_was_killed() 
     assert_eq!(j["delta_only"], true, "took a snapshot: {j}");
     let (ok, out) = psql(port, "SELECT count(*), sum(id) FROM t");
     assert!(ok && out.contains("50") && out.contains("1225"), "{out}");
+    // An operator reads the log while the daemon writes it: the daemon is not fenced off.
+    let (ok, out) = mdbd(&["log", "verify", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("JetStream log \"daemon\"") && out.contains("status      OK"),
+        "{out}"
+    );
+    let (ok, out) = psql(port, "INSERT INTO t VALUES (50, 'after the verify')");
+    assert!(ok, "{out}");
     stop(daemon);
     converged(&three, &[0, 1, 2]).await;
 }

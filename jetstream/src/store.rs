@@ -79,6 +79,8 @@ struct WriteState {
     meta: Writes,
     /// Set once another writer took over: every later write fails with this.
     fenced: Option<String>,
+    /// Opened with [`JetStreamStorage::open_read_only`]: every write fails.
+    read_only: bool,
 }
 
 /// Which stream a write goes to.
@@ -95,6 +97,16 @@ impl JetStreamStorage {
     /// Connects, creates the stream and the bucket if they do not exist, and reads the
     /// stream to build the index (deleting what a crash left that does not count).
     pub fn open(options: &JetStreamOptions) -> Result<Self, StorageError> {
+        Self::open_as(options, true)
+    }
+
+    /// Opens the log to read it only (`mdbd log verify` and `dump` while a daemon runs on
+    /// it): no claim, so the writer is not fenced off, and every write of this handle fails.
+    pub fn open_read_only(options: &JetStreamOptions) -> Result<Self, StorageError> {
+        Self::open_as(options, false)
+    }
+
+    fn open_as(options: &JetStreamOptions, writer: bool) -> Result<Self, StorageError> {
         names::check_name(&options.name).map_err(remote)?;
         if options.servers.is_empty() {
             return Err(remote("no NATS server given"));
@@ -147,12 +159,15 @@ impl JetStreamStorage {
                     unsure: false,
                 },
                 fenced: None,
+                read_only: !writer,
             }),
             nonce: format!("{clock:x}.{:x}", std::process::id()),
             max_frame,
             timeout: options.timeout,
         };
-        store.claim()?;
+        if writer {
+            store.claim()?;
+        }
         tracing::info!(
             stream = %names::stream(&options.name),
             messages = entries.len(),
@@ -162,7 +177,9 @@ impl JetStreamStorage {
             writer = %store.nonce,
             "opened the delta log on JetStream"
         );
-        store.delete(garbage);
+        if writer {
+            store.delete(garbage);
+        }
         Ok(store)
     }
 
@@ -259,6 +276,9 @@ impl JetStreamStorage {
     /// next write first checks that whatever was stored meanwhile is this store's own.
     fn publish(&self, target: Target, messages: Vec<Message>) -> Result<Vec<u64>, StorageError> {
         let mut state = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        if state.read_only {
+            return Err(remote("the log was opened to be read only"));
+        }
         if let Some(reason) = &state.fenced {
             return Err(StorageError::Fenced {
                 reason: reason.clone(),

@@ -1,14 +1,19 @@
 //! `mdbd log dump DIR [--from LSN] [--limit N]`: print records in human-readable form.
 
-use super::open_existing;
+use super::open_for_inspection;
 use crate::format::record;
 use mdbd_engine::log::Lsn;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(dir: &Path, from: Option<u64>, limit: Option<u64>) -> anyhow::Result<ExitCode> {
-    let log = open_existing(dir)?;
+pub fn run(
+    dir: Option<&Path>,
+    config: Option<&Path>,
+    from: Option<u64>,
+    limit: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let (log, _) = open_for_inspection(dir, config)?;
     let from = from.map(Lsn).unwrap_or_else(|| log.first());
     let mut out = std::io::stdout().lock();
     let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));

@@ -1,7 +1,7 @@
 //! `mdbd log verify DIR`: open the log (which checks every frame's CRC, decodes every
 //! record and checks the LSN chain) and report what was found.
 
-use super::open_existing;
+use super::open_for_inspection;
 use crate::format::{bytes, ratio};
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,11 +9,11 @@ use std::process::ExitCode;
 /// Exit status when the log is corrupt.
 const CORRUPT: u8 = 2;
 
-pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
-    let log = open_existing(dir)?;
+pub fn run(dir: Option<&Path>, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (log, name) = open_for_inspection(dir, config)?;
     let report = log.recovery_report().clone();
     let cursors = log.cursors()?;
-    println!("delta log   {}", dir.display());
+    println!("delta log   {name}");
     let range = if report.end > report.first {
         format!("LSN {}..={}", report.first, report.end.get() - 1)
     } else {

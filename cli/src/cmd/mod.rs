@@ -32,6 +32,36 @@ pub fn open_existing(dir: &Path) -> anyhow::Result<DeltaLog> {
     })
 }
 
+/// The log `mdbd log verify` and `dump` read, and how to name it: the sled directory
+/// `dir`, or the log of the config file `config` (a sled one in its `data_dir`, a
+/// JetStream one read only).
+pub fn open_for_inspection(
+    dir: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<(DeltaLog, String)> {
+    match (dir, config) {
+        (Some(dir), _) => Ok((open_existing(dir)?, dir.display().to_string())),
+        (None, Some(file)) => {
+            let config = crate::config::Config::load(file)?;
+            match config.log.open_read_only()? {
+                Some(log) => Ok((
+                    log,
+                    format!(
+                        "JetStream log {:?} on {}",
+                        config.log.jetstream.name,
+                        config.log.jetstream.servers.join(", ")
+                    ),
+                )),
+                None => {
+                    let dir = config.server.data_dir.join("log");
+                    Ok((open_existing(&dir)?, dir.display().to_string()))
+                }
+            }
+        }
+        (None, None) => bail!("give a log directory or --config"),
+    }
+}
+
 /// Where the admin API is and its token: `--admin` wins, then the config file's
 /// `admin_listen`, then the default; the token from the config or `MDBD_ADMIN_TOKEN`.
 pub fn admin_target(

@@ -131,6 +131,30 @@ impl Log {
         })
     }
 
+    fn jetstream_options(&self) -> anyhow::Result<JetStreamOptions> {
+        let js = &self.jetstream;
+        Ok(JetStreamOptions {
+            servers: js.servers.clone(),
+            name: js.name.clone(),
+            replicas: js.replicas,
+            timeout: parse_duration(&js.timeout).map_err(anyhow::Error::msg)?,
+            open_timeout: parse_duration(&js.open_timeout).map_err(anyhow::Error::msg)?,
+        })
+    }
+
+    /// On JetStream, the log opened to be read only (`mdbd log verify --config`): the
+    /// daemon writing it is not disturbed. `None` for a sled log (its directory is read).
+    pub fn open_read_only(&self) -> anyhow::Result<Option<DeltaLog>> {
+        if self.store != LogStore::Jetstream {
+            return Ok(None);
+        }
+        let storage = JetStreamStorage::open_read_only(&self.jetstream_options()?)
+            .context("opening the delta log on JetStream")?;
+        let log = DeltaLog::open_with_storage(Arc::new(storage), LogOptions::default())
+            .context("reading the delta log on JetStream")?;
+        Ok(Some(log))
+    }
+
     /// Opens the log where `store` says: sled in `data_dir/log`, or JetStream.
     pub fn open(&self, data_dir: &Path) -> anyhow::Result<DeltaLog> {
         let mut options = self.options()?;
@@ -142,19 +166,13 @@ impl Log {
             }
             LogStore::Jetstream => {
                 let js = &self.jetstream;
-                let storage = JetStreamStorage::open(&JetStreamOptions {
-                    servers: js.servers.clone(),
-                    name: js.name.clone(),
-                    replicas: js.replicas,
-                    timeout: parse_duration(&js.timeout).map_err(anyhow::Error::msg)?,
-                    open_timeout: parse_duration(&js.open_timeout).map_err(anyhow::Error::msg)?,
-                })
-                .with_context(|| {
-                    format!(
-                        "opening the delta log on JetStream ({})",
-                        js.servers.join(", ")
-                    )
-                })?;
+                let storage =
+                    JetStreamStorage::open(&self.jetstream_options()?).with_context(|| {
+                        format!(
+                            "opening the delta log on JetStream ({})",
+                            js.servers.join(", ")
+                        )
+                    })?;
                 // Every frame must fit in one message: a batch closes at `batch_bytes` and
                 // may then hold one record of up to `part_bytes`, compressed or not
                 // (stored frames can be a little larger than their raw payload).
