@@ -6,7 +6,7 @@
 mod common;
 
 use common::join::{converged, ended, request_join, wait_join, wait_state};
-use common::{admin, free_port, mdbd, psql, start, stop, Three, NAMES};
+use common::{admin, admin_text, free_port, mdbd, psql, start, stop, Three, NAMES};
 use mdbd_testkit::NatsCluster;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,6 +56,11 @@ async fn a_backend_rejoins_from_the_jetstream_log_after_the_daemon_was_killed() 
     );
     let (ok, out) = psql(port, "INSERT INTO t VALUES (50, 'after the verify')");
     assert!(ok, "{out}");
+    let (status, metrics) = admin_text(admin_port, "GET", "/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    for line in ["mdbd_log_store_fenced 0", "mdbd_log_store_failures_total 0"] {
+        assert!(metrics.contains(line), "no {line:?} in:\n{metrics}");
+    }
     stop(daemon);
     converged(&three, &[0, 1, 2]).await;
 }

@@ -14,6 +14,7 @@ use async_nats::jetstream::{self};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use mdbd_engine::log::StorageError;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// One message to store: its subject, headers and payload.
@@ -28,6 +29,16 @@ pub(crate) enum Failure {
 
 pub(crate) fn transient(e: impl std::fmt::Display) -> Failure {
     Failure::Transient(remote(e))
+}
+
+/// Requests retried and requests failed for good, for [`StorageStats`]
+/// (`mdbd_log_store_*` metrics).
+///
+/// [`StorageStats`]: mdbd_engine::log::StorageStats
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub retried: AtomicU64,
+    pub failed: AtomicU64,
 }
 
 /// What the store knows of one stream it writes to.
@@ -78,7 +89,11 @@ pub(crate) async fn resync(
 /// Runs `attempt` until it succeeds, fails for good, or `limit` has passed since the first
 /// try (then its last error). JetStream answers nothing, or "no responders", while a
 /// stream elects a new leader after a node is lost: a few seconds at most.
-pub(crate) async fn retrying<T, F, Fut>(limit: Duration, mut attempt: F) -> Result<T, StorageError>
+pub(crate) async fn retrying<T, F, Fut>(
+    limit: Duration,
+    counters: &Counters,
+    mut attempt: F,
+) -> Result<T, StorageError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -98,9 +113,13 @@ where
                     tracing::warn!(error = %e, "JetStream request failed; retrying");
                 }
                 failures += 1;
+                counters.retried.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100 * u64::from(failures.min(5)))).await;
             }
-            Err(Failure::Transient(e) | Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Transient(e) | Failure::Fatal(e)) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! key-value bucket, read through an in-memory index (`index.rs`).
 
 use crate::bridge::{remote, Bridge};
-use crate::fence::{self, retrying, transient, Failure, Message, Writes};
+use crate::fence::{self, retrying, transient, Counters, Failure, Message, Writes};
 use crate::index::Index;
 use crate::names::{self, Entry};
 use async_nats::jetstream::{self, kv, stream};
@@ -10,10 +10,10 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use futures_util::TryStreamExt;
-use mdbd_engine::log::{FrameIter, FrameKey, LogStorage, StorageError};
+use mdbd_engine::log::{FrameIter, FrameKey, LogStorage, StorageError, StorageStats};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How [`JetStreamStorage::open`] reaches the log (`[log.jetstream]` in the daemon's config).
@@ -70,6 +70,7 @@ pub struct JetStreamStorage {
     max_frame: usize,
     next_put: AtomicU64,
     timeout: Duration,
+    counters: Arc<Counters>,
 }
 
 /// What this store knows of its writes to the log's stream and to the bucket (see
@@ -164,6 +165,7 @@ impl JetStreamStorage {
             nonce: format!("{clock:x}.{:x}", std::process::id()),
             max_frame,
             timeout: options.timeout,
+            counters: Arc::default(),
         };
         if writer {
             store.claim()?;
@@ -285,6 +287,7 @@ impl JetStreamStorage {
             });
         }
         let (js, nonce, timeout) = (self.js.clone(), self.nonce.clone(), self.timeout);
+        let counters = self.counters.clone();
         let stream = match target {
             Target::Log => self.stream.clone(),
             Target::Meta => self.kv_stream.clone(),
@@ -299,11 +302,11 @@ impl JetStreamStorage {
             .bridge
             .run_for("appending to the log", timeout * 2, async move {
                 let last = if unsure {
-                    retrying(timeout, || fence::resync(&stream, last, &nonce)).await?
+                    retrying(timeout, &counters, || fence::resync(&stream, last, &nonce)).await?
                 } else {
                     last
                 };
-                let seqs = retrying(timeout, || {
+                let seqs = retrying(timeout, &counters, || {
                     fence::publish_all(&js, &messages, last, &nonce, first_id)
                 })
                 .await?;
@@ -334,9 +337,9 @@ impl JetStreamStorage {
         F: FnMut() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T, Failure>> + Send,
     {
-        let timeout = self.timeout;
+        let (timeout, counters) = (self.timeout, self.counters.clone());
         self.bridge.run_for(what, timeout * 2, async move {
-            retrying(timeout, attempt).await
+            retrying(timeout, &counters, attempt).await
         })
     }
 }
@@ -481,6 +484,20 @@ fn frame_headers(key: FrameKey, put: Option<u64>) -> HeaderMap {
 }
 
 impl LogStorage for JetStreamStorage {
+    fn stats(&self) -> StorageStats {
+        let fenced = self
+            .writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fenced
+            .is_some();
+        StorageStats {
+            retried_requests: self.counters.retried.load(Ordering::Relaxed),
+            failed_requests: self.counters.failed.load(Ordering::Relaxed),
+            fenced,
+        }
+    }
+
     fn put_frames(&self, frames: &[(FrameKey, Vec<u8>)]) -> Result<(), StorageError> {
         if frames.is_empty() {
             return Ok(());

@@ -181,6 +181,7 @@ fn a_second_store_on_the_same_log_fences_the_first_off() {
         first.remove_frames(&[k(1, 0)]),
         Err(StorageError::Fenced { .. })
     ));
+    assert!(first.stats().fenced && !second.stats().fenced);
     second.put_frames(&[(k(2, 0), frame(2))]).unwrap();
     second.put_meta("cursor:b", b"2").unwrap();
     drop((first, second));
@@ -319,6 +320,10 @@ fn appends_go_on_while_one_of_three_nats_nodes_is_down() {
         wait_all_current(&nats);
     }
     assert_eq!(log.end(), Lsn(201));
+    // Each node was lost once, the stream's leader among them: its appends were retried.
+    let stats = log.stats().storage;
+    assert!(stats.retried_requests > 0, "{stats:?}");
+    assert_eq!(stats.failed_requests, 0, "{stats:?}");
     log.close();
 }
 

@@ -16,7 +16,7 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
     let log = admin.cluster.log().stats();
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let p = admin.cluster.pool_counters();
-    let metrics: [(&str, &str, &str, u64); 29] = [
+    let metrics: [(&str, &str, &str, u64); 32] = [
         (
             "mdbd_statements_read_total",
             "counter",
@@ -82,6 +82,24 @@ pub(super) async fn metrics(State(admin): State<Admin>, headers: HeaderMap) -> R
             "gauge",
             "Bytes of the delta log on disk.",
             log.stored_bytes,
+        ),
+        (
+            "mdbd_log_store_retries_total",
+            "counter",
+            "Requests to the log's replicated store (JetStream) retried, as while a node fails over.",
+            log.storage.retried_requests,
+        ),
+        (
+            "mdbd_log_store_failures_total",
+            "counter",
+            "Requests to the log's replicated store that failed after their retries.",
+            log.storage.failed_requests,
+        ),
+        (
+            "mdbd_log_store_fenced",
+            "gauge",
+            "1 once another mdbd took the log over: this one appends nothing more.",
+            u64::from(log.storage.fenced),
         ),
         (
             "mdbd_switchover_pause_max_microseconds",

@@ -10,7 +10,7 @@ use super::record::Record;
 use super::recovery::{self, CorruptionReport, RecoveryReport};
 use super::retention::{self, TruncateReport, FIRST_LSN_KEY};
 use super::shared::{Shared, State};
-use super::storage::{LogStorage, SledStorage};
+use super::storage::{LogStorage, SledStorage, StorageStats};
 use super::writer::{self, AppendRequest};
 use super::LogError;
 use std::collections::BTreeMap;
@@ -39,6 +39,8 @@ pub struct LogStats {
     pub raw_bytes: u64,
     /// Why appends are refused, if they are.
     pub refusal: Option<String>,
+    /// The store's own counters (retries and failures of a replicated store).
+    pub storage: StorageStats,
 }
 
 /// The durable delta log. Cheap to clone; all clones share one writer.
@@ -247,6 +249,7 @@ impl DeltaLog {
             stored_bytes: s.stored_bytes,
             raw_bytes: s.raw_bytes,
             refusal: s.refusal.or(s.write_failure),
+            storage: self.inner.shared.storage.stats(),
         }
     }
 

@@ -75,4 +75,4 @@ pub use reader::{LogIter, LogTail};
 pub use record::{Control, LoggedRecord, Payload, Record, Sql, Statement, Value, WriteTxn};
 pub use recovery::{CorruptionReport, RecoveryReport};
 pub use retention::TruncateReport;
-pub use storage::{FrameIter, FrameKey, LogStorage, SledStorage, StorageError};
+pub use storage::{FrameIter, FrameKey, LogStorage, SledStorage, StorageError, StorageStats};

@@ -95,6 +95,19 @@ impl StorageError {
 pub type FrameIter<'a> =
     Box<dyn Iterator<Item = Result<(FrameKey, Bytes), StorageError>> + Send + 'a>;
 
+/// What a store reports of its own health, beside the log's sizes (all zero for sled,
+/// which has nothing to retry).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Requests to a replicated store that failed and were tried again (a node failing
+    /// over), since open.
+    pub retried_requests: u64,
+    /// Requests that still failed after their retries (the store unreachable).
+    pub failed_requests: u64,
+    /// Another writer took the store over: this handle writes nothing more.
+    pub fenced: bool,
+}
+
 /// Storage of frames (key -> frame bytes) and of small metadata values.
 pub trait LogStorage: Send + Sync + 'static {
     /// Inserts all `frames` atomically: after a crash either all of them or none are
@@ -138,6 +151,11 @@ pub trait LogStorage: Send + Sync + 'static {
     /// nothing, while the store cannot be reopened yet (a reader still holds it).
     fn recover(&self) -> Result<(), StorageError> {
         Ok(())
+    }
+
+    /// The store's own counters (see [`StorageStats`]).
+    fn stats(&self) -> StorageStats {
+        StorageStats::default()
     }
 }
 
