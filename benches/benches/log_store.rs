@@ -5,13 +5,13 @@
 //!
 //! `cargo bench -p benches --bench log_store`. Figures: `benches/README.md` (#14).
 
-use benches::{records, Size};
+use benches::{append_concurrently, records, report_frames, Size};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mdbd_engine::log::{DeltaLog, Durability, LogOptions, Record};
 use mdbd_jetstream::{JetStreamOptions, JetStreamStorage};
 use mdbd_testkit::NatsCluster;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn options() -> LogOptions {
     LogOptions {
@@ -57,38 +57,9 @@ fn append_by_store(c: &mut Criterion) {
             group.throughput(Throughput::Elements(writers as u64));
             group.bench_function(
                 BenchmarkId::new(store, format!("{writers}_appenders")),
-                |b| {
-                    b.iter_custom(|iters| {
-                        rt.block_on(async {
-                            let start = Instant::now();
-                            let tasks: Vec<_> = (0..writers)
-                                .map(|w| {
-                                    let (log, pool) = (log.clone(), pool.clone());
-                                    tokio::spawn(async move {
-                                        for i in 0..iters as usize {
-                                            let r = &pool[(w * 131 + i) % pool.len()];
-                                            log.append(std::slice::from_ref(r))
-                                                .await
-                                                .expect("append");
-                                        }
-                                    })
-                                })
-                                .collect();
-                            for t in tasks {
-                                t.await.expect("task");
-                            }
-                            start.elapsed()
-                        })
-                    })
-                },
+                |b| b.iter_custom(|iters| append_concurrently(&rt, &log, &pool, writers, iters)),
             );
-            let s = log.stats();
-            eprintln!(
-                "log_store/{store}/{writers}: {} records in {} frames (mean {:.1} records per frame)",
-                s.end.get() - 1,
-                s.frames,
-                (s.end.get() - 1) as f64 / s.frames.max(1) as f64
-            );
+            report_frames(&format!("log_store/{store}/{writers}"), &log);
             log.close();
         }
     }

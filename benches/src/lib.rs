@@ -155,3 +155,44 @@ pub fn mean_encoded_size(records: &[Record]) -> f64 {
     }
     buf.len() as f64 / records.len() as f64
 }
+
+/// One criterion iteration of concurrent appends: `writers` tasks on `rt`, each appending
+/// `iters` records of `pool` one at a time and waiting for each, as client sessions do.
+/// Returns the time they all took.
+pub fn append_concurrently(
+    rt: &tokio::runtime::Runtime,
+    log: &mdbd_engine::log::DeltaLog,
+    pool: &std::sync::Arc<Vec<Record>>,
+    writers: usize,
+    iters: u64,
+) -> std::time::Duration {
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        let tasks: Vec<_> = (0..writers)
+            .map(|w| {
+                let (log, pool) = (log.clone(), pool.clone());
+                tokio::spawn(async move {
+                    for i in 0..iters as usize {
+                        let r = &pool[(w * 131 + i) % pool.len()];
+                        log.append(std::slice::from_ref(r)).await.expect("append");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        start.elapsed()
+    })
+}
+
+/// Prints how many records went into how many frames (what group commit achieved).
+pub fn report_frames(label: &str, log: &mdbd_engine::log::DeltaLog) {
+    let s = log.stats();
+    let records = s.end.get() - 1;
+    eprintln!(
+        "{label}: {records} records in {} frames (mean {:.1} records per frame)",
+        s.frames,
+        records as f64 / s.frames.max(1) as f64
+    );
+}
