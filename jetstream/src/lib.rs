@@ -40,14 +40,17 @@
 //! - `names.rs`: stream, subject and bucket names; the pure codecs of headers, metadata
 //!   keys and removal lists (fuzzed).
 //! - `fence.rs`: writes conditional on the stream's last sequence, their retries.
+//! - `health.rs`: [`replicas_current`], whether the log can lose a NATS node.
 //! - `bridge.rs`: the synchronous trait over the asynchronous client.
 
 #![deny(unsafe_code)]
 
 mod bridge;
 mod fence;
+mod health;
 mod index;
 pub mod names;
 mod store;
 
+pub use health::replicas_current;
 pub use store::{JetStreamOptions, JetStreamStorage};

@@ -168,7 +168,16 @@ impl JetStreamStorage {
             counters: Arc::default(),
         };
         if writer {
-            store.claim()?;
+            store.claim().map_err(|e| match e {
+                // Its claim found the stream moved since it was read: a writer is
+                // appending right now.
+                StorageError::Fenced { .. } => remote(format!(
+                    "another writer appended to log {:?} while this one opened it: is a \
+                     second mdbd running on it?",
+                    options.name
+                )),
+                other => other,
+            })?;
         }
         tracing::info!(
             stream = %names::stream(&options.name),
@@ -358,6 +367,12 @@ fn entry_of(msg: &jetstream::message::StreamMessage) -> Result<Entry, StorageErr
     .map_err(|e| remote(format!("message {} of the stream: {e}", msg.sequence)))
 }
 
+/// How long one attempt of a request waits for its answer: a fifth of the request
+/// timeout (which its retries share), between 1 and 5 s.
+fn attempt_timeout(timeout: Duration) -> Duration {
+    (timeout / 5).clamp(Duration::from_secs(1), Duration::from_secs(5))
+}
+
 /// What opening connects to: the client, its JetStream context, the log's stream, the
 /// bucket and the bucket's stream.
 type Opened = (
@@ -377,15 +392,19 @@ async fn connect(options: JetStreamOptions) -> Result<Opened, StorageError> {
                 .map_err(|e| remote(format!("server {s:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // One attempt waits a fraction of the request timeout: an append sent to a stream
+    // leader that just died is never answered, and its retry (same message id, so never
+    // stored twice) must come while the window is still open.
+    let attempt = attempt_timeout(options.timeout);
     let client = async_nats::ConnectOptions::new()
         .name("mdbd")
         .connection_timeout(options.timeout)
-        .request_timeout(Some(options.timeout))
+        .request_timeout(Some(attempt))
         .connect(addrs)
         .await
         .map_err(|e| remote(format!("connecting to {}: {e}", options.servers.join(", "))))?;
     let mut js = jetstream::new(client.clone());
-    js.set_timeout(options.timeout);
+    js.set_timeout(attempt);
     let started = Instant::now();
     // A NATS cluster just started elects its meta leader first: until then stream
     // requests fail, and opening retries.

@@ -266,31 +266,16 @@ fn the_delta_log_on_jetstream_keeps_every_acknowledged_record_across_a_restart()
 /// Waits until every replica of the log's stream and bucket is current again (a node
 /// restarted has caught up), so that the next node lost is the only one missing.
 fn wait_all_current(nats: &NatsCluster) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let client = async_nats::connect(nats.urls()).await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for name in ["MDBD_LOG_test", "KV_mdbd_meta_test"] {
-            loop {
-                let info = js
-                    .get_stream(name)
-                    .await
-                    .ok()
-                    .and_then(|s| s.cached_info().cluster.clone());
-                let current = info.as_ref().is_some_and(|c| {
-                    c.leader.is_some()
-                        && c.replicas.len() == 2
-                        && c.replicas.iter().all(|r| r.current && !r.offline)
-                });
-                if current {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{name} never current: {info:?}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !mdbd_jetstream::replicas_current(&nats.urls(), "test", Duration::from_secs(5))
+        .unwrap_or(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the log's replicas never all current"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
