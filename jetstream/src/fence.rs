@@ -68,7 +68,7 @@ pub(crate) async fn resync(
             Ok(msg) => {
                 let id = msg
                     .headers
-                    .get("Nats-Msg-Id")
+                    .get(async_nats::header::NATS_MESSAGE_ID)
                     .map(|v| v.as_str().to_string());
                 if !id.as_deref().is_some_and(|id| id.starts_with(&ours)) {
                     return Err(Failure::Fatal(StorageError::Fenced {

@@ -3,6 +3,7 @@
 
 use crate::bridge::{remote, Bridge};
 use crate::names;
+use crate::open::addresses;
 use async_nats::jetstream;
 use mdbd_engine::log::StorageError;
 use std::time::Duration;
@@ -19,10 +20,7 @@ pub fn replicas_current(
     let servers = servers.to_vec();
     let streams = [names::stream(name), format!("KV_{}", names::bucket(name))];
     bridge.run("checking the log's replicas", async move {
-        let addrs = servers
-            .iter()
-            .map(|s| s.parse::<async_nats::ServerAddr>().map_err(remote))
-            .collect::<Result<Vec<_>, _>>()?;
+        let addrs = addresses(&servers)?;
         let client = async_nats::connect(addrs).await.map_err(remote)?;
         let js = jetstream::new(client);
         for name in streams {

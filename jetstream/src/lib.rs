@@ -36,6 +36,7 @@
 //! # Parts
 //!
 //! - `store.rs`: [`JetStreamStorage`] and its [`JetStreamOptions`].
+//! - `open.rs`: connecting, creating the stream and the bucket, reading the stream.
 //! - `index.rs`: the in-memory index and the rules of which message counts.
 //! - `names.rs`: stream, subject and bucket names; the pure codecs of headers, metadata
 //!   keys and removal lists (fuzzed).
@@ -50,6 +51,7 @@ mod fence;
 mod health;
 mod index;
 pub mod names;
+mod open;
 mod store;
 
 pub use health::replicas_current;

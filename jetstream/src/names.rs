@@ -45,6 +45,17 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// JetStream keeps 1 to 5 copies of a stream.
+pub fn check_replicas(replicas: usize) -> Result<(), String> {
+    if (1..=5).contains(&replicas) {
+        Ok(())
+    } else {
+        Err(format!(
+            "replicas = {replicas}: JetStream keeps 1 to 5 copies"
+        ))
+    }
+}
+
 /// A frame key as 24 hex digits.
 pub fn key_hex(key: FrameKey) -> String {
     format!("{:016x}{:08x}", key.lsn.get(), key.part)

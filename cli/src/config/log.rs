@@ -99,12 +99,7 @@ impl Log {
             parse_duration(value).map_err(|e| err(key, format!("{key} = {value:?}: {e}")))?;
         }
         mdbd_jetstream::names::check_name(&js.name).map_err(|e| err("name", e))?;
-        if !(1..=5).contains(&js.replicas) {
-            return Err(err(
-                "replicas",
-                format!("replicas = {}: JetStream keeps 1 to 5 copies", js.replicas),
-            ));
-        }
+        mdbd_jetstream::names::check_replicas(js.replicas).map_err(|e| err("replicas", e))?;
         if self.store == LogStore::Jetstream && js.servers.is_empty() {
             return Err(err(
                 "servers",

@@ -14,8 +14,6 @@ pub use security::{Account, Accounts, AdminTokens, Method, SslMode, User};
 pub use backend::{BackendConfig, Kind};
 pub use duration::parse_duration;
 pub use log::Log;
-#[cfg(test)]
-use log::LogStore;
 
 use serde::Deserialize;
 use std::collections::HashSet;

@@ -1,3 +1,4 @@
+use super::log::LogStore;
 use super::*;
 use std::time::Duration;
 
